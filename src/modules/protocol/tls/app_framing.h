@@ -1,0 +1,64 @@
+/*
+ * app_framing.h — splits a decrypted byte stream into application messages:
+ * SIP over a stream (RFC 3261 §18.3: headers up to CRLFCRLF, body by Content-Length / "l:"),
+ * CRLF keep-alives (RFC 5626 §4.4.1), HTTP/1.x (Content-Length, chunked, bodiless
+ * responses: 1xx/204/304 and answers to HEAD), otherwise raw chunks (one per record).
+ * Concatenating every emitted message of a direction gives back exactly the input stream.
+ * Memory is bounded by max_message: a message that grows beyond it is emitted as raw
+ * chunks and the direction falls back to raw.
+ */
+#ifndef PTLS_APP_FRAMING_H
+#define PTLS_APP_FRAMING_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include "tls_engine.h"
+
+/* Called once per complete message; data valid only during the call. */
+typedef void (*app_emit_fn)(void *ctx, int dir, tls_app_t app, const uint8_t *data, size_t len,
+                            bool keepalive);
+
+typedef struct app_dir_state {
+	/* All fields are internal to app_framing.c. */
+	uint8_t proto;          /* undecided / sip / http / raw */
+	uint8_t state;          /* between messages, keep-alive, headers, body, chunk..., close */
+	uint8_t line;           /* header/trailer line-end tracker (resumes the CRLFCRLF search) */
+	uint8_t first_line;     /* start line of the current message not yet complete */
+	uint8_t kind;           /* current message: request or response */
+	uint8_t after;          /* action once the current message is complete (switch to raw) */
+	uint16_t status;        /* current response's status code */
+	uint8_t *buf;           /* partial message (heap, grows up to max_message, reused) */
+	size_t len, cap;
+	uint64_t msg_len;       /* bytes of the current message consumed so far */
+	uint64_t need;          /* body / chunk-data bytes still expected; chunk-size accumulator */
+	uint64_t q_head, q_connect; /* requests sent in this direction awaiting a response on the
+	                         * other one (FIFO, bit 0 = oldest): HEAD / CONNECT flags */
+	uint8_t q_n;            /* queued requests (at most 64; more are not tracked) */
+	uint32_t n_missing_length; /* SIP messages without Content-Length (taken as 0) */
+	uint32_t n_fallbacks;   /* times the direction fell back to raw */
+} app_dir_state_t;
+
+typedef struct app_framing {
+	app_dir_state_t dir[2]; /* [TLS_DIR_C2S], [TLS_DIR_S2C] */
+	uint32_t max_message;
+} app_framing_t;
+
+/* Initialize (no allocation until data arrives). max_message 0 means 1 MiB. */
+void app_framing_init(app_framing_t *f, uint32_t max_message);
+/* Push decrypted plaintext of one direction. Emits each completed message; messages
+ * entirely inside `data` are emitted without copying. Returns 0 or -1 on allocation failure
+ * (the data is then emitted raw rather than lost). */
+int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
+                     app_emit_fn emit, void *ctx);
+/* End of stream for a direction (or the flow): emit what is buffered (HTTP close-delimited
+ * bodies as a message, anything else as raw), then reset the direction (protocol detected
+ * again from the next bytes). emit may be NULL: the buffered bytes are then discarded
+ * (wiped), e.g. after a TCP gap. */
+void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx);
+/* Bytes currently buffered in both directions. */
+size_t app_framing_buffered(const app_framing_t *f);
+/* Free buffers (wiped: they hold plaintext). */
+void app_framing_free(app_framing_t *f);
+
+#endif

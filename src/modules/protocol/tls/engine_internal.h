@@ -1,0 +1,223 @@
+/*
+ * engine_internal.h — state shared by the engine's files (not part of the public API):
+ * the keystore, the per-flow connection (both directions' TCP reassembly, record
+ * buffers, cipher states, handshake state) and the engine itself.
+ *
+ * Data path of one direction:
+ *   packet.c (link/IP/TCP decode) → engine.c (flow lookup, roles)
+ *   → tcp_stream.c (in-order bytes) → record.c (TLS record framing, decryption)
+ *   → handshake.c (handshake messages, key derivation) / app_framing.c (messages)
+ *   → tls_callbacks_t.on_message.
+ */
+#ifndef PTLS_ENGINE_INTERNAL_H
+#define PTLS_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include "tls_engine.h"
+#include "cursor.h"
+#include "kdf.h"
+#include "cipher.h"
+#include "keys.h"
+#include "keylog.h"
+#include "flow.h"
+#include "tcp_stream.h"
+#include "session_cache.h"
+#include "app_framing.h"
+
+#define PTLS_API __attribute__((visibility("default")))
+
+#define TLS_MAX_RECORD_LEN (16384 + 2048)     /* RFC 5246 §6.2.3 ciphertext bound */
+#define TLS_MAX_HANDSHAKE_MSG (256 * 1024)    /* certificate chains stay far below */
+#define TLS_MAX_CANDIDATES 8
+
+/* TLS content types */
+enum { CT_CCS = 20, CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23, CT_HEARTBEAT = 24 };
+/* handshake types */
+enum {
+	HS_HELLO_REQUEST = 0, HS_CLIENT_HELLO = 1, HS_SERVER_HELLO = 2, HS_NEW_SESSION_TICKET = 4,
+	HS_END_OF_EARLY_DATA = 5, HS_ENCRYPTED_EXTENSIONS = 8, HS_CERTIFICATE = 11,
+	HS_SERVER_KEY_EXCHANGE = 12, HS_CERTIFICATE_REQUEST = 13, HS_SERVER_HELLO_DONE = 14,
+	HS_CERTIFICATE_VERIFY = 15, HS_CLIENT_KEY_EXCHANGE = 16, HS_FINISHED = 20,
+	HS_CERTIFICATE_STATUS = 22, HS_KEY_UPDATE = 24, HS_MESSAGE_HASH = 254
+};
+
+struct tls_keystore {
+	int refs;                    /* atomic */
+	ks_key_t *keys;
+	size_t n_keys;
+	tls_keylog_t **keylogs;
+	size_t n_keylogs;
+};
+
+/* One held record awaiting key material (key log not written yet). */
+typedef struct held_rec {
+	struct held_rec *next;
+	uint8_t type;
+	uint16_t version;
+	size_t len;
+	double ts;
+	uint8_t data[];
+} held_rec_t;
+
+/* Per-direction state. */
+typedef struct tls_dirstate {
+	tcp_stream_t tcp;
+	uint8_t *rbuf;               /* partial record bytes (ciphertext) */
+	size_t rlen, rcap;
+	uint8_t *hbuf;               /* partial handshake message bytes (plaintext) */
+	size_t hlen, hcap;
+	tls_cipher_state_t cs;       /* current read state */
+	bool cs_active;              /* records are decrypted with cs */
+	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
+	bool broken;                 /* stop processing this direction */
+	bool resync;                 /* after a gap: search for a record header */
+	bool seen_data, seen_record;
+	int app_epoch;               /* TLS 1.3: 0 handshake keys, 1+ application keys */
+	uint8_t secret[TLS_MAX_HASH_LEN];  /* TLS 1.3 current traffic secret */
+	uint8_t next_secret[TLS_MAX_HASH_LEN]; /* TLS 1.3 application secret 0 (when known) */
+	bool have_next_secret;
+	bool hs_known;               /* TLS 1.3 handshake traffic secret of this direction is in secret */
+	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
+	held_rec_t *held, **held_tail;
+	size_t held_bytes;
+	uint64_t msgs, bytes;
+	double ts;                   /* capture time of the segment being processed */
+} tls_dirstate_t;
+
+/* Handshake / session state of one TLS connection. */
+typedef struct tls_conn {
+	bool ch_seen, sh_seen, hrr_seen, cert_seen, ske_seen, shd_seen, cke_seen;
+	bool tls13, resumed, resumed_known, ems, etm, ticket_offered, early_data_offered;
+	uint16_t client_version;     /* legacy_version of the ClientHello */
+	uint16_t version;            /* negotiated */
+	uint16_t suite;
+	const tls_suite_t *cs;       /* NULL if unsupported */
+	uint8_t client_random[32], server_random[32];
+	uint8_t ch_sid[32], sh_sid[32];
+	uint8_t ch_sid_len, sh_sid_len;
+	uint8_t ticket_hash[32];     /* SHA-256 of the ticket offered in the ClientHello */
+	char sni[256];
+	tls_transcript_t transcript;
+	bool transcript_on;
+	uint8_t session_hash[TLS_MAX_HASH_LEN];   /* EMS: hash through ClientKeyExchange */
+	size_t session_hash_len;
+	uint8_t cert_spki[32];
+	uint8_t *enc_pms;            /* RSA encrypted pre-master secret */
+	size_t enc_pms_len;
+	uint16_t ske_group;          /* ECDHE group of ServerKeyExchange / TLS 1.3 key_share */
+	uint8_t srv_pub[133], cli_pub[133];
+	size_t srv_pub_len, cli_pub_len;
+	/* TLS 1.3 client key shares (by group) from the ClientHello */
+	struct { uint16_t group; uint8_t pub[133]; size_t len; } ch_share[4];
+	int n_ch_share;
+	/* proven key material */
+	uint8_t master[48];          /* TLS <= 1.2 master secret */
+	bool have_master;
+	tls_key_kind_t key_kind;
+	uint8_t cand[TLS_MAX_CANDIDATES][48];
+	tls_key_kind_t cand_kind[TLS_MAX_CANDIDATES];
+	int n_cand;
+	bool cand_done;              /* candidates were computed */
+	bool rsa_tried;              /* an RSA key was tried (for wrong_key vs no_key) */
+	bool keys_proven;
+	/* TLS 1.3 schedule */
+	uint8_t hs_secret[TLS_MAX_HASH_LEN];     /* handshake secret (static ECDHE path) */
+	uint8_t ms13[TLS_MAX_HASH_LEN];          /* master secret */
+	bool have_hs_secret;
+	bool waiting_keylog;         /* records are held until the key log has our secret */
+	double wait_since;
+	tls_reason_t reason;
+	bool decrypted;
+	int n_tickets_seen;
+} tls_conn_t;
+
+typedef struct flow {
+	flow_node_t node;            /* must be first */
+	uint64_t id;
+	struct tls_engine *eng;
+	tls_endpoints_t ep;
+	bool roles_known;            /* from SYN or ClientHello */
+	bool swapped;                /* canonical ip[0] is the server */
+	double first_ts, last_ts;
+	tls_dirstate_t d[2];
+	tls_conn_t conn;
+	app_framing_t app;
+	bool any_payload, not_tls, ended;
+	bool reported_any;
+	bool last_rep_decrypted;
+	tls_reason_t last_rep_reason;
+	bool last_rep_valid;
+	bool in_waitlist;
+	struct flow *wait_next;      /* flows with held records (key log) */
+} flow_t;
+
+struct tls_engine {
+	pthread_mutex_t lock;
+	tls_engine_config_t cfg;
+	uint16_t ports[64];
+	tls_callbacks_t cb;
+	tls_keystore_t **stores;
+	size_t n_stores;
+	flow_table_t table;
+	uint64_t next_flow_id;
+	uint64_t buffered;           /* bytes held across flows (reassembly, records, messages) */
+	tcp_limits_t tcp_lim;
+	tcp_counters_t tcp_cnt;
+	session_cache_t *cache;
+	tls_engine_stats_t st;
+	flow_t *waitlist;
+	double now;
+	/* log rate limiting */
+	double log_window_start;
+	unsigned log_in_window;
+	uint64_t log_suppressed;
+	/* scratch (no per-packet allocation) */
+	uint8_t scratch[TLS_MAX_RECORD_LEN + 64];
+};
+
+/* ---- engine.c ---- */
+void eng_log(struct tls_engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Report the session status to on_session if it changed (or always when final). */
+void eng_report_session(struct tls_engine *e, flow_t *f, bool final);
+/* Deliver one application message of flow f. */
+void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, size_t len, bool keepalive);
+/* Mark the session as failed with reason r (first reason wins unless overwrite). */
+void eng_fail(flow_t *f, tls_reason_t r);
+/* Put a flow on the list of flows waiting for key-log keys. */
+void eng_waitlist_add(struct tls_engine *e, flow_t *f);
+
+/* ---- record.c ---- */
+/* In-order TCP bytes of direction dir (data NULL: gap of len bytes). */
+void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len);
+/* Process one complete record (fragment is modifiable). */
+void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *frag, size_t len, bool from_held);
+/* Try again to process held records (keys may have become available). */
+void rec_retry_held(flow_t *f, bool final);
+/* Drop held records (accounting). */
+void rec_drop_held(flow_t *f, int dir);
+/* Free per-direction buffers. */
+void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d);
+
+/* ---- handshake.c ---- */
+/* Plaintext handshake bytes of direction dir (may hold partial / several messages). */
+void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len);
+/* A ChangeCipherSpec arrived in direction dir (TLS <= 1.2). */
+void hs_ccs(flow_t *f, int dir);
+/* The first encrypted record of direction dir arrived and keys are not proven: compute
+ * candidates and find the one that authenticates `rec` (a copy is used for trials).
+ * Returns 1 if dir's cipher state is now active (the record must then be decrypted
+ * normally), 0 if no key yet but one may come (hold), -1 if the session cannot be decrypted. */
+int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len);
+/* TLS 1.3: set up dir's cipher state for the next epoch if the secret is known. */
+int hs13_next_epoch(flow_t *f, int dir);
+void hs_conn_free(tls_conn_t *c);
+
+/* ---- packet.c ---- */
+int pkt_feed_ip(struct tls_engine *e, const uint8_t *ip, size_t len, double ts);
+int pkt_feed_frame(struct tls_engine *e, int dlt, const uint8_t *frame, size_t caplen, double ts);
+
+/* ---- engine.c: internal entry after decoding ---- */
+int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);
+
+#endif

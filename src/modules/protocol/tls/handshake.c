@@ -1,0 +1,890 @@
+/*
+ * handshake.c — TLS handshake parsing and key establishment for one connection.
+ *
+ * Handshake messages are reassembled per direction (a message may span records, a record
+ * may hold several messages) and parsed with cursor_t. The ClientHello/ServerHello give
+ * randoms, version, suite and extensions (SNI, extended_master_secret, encrypt_then_mac,
+ * session_ticket, supported_versions, key_share, early_data); Certificate selects keys by
+ * public key; ClientKeyExchange carries the RSA-encrypted pre-master secret or the client's
+ * (EC)DHE share. Key material comes from, in order: the key log, the resumption cache, the
+ * configured RSA keys, static ECDHE keys. Each candidate master secret is proven by
+ * authenticating the first encrypted record (the Finished message) on a copy: a key that
+ * does not authenticate is "wrong_key", never garbage plaintext.
+ * TLS 1.3: traffic secrets come from the key log or, with a static ECDHE server key, from
+ * the RFC 8446 key schedule over the running transcript; epochs advance at Finished and
+ * KeyUpdate.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include "engine_internal.h"
+
+/* SHA-256("HelloRetryRequest"), RFC 8446 §4.1.3 */
+static const uint8_t HRR_RANDOM[32] = {
+	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C };
+
+enum { EXT_SNI = 0, EXT_SUPPORTED_GROUPS = 10, EXT_ETM = 22, EXT_EMS = 23, EXT_SESSION_TICKET = 35,
+       EXT_PSK = 41, EXT_EARLY_DATA = 42, EXT_SUPPORTED_VERSIONS = 43, EXT_KEY_SHARE = 51,
+       EXT_RENEGOTIATION_INFO = 0xff01 };
+
+static const char *dirname_(int dir) { return dir == TLS_DIR_C2S ? "c2s" : "s2c"; }
+
+static tls_hash_t prf_hash(const tls_conn_t *c)
+{
+	if (c->version < 0x0303) return TLS_HASH_MD5_SHA1;
+	return c->cs ? c->cs->prf : TLS_HASH_SHA256;
+}
+
+/* ---------------- ClientHello ---------------- */
+
+static void parse_client_hello(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	bool second = c->ch_seen;                   /* ClientHello after HelloRetryRequest */
+	c->client_version = cur_u16(m);
+	uint8_t rnd[32];
+	cur_copy(m, rnd, 32);
+	cursor_t sid = cur_sub8(m);
+	cursor_t suites = cur_sub16(m);
+	cursor_t comp = cur_sub8(m);
+	(void)suites; (void)comp;
+	if (cur_failed(m) || cur_left(&sid) > 32) {
+		eng_log(f->eng, 4, "flow %llu: malformed ClientHello", (unsigned long long)f->id);
+		return;
+	}
+	memcpy(c->client_random, rnd, 32);
+	c->ch_sid_len = (uint8_t)cur_left(&sid);
+	cur_copy(&sid, c->ch_sid, c->ch_sid_len);
+	c->ch_seen = true;
+	if (!second) {
+		c->n_ch_share = 0;
+		c->ticket_offered = false;
+	}
+	c->n_ch_share = 0;
+	c->early_data_offered = false;
+	if (cur_left(m) == 0) return;               /* no extensions */
+	cursor_t exts = cur_sub16(m);
+	while (cur_left(&exts) >= 4) {
+		uint16_t et = cur_u16(&exts);
+		cursor_t ed = cur_sub16(&exts);
+		if (cur_failed(&exts)) break;
+		switch (et) {
+		case EXT_SNI: {
+			cursor_t list = cur_sub16(&ed);
+			while (cur_left(&list) >= 3) {
+				uint8_t nt = cur_u8(&list);
+				cursor_t name = cur_sub16(&list);
+				if (cur_failed(&list)) break;
+				if (nt == 0 && cur_left(&name) > 0 && cur_left(&name) < sizeof c->sni) {
+					size_t n = cur_left(&name);
+					const uint8_t *s = cur_span(&name, n);
+					size_t k = 0;
+					for (size_t i = 0; i < n; i++)   /* keep printable host-name bytes only */
+						if (s[i] > 0x20 && s[i] < 0x7f) c->sni[k++] = (char)s[i];
+					c->sni[k] = 0;
+					break;
+				}
+			}
+			break;
+		}
+		case EXT_EMS: c->ems = true; break;           /* confirmed by the ServerHello */
+		case EXT_ETM: c->etm = true; break;
+		case EXT_SESSION_TICKET:
+			if (cur_left(&ed) > 0) {
+				size_t n = cur_left(&ed);
+				tls_hash(TLS_HASH_SHA256, cur_span(&ed, n), n, c->ticket_hash);
+				c->ticket_offered = true;
+			}
+			break;
+		case EXT_EARLY_DATA: c->early_data_offered = true; break;
+		case EXT_KEY_SHARE: {
+			cursor_t list = cur_sub16(&ed);
+			while (cur_left(&list) >= 4) {
+				uint16_t g = cur_u16(&list);
+				cursor_t ke = cur_sub16(&list);
+				if (cur_failed(&list)) break;
+				if (c->n_ch_share < 4 && cur_left(&ke) <= sizeof c->ch_share[0].pub) {
+					c->ch_share[c->n_ch_share].group = g;
+					c->ch_share[c->n_ch_share].len = cur_left(&ke);
+					cur_copy(&ke, c->ch_share[c->n_ch_share].pub, cur_left(&ke));
+					c->n_ch_share++;
+				}
+			}
+			break;
+		}
+		default: break;
+		}
+	}
+}
+
+/* ---------------- ServerHello ---------------- */
+
+static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawlen)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->conn;
+	uint16_t legacy = cur_u16(m);
+	uint8_t rnd[32];
+	cur_copy(m, rnd, 32);
+	cursor_t sid = cur_sub8(m);
+	uint16_t suite = cur_u16(m);
+	cur_u8(m);                                   /* compression */
+	if (cur_failed(m) || cur_left(&sid) > 32) {
+		eng_log(e, 4, "flow %llu: malformed ServerHello", (unsigned long long)f->id);
+		eng_fail(f, TLS_REASON_TRUNCATED);
+		return;
+	}
+	bool hrr = memcmp(rnd, HRR_RANDOM, 32) == 0;
+	uint16_t version = legacy;
+	bool ems = false, etm = false;
+	uint16_t ks_group = 0;
+	uint8_t ks_pub[133];
+	size_t ks_len = 0;
+	if (cur_left(m) > 0) {
+		cursor_t exts = cur_sub16(m);
+		while (cur_left(&exts) >= 4) {
+			uint16_t et = cur_u16(&exts);
+			cursor_t ed = cur_sub16(&exts);
+			if (cur_failed(&exts)) break;
+			switch (et) {
+			case EXT_SUPPORTED_VERSIONS: {
+				uint16_t v = cur_u16(&ed);
+				if (!cur_failed(&ed)) version = v;
+				break;
+			}
+			case EXT_EMS: ems = true; break;
+			case EXT_ETM: etm = true; break;
+			case EXT_KEY_SHARE:
+				ks_group = cur_u16(&ed);
+				if (!hrr) {
+					cursor_t ke = cur_sub16(&ed);
+					if (!cur_failed(&ed) && cur_left(&ke) <= sizeof ks_pub) {
+						ks_len = cur_left(&ke);
+						cur_copy(&ke, ks_pub, ks_len);
+					}
+				}
+				break;
+			default: break;
+			}
+		}
+	}
+	c->version = version;
+	c->suite = suite;
+	c->cs = tls_suite_lookup(suite);
+	c->tls13 = version == 0x0304;
+	if (hrr) {
+		/* RFC 8446 §4.4.1: the transcript restarts with message_hash(ClientHello1). */
+		c->hrr_seen = true;
+		if (c->transcript_on && c->cs) {
+			uint8_t h[TLS_MAX_HASH_LEN];
+			size_t hl = 0;
+			if (tls_transcript_digest(&c->transcript, c->cs->prf, h, &hl) == 0) {
+				uint8_t mh[4 + TLS_MAX_HASH_LEN] = { HS_MESSAGE_HASH, 0, 0, (uint8_t)hl };
+				memcpy(mh + 4, h, hl);
+				tls_transcript_free(&c->transcript);
+				if (tls_transcript_init(&c->transcript) == 0) {
+					tls_transcript_update(&c->transcript, mh, 4 + hl);
+				} else c->transcript_on = false;
+			}
+		}
+		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+		return;                                  /* the real ServerHello follows */
+	}
+	if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+	memcpy(c->server_random, rnd, 32);
+	c->sh_sid_len = (uint8_t)cur_left(&sid);
+	cur_copy(&sid, c->sh_sid, c->sh_sid_len);
+	c->sh_seen = true;
+	if (!c->tls13) {
+		c->ems = c->ems && ems;
+		c->etm = c->etm && etm;
+	} else {
+		c->ems = false;
+		c->etm = false;
+		c->srv_pub_len = ks_len;
+		c->ske_group = ks_group;
+		if (ks_len) memcpy(c->srv_pub, ks_pub, ks_len);
+	}
+	if (version < 0x0301 || version > 0x0304) {
+		eng_log(e, 4, "flow %llu: unsupported protocol version 0x%04x", (unsigned long long)f->id, version);
+		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
+		return;
+	}
+	if (!c->cs || (c->tls13 != (c->cs->kx == TLS_KX_TLS13)) || (c->cs->min_tls12 && version < 0x0303)) {
+		const char *n = tls_suite_name(suite);
+		eng_log(e, 4, "flow %llu: cipher suite %s (0x%04x) is not supported", (unsigned long long)f->id,
+		        n ? n : "unknown", suite);
+		c->cs = NULL;
+		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
+		return;
+	}
+	if (!c->tls13 && c->sh_sid_len && c->sh_sid_len == c->ch_sid_len &&
+	    memcmp(c->sh_sid, c->ch_sid, c->sh_sid_len) == 0) {
+		c->resumed = true;                       /* session-id resumption */
+		c->resumed_known = true;
+	}
+	if (c->tls13) {
+		/* Everything after the ServerHello is encrypted in both directions (the
+		 * client's ChangeCipherSpec, if any, is skipped by the record layer). */
+		f->d[TLS_DIR_S2C].encrypted = true;
+		f->d[TLS_DIR_C2S].encrypted = true;
+		f->d[TLS_DIR_S2C].cs_active = false;
+		f->d[TLS_DIR_C2S].cs_active = false;
+	}
+	eng_report_session(e, f, false);
+}
+
+/* ---------------- key candidates (TLS <= 1.2) ---------------- */
+
+static int derive_master(tls_conn_t *c, const uint8_t *pms, size_t pmslen, uint8_t ms[48])
+{
+	tls_hash_t h = prf_hash(c);
+	if (c->ems && c->session_hash_len)
+		return tls_prf(h, pms, pmslen, "extended master secret", c->session_hash, c->session_hash_len,
+		               NULL, 0, ms, 48);
+	return tls_prf(h, pms, pmslen, "master secret", c->client_random, 32, c->server_random, 32, ms, 48);
+}
+
+static void add_candidate(tls_conn_t *c, const uint8_t ms[48], tls_key_kind_t kind)
+{
+	if (c->n_cand >= TLS_MAX_CANDIDATES) return;
+	for (int i = 0; i < c->n_cand; i++)
+		if (memcmp(c->cand[i], ms, 48) == 0) return;
+	memcpy(c->cand[c->n_cand], ms, 48);
+	c->cand_kind[c->n_cand] = kind;
+	c->n_cand++;
+}
+
+static bool any_keylog(const struct tls_engine *e)
+{
+	for (size_t s = 0; s < e->n_stores; s++)
+		if (e->stores[s]->n_keylogs) return true;
+	return false;
+}
+
+static size_t keylog_find(struct tls_engine *e, tls_keylog_label_t label, const uint8_t *id, size_t idlen,
+                          uint8_t *out, size_t cap)
+{
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++) {
+			size_t n = tls_keylog_lookup(e->stores[s]->keylogs[i], label, id, idlen, out, cap);
+			if (n) return n;
+		}
+	return 0;
+}
+
+/* Does a configured key apply to this session (selectors, and the certificate if seen)? */
+static bool key_applies(const flow_t *f, const ks_key_t *k)
+{
+	const tls_conn_t *c = &f->conn;
+	if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) return false;
+	if (k->type == KS_RSA && c->cert_seen && memcmp(k->spki_hash, c->cert_spki, 32) != 0) return false;
+	return true;
+}
+
+/* Every key source that may yield this session's master secret; cheap ones first. */
+static void gather_candidates12(flow_t *f)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->conn;
+	uint8_t ms[48], pms[48];
+	if (keylog_find(e, KL_CLIENT_RANDOM, c->client_random, 32, ms, 48) == 48)
+		add_candidate(c, ms, TLS_KEY_KEYLOG);
+	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {
+		uint16_t s, v;
+		if (c->ch_sid_len && session_cache_get(e->cache, c->ch_sid, c->ch_sid_len, ms, &s, &v) == 0)
+			add_candidate(c, ms, TLS_KEY_RESUMPTION);
+		if (c->ticket_offered && session_cache_get(e->cache, c->ticket_hash, 32, ms, &s, &v) == 0)
+			add_candidate(c, ms, TLS_KEY_RESUMPTION);
+	}
+	if (c->cs->kx == TLS_KX_RSA && c->enc_pms) {
+		if (c->enc_pms_len >= 8 && keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 &&
+		    derive_master(c, pms, 48, ms) == 0)
+			add_candidate(c, ms, TLS_KEY_KEYLOG);
+		for (size_t s = 0; s < e->n_stores; s++)
+			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+				const ks_key_t *k = &e->stores[s]->keys[i];
+				if (k->type != KS_RSA || !key_applies(f, k)) continue;
+				c->rsa_tried = true;
+				if (keys_rsa_decrypt_pms(k, c->enc_pms, c->enc_pms_len, pms) == 0 &&
+				    derive_master(c, pms, 48, ms) == 0)
+					add_candidate(c, ms, TLS_KEY_RSA);
+			}
+	}
+	if ((c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) && c->srv_pub_len && c->cli_pub_len) {
+		for (size_t s = 0; s < e->n_stores; s++)
+			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+				const ks_key_t *k = &e->stores[s]->keys[i];
+				if (!keys_group_match(k, c->ske_group)) continue;
+				if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				if (k->pub_len != c->srv_pub_len || memcmp(k->pub, c->srv_pub, k->pub_len) != 0) continue;
+				uint8_t z[66];
+				size_t zl = keys_ecdh(k, c->cli_pub, c->cli_pub_len, z, sizeof z);
+				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(c, ms, TLS_KEY_ECDHE_STATIC);
+				tls_wipe(z, sizeof z);
+			}
+	}
+	tls_wipe(ms, sizeof ms);
+	tls_wipe(pms, sizeof pms);
+}
+
+/* Set up the read state of `dir` from master secret ms. */
+static int setup_dir12(flow_t *f, int dir, const uint8_t ms[48], tls_cipher_state_t *cs)
+{
+	tls_conn_t *c = &f->conn;
+	const tls_suite_t *s = c->cs;
+	size_t ml = s->mac_len, kl = s->key_len, il = s->iv_len;
+	uint8_t kb[2 * 48 + 2 * 32 + 2 * 16];
+	size_t kbl = 2 * (ml + kl + il);
+	if (kbl > sizeof kb) return -1;
+	if (tls_prf(prf_hash(c), ms, 48, "key expansion", c->server_random, 32, c->client_random, 32, kb, kbl) != 0)
+		return -1;
+	const uint8_t *mac = kb + (dir == TLS_DIR_C2S ? 0 : ml);
+	const uint8_t *key = kb + 2 * ml + (dir == TLS_DIR_C2S ? 0 : kl);
+	const uint8_t *iv = kb + 2 * ml + 2 * kl + (dir == TLS_DIR_C2S ? 0 : il);
+	bool cbc = s->bulk == TLS_BULK_AES_CBC;
+	int rc = tls_cipher_init(cs, s, c->version, cbc && c->etm, key,
+	                         (cbc && c->version >= 0x0302) ? NULL : iv, ml ? mac : NULL);
+	tls_wipe(kb, sizeof kb);
+	return rc;
+}
+
+/* Try to authenticate a copy of the record with state cs. */
+static bool trial_decrypt(tls_cipher_state_t *cs, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy) return false;
+	memcpy(copy, frag, len);
+	uint8_t *p; size_t pl;
+	uint8_t t = type;
+	bool ok = tls_cipher_decrypt(cs, &t, version, copy, len, &p, &pl) == 0;
+	tls_wipe(copy, len);
+	free(copy);
+	return ok;
+}
+
+static void cache_session(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	if (!c->have_master || c->tls13) return;
+	if (c->sh_sid_len)
+		session_cache_put(f->eng->cache, c->sh_sid, c->sh_sid_len, c->master, c->suite, c->version);
+}
+
+static tls_reason_t reason_without_key(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	if (c->resumed) return TLS_REASON_RESUMPTION_MISS;
+	if (!c->tls13 && c->cs->kx == TLS_KX_RSA) {
+		if (!c->enc_pms) return TLS_REASON_HANDSHAKE_MISSED;
+		return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;
+	}
+	return TLS_REASON_PFS_NO_KEYLOG;
+}
+
+static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[dir];
+	if (c->have_master) {
+		if (setup_dir12(f, dir, c->master, &d->cs) != 0) { eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE); return -1; }
+		d->cs_active = true;
+		return 1;
+	}
+	if (!c->resumed_known && !c->shd_seen && !c->cke_seen) c->resumed = true;  /* abbreviated handshake */
+	c->resumed_known = true;
+	if (!c->cand_done || c->waiting_keylog) {
+		c->n_cand = 0;
+		gather_candidates12(f);
+		c->cand_done = true;
+	}
+	for (int i = 0; i < c->n_cand; i++) {
+		tls_cipher_state_t t;
+		memset(&t, 0, sizeof t);
+		if (setup_dir12(f, dir, c->cand[i], &t) != 0) { tls_cipher_free(&t); continue; }
+		bool ok = trial_decrypt(&t, type, version, frag, len);
+		tls_cipher_free(&t);
+		if (!ok) continue;
+		memcpy(c->master, c->cand[i], 48);
+		c->have_master = true;
+		c->key_kind = c->resumed && c->cand_kind[i] == TLS_KEY_RESUMPTION ? TLS_KEY_RESUMPTION : c->cand_kind[i];
+		c->keys_proven = true;
+		c->waiting_keylog = false;
+		tls_wipe(c->cand, sizeof c->cand);
+		c->n_cand = 0;
+		if (c->resumed) e->st.resumptions++;
+		if (setup_dir12(f, dir, c->master, &d->cs) != 0) return -1;
+		d->cs_active = true;
+		/* the other direction may already have switched */
+		int o = 1 - dir;
+		if (f->d[o].encrypted && !f->d[o].cs_active && !f->d[o].held) {
+			if (setup_dir12(f, o, c->master, &f->d[o].cs) == 0) f->d[o].cs_active = true;
+		}
+		cache_session(f);
+		if (c->n_tickets_seen) session_cache_put(e->cache, c->ticket_hash, 32, c->master, c->suite, c->version);
+		eng_log(e, 6, "flow %llu: keys proven (%s)", (unsigned long long)f->id, tls_key_kind_name(c->key_kind));
+		return 1;
+	}
+	bool had = c->n_cand > 0;
+	tls_wipe(c->cand, sizeof c->cand);
+	c->n_cand = 0;
+	if (any_keylog(e) && !had) return 0;                          /* wait for the key log */
+	eng_log(e, 4, "flow %llu %s: no key authenticates the Finished message", (unsigned long long)f->id, dirname_(dir));
+	eng_fail(f, had || c->rsa_tried ? (c->resumed && !c->rsa_tried ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_WRONG_KEY)
+	                                 : reason_without_key(f));
+	eng_report_session(e, f, false);
+	return -1;
+}
+
+/* ---------------- TLS 1.3 ---------------- */
+
+/* Static ECDHE: compute the handshake secret from the configured server key. */
+static void tls13_static_schedule(flow_t *f)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->conn;
+	if (c->have_hs_secret || !c->srv_pub_len || !c->cs) return;
+	const uint8_t *cli = NULL;
+	size_t clen = 0;
+	for (int i = 0; i < c->n_ch_share; i++)
+		if (c->ch_share[i].group == c->ske_group) { cli = c->ch_share[i].pub; clen = c->ch_share[i].len; }
+	if (!cli) return;
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+			const ks_key_t *k = &e->stores[s]->keys[i];
+			if (!keys_group_match(k, c->ske_group)) continue;
+			if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+			if (k->pub_len != c->srv_pub_len || memcmp(k->pub, c->srv_pub, k->pub_len) != 0) continue;
+			uint8_t z[66];
+			size_t zl = keys_ecdh(k, cli, clen, z, sizeof z);
+			if (!zl) continue;
+			tls_hash_t h = c->cs->prf;
+			size_t hl = tls_hash_len(h);
+			uint8_t zero[TLS_MAX_HASH_LEN] = {0}, early[TLS_MAX_HASH_LEN], empty[TLS_MAX_HASH_LEN], derived[TLS_MAX_HASH_LEN];
+			uint8_t th[TLS_MAX_HASH_LEN];
+			size_t thl;
+			int rc = tls_hkdf_extract(h, NULL, 0, zero, hl, early);
+			rc |= tls_hash(h, NULL, 0, empty);
+			rc |= tls13_derive_secret(h, early, "derived", empty, derived);
+			rc |= tls_hkdf_extract(h, derived, hl, z, zl, c->hs_secret);
+			rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
+			rc |= tls13_derive_secret(h, c->hs_secret, "c hs traffic", th, f->d[TLS_DIR_C2S].secret);
+			rc |= tls13_derive_secret(h, c->hs_secret, "s hs traffic", th, f->d[TLS_DIR_S2C].secret);
+			tls_wipe(z, sizeof z);
+			tls_wipe(early, sizeof early);
+			tls_wipe(derived, sizeof derived);
+			if (rc == 0) {
+				c->have_hs_secret = true;
+				c->key_kind = TLS_KEY_ECDHE_STATIC;
+				return;
+			}
+		}
+}
+
+/* Static ECDHE: application secrets after the server Finished. */
+static void tls13_static_app_secrets(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	if (!c->have_hs_secret || !c->cs) return;
+	tls_hash_t h = c->cs->prf;
+	size_t hl = tls_hash_len(h);
+	uint8_t empty[TLS_MAX_HASH_LEN], derived[TLS_MAX_HASH_LEN], zero[TLS_MAX_HASH_LEN] = {0}, th[TLS_MAX_HASH_LEN];
+	size_t thl;
+	int rc = tls_hash(h, NULL, 0, empty);
+	rc |= tls13_derive_secret(h, c->hs_secret, "derived", empty, derived);
+	rc |= tls_hkdf_extract(h, derived, hl, zero, hl, c->ms13);
+	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
+	rc |= tls13_derive_secret(h, c->ms13, "c ap traffic", th, f->d[TLS_DIR_C2S].next_secret);
+	rc |= tls13_derive_secret(h, c->ms13, "s ap traffic", th, f->d[TLS_DIR_S2C].next_secret);
+	tls_wipe(derived, sizeof derived);
+	if (rc == 0) {
+		f->d[TLS_DIR_C2S].have_next_secret = true;
+		f->d[TLS_DIR_S2C].have_next_secret = true;
+	}
+}
+
+/* Fill secrets from the key log: handshake and application secret 0 per direction. */
+static void tls13_keylog_secrets(flow_t *f)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->conn;
+	size_t hl = tls_hash_len(c->cs->prf);
+	for (int dir = 0; dir < 2; dir++) {
+		tls_dirstate_t *d = &f->d[dir];
+		uint8_t buf[TLS_MAX_HASH_LEN];
+		if (!d->hs_known) {
+			tls_keylog_label_t l = dir == TLS_DIR_C2S ? KL_CLIENT_HANDSHAKE_TRAFFIC_SECRET
+			                                          : KL_SERVER_HANDSHAKE_TRAFFIC_SECRET;
+			if (keylog_find(e, l, c->client_random, 32, buf, sizeof buf) == hl) {
+				memcpy(d->secret, buf, hl);
+				d->hs_known = true;
+				if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_KEYLOG;
+			}
+		}
+		if (!d->have_next_secret) {
+			tls_keylog_label_t l = dir == TLS_DIR_C2S ? KL_CLIENT_TRAFFIC_SECRET_0 : KL_SERVER_TRAFFIC_SECRET_0;
+			if (keylog_find(e, l, c->client_random, 32, buf, sizeof buf) == hl) {
+				memcpy(d->next_secret, buf, hl);
+				d->have_next_secret = true;
+				if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_KEYLOG;
+			}
+		}
+		tls_wipe(buf, sizeof buf);
+	}
+}
+
+/* Trial-decrypt with a TLS 1.3 traffic secret; on success make it dir's state. */
+static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint16_t version,
+                  const uint8_t *frag, size_t len)
+{
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[dir];
+	size_t hl = tls_hash_len(c->cs->prf);
+	tls_cipher_state_t t;
+	memset(&t, 0, sizeof t);
+	if (tls13_cipher_init(&t, c->cs, secret, hl) != 0) { tls_cipher_free(&t); return false; }
+	bool ok = trial_decrypt(&t, type, version, frag, len);
+	tls_cipher_free(&t);
+	if (!ok) return false;
+	tls_cipher_free(&d->cs);
+	if (secret != d->secret) memcpy(d->secret, secret, hl);
+	if (tls13_cipher_init(&d->cs, c->cs, d->secret, hl) != 0) return false;
+	d->cs_active = true;
+	c->keys_proven = true;
+	c->waiting_keylog = false;
+	return true;
+}
+
+static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[dir];
+	tls13_static_schedule(f);
+	if (c->have_hs_secret) { f->d[0].hs_known = f->d[1].hs_known = true; }
+	tls13_keylog_secrets(f);
+	if (d->app_epoch == 0 && d->hs_known) {
+		if (try13(f, dir, d->secret, type, version, frag, len)) return 1;
+		if (d->have_next_secret && try13(f, dir, d->next_secret, type, version, frag, len)) {
+			d->app_epoch = 1;
+			return 1;
+		}
+		if (dir == TLS_DIR_C2S && c->early_data_offered && ++d->skipped < 64)
+			return 2;                            /* 0-RTT data we have no key for */
+		eng_log(e, 4, "flow %llu %s: TLS 1.3 handshake secret does not authenticate", (unsigned long long)f->id, dirname_(dir));
+		eng_fail(f, TLS_REASON_WRONG_KEY);
+		eng_report_session(e, f, false);
+		return -1;
+	}
+	if (d->have_next_secret) {
+		if (try13(f, dir, d->next_secret, type, version, frag, len)) {
+			d->app_epoch = 1;
+			return 1;
+		}
+		if (d->app_epoch == 0 && ++d->skipped < 64) return 2;   /* encrypted handshake we cannot read */
+		eng_log(e, 4, "flow %llu %s: TLS 1.3 traffic secret does not authenticate", (unsigned long long)f->id, dirname_(dir));
+		eng_fail(f, TLS_REASON_WRONG_KEY);
+		eng_report_session(e, f, false);
+		return -1;
+	}
+	if (any_keylog(e)) return 0;
+	eng_fail(f, c->resumed ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_PFS_NO_KEYLOG);
+	eng_report_session(e, f, false);
+	return -1;
+}
+
+int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	tls_conn_t *c = &f->conn;
+	if (c->reason != TLS_REASON_NONE && !c->waiting_keylog) return -1;
+	if (!c->sh_seen) {
+		eng_fail(f, TLS_REASON_HANDSHAKE_MISSED);
+		return -1;
+	}
+	if (!c->cs) {
+		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
+		return -1;
+	}
+	return c->tls13 ? prove13(f, dir, type, version, frag, len) : prove12(f, dir, type, version, frag, len);
+}
+
+int hs13_next_epoch(flow_t *f, int dir)
+{
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[dir];
+	size_t hl = tls_hash_len(c->cs->prf);
+	if (d->app_epoch >= 1) return 0;
+	d->app_epoch = 1;
+	if (!d->have_next_secret) tls13_keylog_secrets(f);
+	tls_cipher_free(&d->cs);
+	d->cs_active = false;
+	if (!d->have_next_secret) return -1;        /* looked up again at the next record */
+	memcpy(d->secret, d->next_secret, hl);
+	if (tls13_cipher_init(&d->cs, c->cs, d->secret, hl) != 0) return -1;
+	d->cs_active = true;
+	return 0;
+}
+
+/* KeyUpdate: the sender's next records use the next generation of its traffic secret. */
+static void tls13_key_update(flow_t *f, int dir)
+{
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[dir];
+	tls_hash_t h = c->cs->prf;
+	size_t hl = tls_hash_len(h);
+	uint8_t next[TLS_MAX_HASH_LEN];
+	if (!d->cs_active) return;
+	if (tls13_hkdf_expand_label(h, d->secret, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
+	memcpy(d->secret, next, hl);
+	tls_wipe(next, sizeof next);
+	tls_cipher_free(&d->cs);
+	d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, hl) == 0;
+}
+
+/* ---------------- TLS <= 1.2 ChangeCipherSpec ---------------- */
+
+void hs_ccs(flow_t *f, int dir)
+{
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[dir];
+	if (!c->sh_seen) {
+		if (!c->ch_seen) eng_fail(f, TLS_REASON_HANDSHAKE_MISSED);
+		d->encrypted = true;
+		return;
+	}
+	if (dir == TLS_DIR_S2C && !c->shd_seen && !c->cke_seen && !c->resumed_known) {
+		c->resumed = true;
+		c->resumed_known = true;
+	}
+	d->encrypted = true;
+	d->cs_active = false;
+	if (c->have_master && c->cs) {
+		if (setup_dir12(f, dir, c->master, &d->cs) == 0) d->cs_active = true;
+	}
+}
+
+/* ---------------- other handshake messages ---------------- */
+
+static void parse_certificate(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	if (c->tls13) cur_sub8(m);                   /* certificate_request_context */
+	cursor_t list = cur_sub24(m);
+	cursor_t cert = cur_sub24(&list);
+	if (cur_failed(&list) || cur_left(&cert) == 0) return;
+	size_t n = cur_left(&cert);
+	if (keys_cert_spki_hash(cur_span(&cert, n), n, c->cert_spki) == 0) c->cert_seen = true;
+}
+
+static void parse_server_key_exchange(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	c->ske_seen = true;
+	if (!c->cs) return;
+	if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) {
+		uint8_t curve_type = cur_u8(m);
+		uint16_t group = cur_u16(m);
+		cursor_t pt = cur_sub8(m);
+		if (cur_failed(m) || curve_type != 3 || cur_left(&pt) > sizeof c->srv_pub) return;
+		c->ske_group = group;
+		c->srv_pub_len = cur_left(&pt);
+		cur_copy(&pt, c->srv_pub, c->srv_pub_len);
+	}
+}
+
+static void parse_client_key_exchange(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	c->cke_seen = true;
+	c->resumed_known = true;
+	if (!c->cs) return;
+	if (c->transcript_on) {
+		/* RFC 7627 §3: session_hash covers the handshake through ClientKeyExchange. */
+		size_t hl = 0;
+		if (tls_transcript_digest(&c->transcript, prf_hash(c), c->session_hash, &hl) == 0)
+			c->session_hash_len = hl;
+	}
+	if (c->cs->kx == TLS_KX_RSA) {
+		size_t n = cur_left(m);
+		cursor_t enc = *m;
+		if (n >= 2) {
+			cursor_t t = *m;
+			cursor_t inner = cur_sub16(&t);
+			if (cur_done(&t)) enc = inner;           /* TLS: 2-byte length prefix */
+		}
+		size_t el = cur_left(&enc);
+		if (el == 0 || el > 1024) return;
+		free(c->enc_pms);
+		c->enc_pms = malloc(el);
+		if (!c->enc_pms) return;
+		c->enc_pms_len = el;
+		cur_copy(&enc, c->enc_pms, el);
+	} else if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) {
+		cursor_t pt = cur_sub8(m);
+		if (cur_failed(m) || cur_left(&pt) > sizeof c->cli_pub) return;
+		c->cli_pub_len = cur_left(&pt);
+		cur_copy(&pt, c->cli_pub, c->cli_pub_len);
+	}
+}
+
+static void parse_new_session_ticket(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	if (c->tls13) return;                        /* TLS 1.3 resumption goes through the key log */
+	cur_u32(m);                                  /* lifetime hint */
+	cursor_t t = cur_sub16(m);
+	if (cur_failed(m) || cur_left(&t) == 0) return;
+	size_t n = cur_left(&t);
+	tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, c->ticket_hash);
+	c->n_tickets_seen++;
+	if (c->have_master)
+		session_cache_put(f->eng->cache, c->ticket_hash, 32, c->master, c->suite, c->version);
+}
+
+/* One complete handshake message (raw = header + body). */
+static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, size_t rawlen)
+{
+	tls_conn_t *c = &f->conn;
+	cursor_t m = cur_init(raw + 4, rawlen - 4);
+	bool post_handshake = c->tls13 && (type == HS_NEW_SESSION_TICKET || type == HS_KEY_UPDATE);
+	if (type == HS_CLIENT_HELLO && dir == TLS_DIR_C2S) {
+		if (!c->transcript_on) c->transcript_on = tls_transcript_init(&c->transcript) == 0;
+		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+		parse_client_hello(f, &m);
+		return;
+	}
+	if (type == HS_SERVER_HELLO && dir == TLS_DIR_S2C) {
+		parse_server_hello(f, &m, raw, rawlen);
+		return;
+	}
+	if (c->transcript_on && type != HS_HELLO_REQUEST && !post_handshake)
+		tls_transcript_update(&c->transcript, raw, rawlen);
+	switch (type) {
+	case HS_CERTIFICATE:
+		if (dir == TLS_DIR_S2C) parse_certificate(f, &m);
+		break;
+	case HS_SERVER_KEY_EXCHANGE:
+		if (dir == TLS_DIR_S2C) parse_server_key_exchange(f, &m);
+		break;
+	case HS_SERVER_HELLO_DONE:
+		if (dir == TLS_DIR_S2C) { c->shd_seen = true; c->resumed_known = true; }
+		break;
+	case HS_CLIENT_KEY_EXCHANGE:
+		if (dir == TLS_DIR_C2S) parse_client_key_exchange(f, &m);
+		break;
+	case HS_NEW_SESSION_TICKET:
+		if (dir == TLS_DIR_S2C) parse_new_session_ticket(f, &m);
+		break;
+	case HS_ENCRYPTED_EXTENSIONS:
+		break;
+	case HS_END_OF_EARLY_DATA:
+		if (dir == TLS_DIR_C2S && c->tls13 && f->d[dir].hs_known) {
+			tls_dirstate_t *d = &f->d[dir];
+			tls_cipher_free(&d->cs);
+			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
+			d->app_epoch = 0;
+		}
+		break;
+	case HS_FINISHED:
+		if (c->tls13) {
+			if (dir == TLS_DIR_S2C) tls13_static_app_secrets(f);
+			hs13_next_epoch(f, dir);
+			if (dir == TLS_DIR_C2S && c->transcript_on) {
+				tls_transcript_free(&c->transcript);
+				c->transcript_on = false;
+			}
+		} else if (c->transcript_on && f->d[0].cs_active && f->d[1].cs_active) {
+			tls_transcript_free(&c->transcript);
+			c->transcript_on = false;
+		}
+		break;
+	case HS_KEY_UPDATE:
+		if (c->tls13) tls13_key_update(f, dir);
+		break;
+	default:
+		break;
+	}
+}
+
+void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_dirstate_t *d = &f->d[dir];
+	while (len) {
+		if (d->hlen == 0) {
+			/* whole messages straight from the record */
+			cursor_t c = cur_init(data, len);
+			uint8_t type = cur_u8(&c);
+			size_t ml = cur_u24(&c);
+			if (!cur_failed(&c) && cur_left(&c) >= ml) {
+				hs_message(f, dir, type, data, 4 + ml);
+				data += 4 + ml;
+				len -= 4 + ml;
+				continue;
+			}
+			if (!cur_failed(&c) && ml > TLS_MAX_HANDSHAKE_MSG) {
+				eng_log(e, 4, "flow %llu %s: handshake message of %zu bytes refused",
+				        (unsigned long long)f->id, dirname_(dir), ml);
+				d->broken = true;
+				eng_fail(f, TLS_REASON_TRUNCATED);
+				return;
+			}
+		}
+		/* buffer a partial message */
+		size_t need = 4;
+		if (d->hlen >= 4) {
+			cursor_t c = cur_init(d->hbuf, d->hlen);
+			cur_u8(&c);
+			need = 4 + cur_u24(&c);
+		}
+		if (need > TLS_MAX_HANDSHAKE_MSG + 4) {
+			d->broken = true;
+			eng_fail(f, TLS_REASON_TRUNCATED);
+			return;
+		}
+		size_t take = need - d->hlen;
+		if (take > len) take = len;
+		if (d->hlen + take > d->hcap) {
+			size_t nc = d->hcap ? d->hcap : 1024;
+			while (nc < d->hlen + take) nc *= 2;
+			uint8_t *nb = realloc(d->hbuf, nc);
+			if (!nb) { d->broken = true; return; }
+			d->hbuf = nb;
+			d->hcap = nc;
+		}
+		memcpy(d->hbuf + d->hlen, data, take);
+		d->hlen += take;
+		e->buffered += take;
+		data += take;
+		len -= take;
+		if (d->hlen >= 4) {
+			cursor_t c = cur_init(d->hbuf, d->hlen);
+			uint8_t type = cur_u8(&c);
+			size_t ml = cur_u24(&c);
+			if (ml > TLS_MAX_HANDSHAKE_MSG) {
+				eng_log(e, 4, "flow %llu %s: handshake message of %zu bytes refused",
+				        (unsigned long long)f->id, dirname_(dir), ml);
+				d->broken = true;
+				eng_fail(f, TLS_REASON_TRUNCATED);
+				return;
+			}
+			if (d->hlen == 4 + ml) {
+				size_t hl = d->hlen;
+				d->hlen = 0;
+				e->buffered -= hl;
+				hs_message(f, dir, type, d->hbuf, hl);
+			}
+		}
+	}
+}
+
+void hs_conn_free(tls_conn_t *c)
+{
+	if (c->transcript_on) tls_transcript_free(&c->transcript);
+	c->transcript_on = false;
+	if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); }
+	c->enc_pms = NULL;
+	tls_wipe(c, sizeof *c);
+}

@@ -1,0 +1,71 @@
+/*
+ * kdf.h — key derivation for TLS: the TLS 1.0/1.1 PRF (MD5 ⊕ SHA-1), the TLS 1.2 PRF
+ * (P_SHA256 / P_SHA384), running handshake transcript hashes (for extended master
+ * secret, RFC 7627, and the TLS 1.3 key schedule), and HKDF / HKDF-Expand-Label
+ * (RFC 5869, RFC 8446 §7.1). All through libgcrypt. Outputs are secrets: callers wipe them.
+ */
+#ifndef PTLS_KDF_H
+#define PTLS_KDF_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+typedef enum tls_hash {
+	TLS_HASH_NONE = 0,
+	TLS_HASH_MD5_SHA1,   /* TLS 1.0/1.1 PRF and their transcript hash (MD5||SHA-1, 36 bytes) */
+	TLS_HASH_SHA1,       /* only for HMAC-SHA1 record MACs */
+	TLS_HASH_SHA256,
+	TLS_HASH_SHA384
+} tls_hash_t;
+
+#define TLS_MAX_HASH_LEN 48
+
+/* Digest length of h in bytes (MD5_SHA1 = 36), 0 for NONE. */
+size_t tls_hash_len(tls_hash_t h);
+
+/* PRF(secret, label, seed1 || seed2) → out[outlen]. h = TLS_HASH_MD5_SHA1 selects the
+ * TLS 1.0/1.1 construction (RFC 2246 §5), SHA256/SHA384 the TLS 1.2 one (RFC 5246 §5).
+ * seed2 may be NULL. Returns 0 or -1. */
+int tls_prf(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
+            const uint8_t *seed1, size_t s1len, const uint8_t *seed2, size_t s2len,
+            uint8_t *out, size_t outlen);
+
+/* Running hash over handshake messages for MD5, SHA-1, SHA-256 and SHA-384 at once
+ * (the negotiated hash is not known when the ClientHello is hashed). */
+typedef struct tls_transcript {
+	void *md;            /* gcry_md_hd_t with all algorithms enabled; NULL if unused */
+} tls_transcript_t;
+int tls_transcript_init(tls_transcript_t *t);
+void tls_transcript_update(tls_transcript_t *t, const uint8_t *data, size_t len);
+/* Current digest for h without finalizing the running state (MD5_SHA1 gives MD5||SHA1).
+ * *outlen receives the length. Returns 0 or -1. */
+int tls_transcript_digest(const tls_transcript_t *t, tls_hash_t h, uint8_t *out, size_t *outlen);
+/* Duplicate state (e.g. to remember the hash at a point). Returns 0 or -1. */
+int tls_transcript_copy(tls_transcript_t *dst, const tls_transcript_t *src);
+void tls_transcript_free(tls_transcript_t *t);
+
+/* HMAC(h) one-shot. Returns 0 or -1. out gets tls_hash_len(h) bytes. */
+int tls_hmac(tls_hash_t h, const uint8_t *key, size_t klen, const uint8_t *data, size_t dlen, uint8_t *out);
+/* Plain hash one-shot. Returns 0 or -1. */
+int tls_hash(tls_hash_t h, const uint8_t *data, size_t len, uint8_t *out);
+
+/* HKDF-Extract(salt, ikm) → out[tls_hash_len(h)]. salt may be NULL/0 (hash-length zeros). */
+int tls_hkdf_extract(tls_hash_t h, const uint8_t *salt, size_t saltlen,
+                     const uint8_t *ikm, size_t ikmlen, uint8_t *out);
+/* HKDF-Expand(prk, info) → out[outlen]. */
+int tls_hkdf_expand(tls_hash_t h, const uint8_t *prk, size_t prklen,
+                    const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen);
+/* HKDF-Expand-Label(secret, "tls13 " + label, context) → out[outlen] (RFC 8446 §7.1). */
+int tls13_hkdf_expand_label(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
+                            const uint8_t *context, size_t ctxlen, uint8_t *out, size_t outlen);
+/* Derive-Secret(secret, label, transcript_hash) = Expand-Label(secret, label, hash, Hash.length).
+ * secret and transcript_hash are Hash.length bytes; transcript_hash NULL means Hash("")
+ * (the "derived" steps). out gets Hash.length bytes. */
+int tls13_derive_secret(tls_hash_t h, const uint8_t *secret, const char *label,
+                        const uint8_t *transcript_hash, uint8_t *out);
+
+/* Wipe memory in a way the compiler cannot elide. */
+void tls_wipe(void *p, size_t n);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * keylog.h — NSS key log (SSLKEYLOGFILE) reader that follows a growing file.
+ *
+ * Endpoints append secrets while traffic flows, so the file is read incrementally: each
+ * refresh reads only the bytes appended since the last one (a shrunk or replaced file is
+ * re-read from the start). Secrets are kept in a bounded table keyed by (label, client
+ * random) and wiped when evicted or freed. Malformed and over-long lines are counted and
+ * skipped. Thread-safe (one mutex per key log).
+ */
+#ifndef PTLS_KEYLOG_H
+#define PTLS_KEYLOG_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef enum tls_keylog_label {
+	KL_CLIENT_RANDOM = 0,                 /* TLS <= 1.2 master secret (48 bytes) */
+	KL_CLIENT_EARLY_TRAFFIC_SECRET,
+	KL_CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+	KL_SERVER_HANDSHAKE_TRAFFIC_SECRET,
+	KL_CLIENT_TRAFFIC_SECRET_0,
+	KL_SERVER_TRAFFIC_SECRET_0,
+	KL_RSA,                               /* "RSA <8 bytes of encrypted PMS> <PMS>" : key = first 8 bytes */
+	KL__COUNT
+} tls_keylog_label_t;
+
+typedef struct tls_keylog tls_keylog_t;
+
+/* Open a key log to follow. The file may not exist yet (it is polled later). max_entries
+ * bounds the secrets kept (0 = default 100000). NULL + err on allocation failure. */
+tls_keylog_t *tls_keylog_open(const char *path, size_t max_entries, char *err, size_t errlen);
+
+/* Read lines appended since the last refresh (cheap when the file did not change:
+ * one stat()). Returns the number of new secrets. */
+size_t tls_keylog_refresh(tls_keylog_t *kl);
+
+/* Find the secret for (label, id) — id is the 32-byte client random, or for KL_RSA the
+ * first 8 bytes of the encrypted pre-master secret (idlen 8). If absent, refreshes once
+ * and retries. Returns the secret length copied to out (<= outcap), or 0 if unknown. */
+size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
+                         size_t idlen, uint8_t *out, size_t outcap);
+
+/* Counters: lines parsed into secrets, malformed/over-long lines skipped. */
+void tls_keylog_counters(tls_keylog_t *kl, uint64_t *lines, uint64_t *malformed);
+
+/* Wipe all secrets and free. */
+void tls_keylog_free(tls_keylog_t *kl);
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * record.c — TLS record framing and decryption dispatch for one direction of a flow.
+ *
+ * In-order TCP bytes arrive from the reassembler; complete records are cut out (a record
+ * may span many segments; a segment may carry many records), validated (content type,
+ * version, length <= 2^14+2048), decrypted in place once the direction is encrypted, and
+ * dispatched: handshake bytes to handshake.c, application data to app_framing.c.
+ * Records that need a key the key log has not provided yet are held (bounded per flow and
+ * engine-wide) and replayed in order when the key appears. After a TCP gap the direction
+ * resynchronises on the next plausible record header and retries nearby sequence numbers.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "engine_internal.h"
+
+#define RESYNC_SEQ_WINDOW 64
+
+static bool plausible_header(const uint8_t *h, bool strict)
+{
+	cursor_t c = cur_init(h, 5);
+	uint8_t type = cur_u8(&c);
+	uint16_t ver = cur_u16(&c);
+	uint16_t len = cur_u16(&c);
+	if (type < CT_CCS || type > CT_HEARTBEAT) return false;
+	if ((ver >> 8) != 3 || (ver & 0xff) > 4) return false;
+	if (len > TLS_MAX_RECORD_LEN) return false;
+	if (strict && (type != CT_APPDATA && type != CT_ALERT && type != CT_HANDSHAKE)) return false;
+	return true;
+}
+
+void rec_drop_held(flow_t *f, int dir)
+{
+	tls_dirstate_t *d = &f->d[dir];
+	while (d->held) {
+		held_rec_t *h = d->held;
+		d->held = h->next;
+		f->eng->buffered -= h->len;
+		tls_wipe(h->data, h->len);
+		free(h);
+	}
+	d->held_tail = &d->held;
+	d->held_bytes = 0;
+}
+
+/* Keep a copy of a record until key material arrives. Returns false when a bound is hit. */
+static bool hold_record(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_dirstate_t *d = &f->d[dir];
+	size_t held_total = f->d[0].held_bytes + f->d[1].held_bytes;
+	if (held_total + len > e->cfg.max_held_records || e->buffered + len > e->cfg.max_total_buffer)
+		return false;
+	held_rec_t *h = malloc(sizeof *h + len);
+	if (!h) return false;
+	h->next = NULL;
+	h->type = type;
+	h->version = version;
+	h->len = len;
+	h->ts = d->ts;
+	memcpy(h->data, frag, len);
+	if (!d->held_tail) d->held_tail = &d->held;
+	*d->held_tail = h;
+	d->held_tail = &h->next;
+	d->held_bytes += len;
+	e->buffered += len;
+	return true;
+}
+
+/* Give up waiting for a key: the reason says why the session could not be decrypted. */
+static void give_up_waiting(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	rec_drop_held(f, 0);
+	rec_drop_held(f, 1);
+	c->waiting_keylog = false;
+	if (c->reason == TLS_REASON_NONE) {
+		tls_reason_t r;
+		if (c->resumed && !c->tls13) r = TLS_REASON_RESUMPTION_MISS;
+		else if (c->cs && c->cs->kx == TLS_KX_RSA && !c->tls13) r = c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;
+		else r = TLS_REASON_PFS_NO_KEYLOG;
+		eng_fail(f, r);
+	}
+	eng_report_session(f->eng, f, false);
+}
+
+void rec_retry_held(flow_t *f, bool final)
+{
+	tls_conn_t *c = &f->conn;
+	for (int dir = 0; dir < 2; dir++) {
+		tls_dirstate_t *d = &f->d[dir];
+		while (d->held && !d->broken) {
+			held_rec_t *h = d->held;
+			if (!d->cs_active) {
+				int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
+				if (r == 0) break;                  /* still no key */
+				if (r < 0) { rec_drop_held(f, dir); break; }
+				if (r == 2) {                       /* record unreadable, skip it */
+					d->held = h->next;
+					if (!d->held) d->held_tail = &d->held;
+					d->held_bytes -= h->len;
+					f->eng->buffered -= h->len;
+					free(h);
+					continue;
+				}
+			}
+			d->held = h->next;
+			if (!d->held) d->held_tail = &d->held;
+			d->held_bytes -= h->len;
+			f->eng->buffered -= h->len;
+			double saved = d->ts;
+			d->ts = h->ts;
+			rec_process(f, dir, h->type, h->version, h->data, h->len, true);
+			d->ts = saved;
+			tls_wipe(h->data, h->len);
+			free(h);
+		}
+	}
+	if (!f->d[0].held && !f->d[1].held) c->waiting_keylog = false;
+	if (c->waiting_keylog) {
+		if (final || f->eng->now - c->wait_since > f->eng->cfg.keylog_wait)
+			give_up_waiting(f);
+	}
+}
+
+/* Decrypt a record after a gap: the records in between were lost, so the sequence number
+ * is unknown; try the next few numbers on a copy and keep the one that authenticates. */
+static int decrypt_after_gap(flow_t *f, tls_dirstate_t *d, uint8_t *ct, uint16_t version,
+                             uint8_t *frag, size_t len, uint8_t **plain, size_t *plen)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy) return -1;
+	uint64_t base = d->cs.seq;
+	int rc = -1;
+	for (uint64_t k = 0; k < RESYNC_SEQ_WINDOW; k++) {
+		memcpy(copy, frag, len);
+		uint8_t t = *ct;
+		d->cs.seq = base + k;
+		uint8_t *p; size_t pl;
+		if (tls_cipher_decrypt(&d->cs, &t, version, copy, len, &p, &pl) == 0) {
+			memcpy(frag, copy, len);
+			*plain = frag + (p - copy);
+			*plen = pl;
+			*ct = t;
+			rc = 0;
+			break;
+		}
+	}
+	if (rc != 0) d->cs.seq = base;
+	free(copy);
+	(void)f;
+	return rc;
+}
+
+void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *frag, size_t len, bool from_held)
+{
+	struct tls_engine *e = f->eng;
+	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->conn;
+	d->seen_record = true;
+	if (!from_held) e->st.records++;
+
+	/* ChangeCipherSpec is plaintext in TLS <= 1.2 (before encryption) and a no-op in TLS 1.3. */
+	if (type == CT_CCS && (c->tls13 || !d->encrypted)) {
+		if (!c->tls13) hs_ccs(f, dir);
+		return;
+	}
+	if (d->encrypted) {
+		if (d->held && !from_held) {                /* keep order behind held records */
+			if (!hold_record(f, dir, type, version, frag, len)) give_up_waiting(f);
+			return;
+		}
+		if (!d->cs_active) {
+			if (c->reason != TLS_REASON_NONE && !c->waiting_keylog) return;
+			int r = hs_prove_keys(f, dir, type, version, frag, len);
+			if (r == 0) {
+				if (!hold_record(f, dir, type, version, frag, len)) { give_up_waiting(f); return; }
+				if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = e->now; }
+				eng_waitlist_add(e, f);
+				return;
+			}
+			if (r < 0 || r == 2) return;
+		}
+		uint8_t ct = type;
+		uint8_t *plain = NULL;
+		size_t plen = 0;
+		int rc;
+		if (d->resync) {
+			rc = decrypt_after_gap(f, d, &ct, version, frag, len, &plain, &plen);
+			if (rc == 0) d->resync = false;
+		} else {
+			rc = tls_cipher_decrypt(&d->cs, &ct, version, frag, len, &plain, &plen);
+		}
+		if (rc != 0) {
+			e->st.records_auth_failed++;
+			if (d->resync) return;                 /* keep trying on the next records */
+			if (c->tls13 && ct == CT_APPDATA && d->app_epoch == 0 && c->early_data_offered && dir == TLS_DIR_C2S)
+				return;                            /* rejected 0-RTT data we cannot read */
+			eng_log(e, 4, "flow %llu %s: record failed authentication; direction abandoned",
+			        (unsigned long long)f->id, dir == TLS_DIR_C2S ? "c2s" : "s2c");
+			d->broken = true;
+			if (!c->decrypted) eng_fail(f, TLS_REASON_WRONG_KEY);
+			else if (c->reason == TLS_REASON_NONE) eng_fail(f, TLS_REASON_DECRYPT_ERROR);
+			eng_report_session(e, f, false);
+			return;
+		}
+		e->st.records_decrypted++;
+		type = ct;
+		frag = plain;
+		len = plen;
+	}
+	switch (type) {
+	case CT_HANDSHAKE:
+		hs_data(f, dir, frag, len);
+		break;
+	case CT_APPDATA:
+		if (!d->encrypted) return;                  /* plaintext "application data" is not TLS */
+		if (!c->decrypted) {
+			c->decrypted = true;
+			eng_report_session(e, f, false);
+		}
+		if (len) {
+			d->bytes += len;
+			e->st.plaintext_bytes += len;
+			app_framing_push(&f->app, dir, frag, len, eng_emit_message, f);
+		}
+		break;
+	case CT_ALERT:
+	case CT_HEARTBEAT:
+	default:
+		break;
+	}
+}
+
+/* Process every complete record in buf[0..len); returns bytes consumed. */
+static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len, bool *stop)
+{
+	struct tls_engine *e = f->eng;
+	tls_dirstate_t *d = &f->d[dir];
+	size_t off = 0;
+	while (len - off >= 5 && !d->broken) {
+		const uint8_t *h = buf + off;
+		if (!plausible_header(h, d->resync)) {
+			if (!d->seen_record && !f->conn.ch_seen && !f->conn.sh_seen) {
+				/* Not TLS from the first byte, or capture began mid-record: look for a
+				 * record header within the first bytes before giving up. */
+				if (off < 4096 && f->d[dir].seen_data) { off++; continue; }
+				f->not_tls = true;
+				d->broken = true;
+				break;
+			}
+			if (d->resync) { off++; continue; }
+			eng_log(e, 4, "flow %llu %s: invalid TLS record header", (unsigned long long)f->id,
+			        dir == TLS_DIR_C2S ? "c2s" : "s2c");
+			e->st.records_oversize++;
+			d->broken = true;
+			if (!f->conn.decrypted) eng_fail(f, TLS_REASON_NOT_TLS);
+			break;
+		}
+		cursor_t c = cur_init(h, len - off);
+		uint8_t type = cur_u8(&c);
+		uint16_t version = cur_u16(&c);
+		size_t rl = cur_u16(&c);
+		if (cur_left(&c) < rl) break;               /* incomplete: wait for more */
+		/* Decrypt in place in the scratch buffer (the input is const capture memory). */
+		memcpy(e->scratch, h + 5, rl);
+		off += 5 + rl;
+		rec_process(f, dir, type, version, e->scratch, rl, false);
+		if (*stop) break;
+	}
+	return off;
+}
+
+void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_dirstate_t *d = &f->d[dir];
+	bool stop = false;
+	if (!data) {                                     /* lost bytes */
+		e->st.gaps++;
+		if (d->rlen) { e->buffered -= d->rlen; d->rlen = 0; }
+		if (d->cs_active || d->encrypted) d->resync = true;
+		else if (!f->conn.decrypted) d->resync = true;
+		app_framing_flush(&f->app, dir, NULL, NULL);  /* the partial message is lost */
+		return;
+	}
+	if (d->broken || len == 0) return;
+	d->seen_data = true;
+	if (d->rlen == 0) {
+		size_t used = consume_records(f, dir, data, len, &stop);
+		data += used;
+		len -= used;
+		if (d->broken || len == 0) return;
+		if (len > TLS_MAX_RECORD_LEN + 5 && !d->resync) { d->broken = true; return; }
+	}
+	/* keep the partial record (bounded by the largest legal record) */
+	while (len) {
+		size_t room = TLS_MAX_RECORD_LEN + 5 - d->rlen;
+		if (d->rcap < TLS_MAX_RECORD_LEN + 5) {
+			size_t want = d->rlen + len;
+			if (want > TLS_MAX_RECORD_LEN + 5) want = TLS_MAX_RECORD_LEN + 5;
+			if (want > d->rcap) {
+				size_t nc = d->rcap ? d->rcap : 2048;
+				while (nc < want) nc *= 2;
+				if (nc > TLS_MAX_RECORD_LEN + 5) nc = TLS_MAX_RECORD_LEN + 5;
+				uint8_t *nb = realloc(d->rbuf, nc);
+				if (!nb) { d->broken = true; return; }
+				d->rbuf = nb;
+				d->rcap = nc;
+			}
+		}
+		size_t take = len < room ? len : room;
+		if (e->buffered + take > e->cfg.max_total_buffer) {
+			eng_log(e, 4, "flow %llu: engine buffer bound reached; direction abandoned", (unsigned long long)f->id);
+			d->broken = true;
+			eng_fail(f, TLS_REASON_TRUNCATED);
+			return;
+		}
+		memcpy(d->rbuf + d->rlen, data, take);
+		d->rlen += take;
+		e->buffered += take;
+		data += take;
+		len -= take;
+		size_t used = consume_records(f, dir, d->rbuf, d->rlen, &stop);
+		if (used) {
+			memmove(d->rbuf, d->rbuf + used, d->rlen - used);
+			d->rlen -= used;
+			e->buffered -= used;
+		}
+		if (d->broken) { e->buffered -= d->rlen; d->rlen = 0; return; }
+		if (take == 0) break;
+	}
+}
+
+void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
+{
+	if (d->rbuf) { tls_wipe(d->rbuf, d->rcap); free(d->rbuf); }
+	if (d->hbuf) { tls_wipe(d->hbuf, d->hcap); free(d->hbuf); }
+	e->buffered -= d->rlen + d->hlen;
+	d->rbuf = d->hbuf = NULL;
+	d->rlen = d->hlen = d->rcap = d->hcap = 0;
+	tls_cipher_free(&d->cs);
+	tls_wipe(d->secret, sizeof d->secret);
+	tls_wipe(d->next_secret, sizeof d->next_secret);
+}

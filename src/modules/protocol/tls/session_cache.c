@@ -1,0 +1,116 @@
+/*
+ * session_cache.c — bounded resumption cache (see session_cache.h). A fixed bucket array
+ * with chaining plus a FIFO/LRU list; the oldest entry is evicted (and wiped) when full.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "session_cache.h"
+#include "kdf.h"
+
+typedef struct sc_entry {
+	struct sc_entry *hnext, *prev, *next;
+	uint8_t id[32];          /* session id, or SHA-256 of a ticket */
+	uint8_t idlen;
+	uint8_t ms[48];
+	uint16_t suite, version;
+} sc_entry_t;
+
+struct session_cache {
+	sc_entry_t **buckets;
+	size_t nbuckets, count, cap;
+	sc_entry_t *head, *tail;   /* head = oldest */
+};
+
+session_cache_t *session_cache_new(size_t capacity)
+{
+	session_cache_t *c = calloc(1, sizeof *c);
+	if (!c) return NULL;
+	c->cap = capacity;
+	c->nbuckets = 64;
+	while (c->nbuckets < capacity && c->nbuckets < (1u << 22)) c->nbuckets <<= 1;
+	c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+	if (!c->buckets) { free(c); return NULL; }
+	return c;
+}
+
+static size_t sc_hash(const session_cache_t *c, const uint8_t *id, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++) { h ^= id[i]; h *= 1099511628211ULL; }
+	return (size_t)(h & (c->nbuckets - 1));
+}
+
+static sc_entry_t *sc_find(session_cache_t *c, const uint8_t *id, size_t len, sc_entry_t ***pp_out)
+{
+	sc_entry_t **pp = &c->buckets[sc_hash(c, id, len)];
+	for (; *pp; pp = &(*pp)->hnext)
+		if ((*pp)->idlen == len && memcmp((*pp)->id, id, len) == 0) {
+			if (pp_out) *pp_out = pp;
+			return *pp;
+		}
+	return NULL;
+}
+
+static void sc_unlink_list(session_cache_t *c, sc_entry_t *e)
+{
+	if (e->prev) e->prev->next = e->next; else c->head = e->next;
+	if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void sc_remove(session_cache_t *c, sc_entry_t *e)
+{
+	sc_entry_t **pp;
+	if (sc_find(c, e->id, e->idlen, &pp) == e) *pp = e->hnext;
+	sc_unlink_list(c, e);
+	tls_wipe(e, sizeof *e);
+	free(e);
+	c->count--;
+}
+
+void session_cache_put(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t ms[48],
+                       uint16_t suite, uint16_t version)
+{
+	if (!c || !c->cap || idlen == 0 || idlen > 32) return;
+	sc_entry_t *e = sc_find(c, id, idlen, NULL);
+	if (e) {
+		memcpy(e->ms, ms, 48);
+		e->suite = suite; e->version = version;
+		sc_unlink_list(c, e);
+	} else {
+		if (c->count >= c->cap && c->head) sc_remove(c, c->head);
+		e = calloc(1, sizeof *e);
+		if (!e) return;
+		memcpy(e->id, id, idlen);
+		e->idlen = (uint8_t)idlen;
+		memcpy(e->ms, ms, 48);
+		e->suite = suite; e->version = version;
+		size_t b = sc_hash(c, id, idlen);
+		e->hnext = c->buckets[b];
+		c->buckets[b] = e;
+		c->count++;
+	}
+	e->prev = c->tail;
+	if (c->tail) c->tail->next = e; else c->head = e;
+	c->tail = e;
+}
+
+int session_cache_get(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t ms[48],
+                      uint16_t *suite, uint16_t *version)
+{
+	if (!c || idlen == 0 || idlen > 32) return -1;
+	sc_entry_t *e = sc_find(c, id, idlen, NULL);
+	if (!e) return -1;
+	memcpy(ms, e->ms, 48);
+	if (suite) *suite = e->suite;
+	if (version) *version = e->version;
+	return 0;
+}
+
+void session_cache_free(session_cache_t *c)
+{
+	if (!c) return;
+	while (c->head) sc_remove(c, c->head);
+	free(c->buckets);
+	free(c);
+}

@@ -1,0 +1,24 @@
+/*
+ * session_cache.h — TLS <= 1.2 resumption: master secrets of proven sessions, found by
+ * session id or by session ticket (SHA-256 of the ticket), bounded LRU, wiped on eviction.
+ * Not internally locked: the engine lock protects it.
+ */
+#ifndef PTLS_SESSION_CACHE_H
+#define PTLS_SESSION_CACHE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct session_cache session_cache_t;
+
+/* Create a cache of at most `capacity` entries (0 disables caching). */
+session_cache_t *session_cache_new(size_t capacity);
+void session_cache_free(session_cache_t *c);
+/* Store ms[48] (+ the suite and EMS flag it was made with) under an id (session id or ticket). */
+void session_cache_put(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t ms[48],
+                       uint16_t suite, uint16_t version);
+/* Look up; 0 and ms on hit, -1 on miss. */
+int session_cache_get(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t ms[48],
+                      uint16_t *suite, uint16_t *version);
+
+#endif

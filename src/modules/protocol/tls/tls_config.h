@@ -1,0 +1,46 @@
+/*
+ * tls_config.h — protocol_tls.xml reader (libxml2), shared by the captagent module and
+ * `captls -c`. Parses every <profile> with its <settings><param name=".." value=".."/>
+ * (params by name, any order; unknown params warned about, bad values rejected) and turns
+ * a profile into a keystore (keys loaded once) and an engine configuration.
+ */
+#ifndef PTLS_TLS_CONFIG_H
+#define PTLS_TLS_CONFIG_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "tls_engine.h"
+
+#define TLS_CONF_MAX_KEYS 16
+
+typedef struct tls_profile_conf {
+	char *name;
+	bool enabled;
+	char *key_paths[TLS_CONF_MAX_KEYS];
+	size_t n_keys;
+	char *key_password;        /* may be NULL; wiped on free */
+	char *keylog;              /* may be NULL */
+	char *server;              /* selector, may be NULL */
+	char *sni;                 /* selector, may be NULL */
+	tls_engine_config_t engine; /* flow-timeout, max-flows and the other bounds */
+	uint32_t keylog_max_entries;
+} tls_profile_conf_t;
+
+typedef struct tls_conf {
+	tls_profile_conf_t *profiles;
+	size_t n_profiles;
+} tls_conf_t;
+
+/* Parse `path`. Returns 0, or -1 with one line "FILE: problem" in err. Warnings (unknown
+ * params) go to warn_cb if non-NULL. */
+int tls_config_load(const char *path, tls_conf_t *out, char *err, size_t errlen,
+                    void (*warn_cb)(void *u, const char *line), void *u);
+/* Free (wiping the password). */
+void tls_config_free(tls_conf_t *c);
+/* Build a keystore holding the profile's keys and key log (selectors applied). Returns 0,
+ * or -1 with "FILE: problem" in err. Warnings (key file permissions) go to warn_cb. */
+int tls_config_build_keystore(const tls_profile_conf_t *p, tls_keystore_t **out,
+                              char *err, size_t errlen,
+                              void (*warn_cb)(void *u, const char *line), void *u);
+#endif

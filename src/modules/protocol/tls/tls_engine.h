@@ -1,0 +1,207 @@
+/*
+ * tls_engine.h — the one public API of the protocol_tls decryption engine.
+ *
+ * The engine turns captured packets of TLS-over-TCP sessions into the plaintext
+ * application messages (SIP, HTTP/1.x, else raw chunks) each peer sent, in stream order,
+ * exactly once. It has no captagent dependency: the captagent module (protocol_tls.c)
+ * and the CLI (captls) are thin translators over this header.
+ *
+ * Threading: one engine may be fed from several threads; calls are serialized by an
+ * internal lock and callbacks run on the feeding thread with that lock held (a callback
+ * must not call back into the same engine). A keystore is read-only after loading except
+ * for its key log, which has its own lock, and may be shared by several engines.
+ */
+#ifndef PTLS_TLS_ENGINE_H
+#define PTLS_TLS_ENGINE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tls_engine tls_engine_t;
+typedef struct tls_keystore tls_keystore_t;
+
+/* ---- key material ---- */
+
+/* Create an empty keystore (refcount 1). NULL on allocation failure. */
+tls_keystore_t *tls_keystore_new(void);
+/* Take / drop a reference. The last unref wipes and frees all key material. */
+void tls_keystore_ref(tls_keystore_t *ks);
+void tls_keystore_unref(tls_keystore_t *ks);
+
+/* Load a server private key file (RSA PKCS#1/PKCS#8, EC P-256/P-384, X25519; PEM or DER;
+ * optionally encrypted with `password`). `server` (NULL, "ip", "ip:port", ":port", "[v6]:port")
+ * and `sni` (NULL or exact host name) restrict which sessions the key is tried on.
+ * Returns 0, or -1 with a one-line reason in err (never containing key bytes). A key file
+ * readable by group/other adds a warning to `warn` (if non-NULL) but still loads. */
+int tls_keystore_add_key_file(tls_keystore_t *ks, const char *path, const char *password,
+                              const char *server, const char *sni,
+                              char *err, size_t errlen, char *warn, size_t warnlen);
+
+/* Attach an NSS key log file (SSLKEYLOGFILE format). The file need not exist yet; it is
+ * followed as it grows (re-read incrementally whenever a session needs a key it does not
+ * know). `max_entries` bounds the secrets kept (oldest dropped). Returns 0 or -1 + err. */
+int tls_keystore_add_keylog(tls_keystore_t *ks, const char *path, size_t max_entries,
+                            char *err, size_t errlen);
+
+/* ---- what the engine reports ---- */
+
+typedef enum tls_dir { TLS_DIR_C2S = 0, TLS_DIR_S2C = 1 } tls_dir_t;
+typedef enum tls_app { TLS_APP_RAW = 0, TLS_APP_SIP = 1, TLS_APP_HTTP = 2 } tls_app_t;
+
+/* Stable reason codes for sessions that were not (fully) decrypted. */
+typedef enum tls_reason {
+	TLS_REASON_NONE = 0,
+	TLS_REASON_NO_KEY,            /* RSA key exchange but no key configured/matching */
+	TLS_REASON_PFS_NO_KEYLOG,     /* (EC)DHE or TLS 1.3 and no key log entry / static key */
+	TLS_REASON_HANDSHAKE_MISSED,  /* capture started after the handshake */
+	TLS_REASON_WRONG_KEY,         /* a key was tried but Finished did not authenticate */
+	TLS_REASON_UNSUPPORTED_SUITE, /* negotiated suite/version the engine cannot decrypt */
+	TLS_REASON_RESUMPTION_MISS,   /* resumed session whose master secret is unknown */
+	TLS_REASON_TRUNCATED,         /* flow ended (or was evicted) mid-handshake */
+	TLS_REASON_DECRYPT_ERROR,     /* record failed authentication after keys were proven */
+	TLS_REASON_NOT_TLS,           /* traffic on the flow is not TLS */
+	TLS_REASON_GAP,               /* TCP data missing (lost segments) broke the stream */
+	TLS_REASON_STATIC_KEY_MISMATCH, /* server ephemeral public key differs from configured static key */
+	TLS_REASON__COUNT
+} tls_reason_t;
+
+/* Stable lowercase code for a reason ("no_key", ...), "none" for TLS_REASON_NONE. */
+const char *tls_reason_name(tls_reason_t r);
+
+typedef enum tls_key_kind {
+	TLS_KEY_NONE = 0, TLS_KEY_RSA, TLS_KEY_ECDHE_STATIC, TLS_KEY_KEYLOG, TLS_KEY_RESUMPTION
+} tls_key_kind_t;
+/* "rsa", "ecdhe-static", "keylog", "resumption", or NULL for TLS_KEY_NONE. */
+const char *tls_key_kind_name(tls_key_kind_t k);
+
+/* Network endpoints of a flow (client/server roles once known; else first-seen src = client). */
+typedef struct tls_endpoints {
+	int family;                 /* AF_INET or AF_INET6 */
+	uint8_t client_ip[16], server_ip[16];   /* network order; v4 uses the first 4 bytes */
+	uint16_t client_port, server_port;      /* host order */
+} tls_endpoints_t;
+
+typedef struct tls_message {
+	uint64_t flow_id;
+	const tls_endpoints_t *ep;
+	tls_dir_t dir;
+	tls_app_t app;
+	uint16_t tls_version;       /* wire value, e.g. 0x0303 */
+	uint16_t suite;             /* IANA cipher suite id */
+	const uint8_t *data;        /* plaintext; valid only during the callback */
+	size_t len;
+	double ts;                  /* capture time (s) of the packet that completed it */
+	bool keepalive;             /* SIP CRLF keep-alive (raw bytes kept for stream fidelity) */
+} tls_message_t;
+
+typedef struct tls_session_info {
+	uint64_t flow_id;
+	const tls_endpoints_t *ep;
+	uint16_t tls_version;       /* 0 if unknown */
+	uint16_t suite;             /* 0 if unknown */
+	const char *sni;            /* NULL if none */
+	bool resumed, ems, etm;
+	tls_key_kind_t key;
+	bool decrypted;             /* keys proven and application data decrypted/decryptable */
+	tls_reason_t reason;
+	bool final;                 /* the flow ended: this is the session's last report */
+	uint64_t msgs[2], bytes[2]; /* messages / plaintext bytes delivered per direction */
+} tls_session_info_t;
+
+typedef struct tls_callbacks {
+	/* Every complete application message, in stream order, exactly once. */
+	void (*on_message)(void *user, const tls_message_t *m);
+	/* A session's status became known or changed; always called once with final=true
+	 * when the flow ends (FIN/RST, eviction, or tls_engine_flush at end of input). */
+	void (*on_session)(void *user, const tls_session_info_t *s);
+	/* Rate-limited diagnostic lines (never contain secrets); may be NULL. level: 3 err, 4 warn, 6 info, 7 debug */
+	void (*on_log)(void *user, int level, const char *line);
+	void *user;
+} tls_callbacks_t;
+
+/* ---- engine ---- */
+
+typedef struct tls_engine_config {
+	uint32_t flow_timeout;          /* s of capture-time inactivity before eviction (default 180) */
+	uint32_t max_flows;             /* flow table bound (default 65536) */
+	uint32_t max_reasm_bytes;       /* out-of-order bytes held per direction (default 256 KiB) */
+	uint32_t max_reasm_segments;    /* out-of-order segments held per direction (default 256) */
+	uint64_t max_total_buffer;      /* all buffered bytes across flows (default 256 MiB) */
+	uint32_t max_message;           /* largest app message assembled (default 1 MiB), then raw */
+	uint32_t max_held_records;      /* bytes of records held per flow awaiting a key-log key (default 1 MiB) */
+	uint32_t keylog_wait;           /* s of capture time to wait for a key-log key (default 10) */
+	uint32_t session_cache_size;    /* resumption entries (default 10000) */
+	uint16_t *tls_ports;            /* optional: only treat these TCP ports as TLS servers (NULL: any) */
+	size_t n_tls_ports;
+	bool emit_handshake_only_sessions; /* report sessions with no data (default true) */
+} tls_engine_config_t;
+
+/* Fill cfg with defaults. */
+void tls_engine_config_defaults(tls_engine_config_t *cfg);
+
+/* Create an engine over `nstores` keystores (each is ref'd). NULL on failure. */
+tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,
+                             size_t nstores, const tls_callbacks_t *cb);
+/* Flush (final session reports) and free everything; secrets are wiped. */
+void tls_engine_free(tls_engine_t *e);
+
+/* Link-layer types accepted by tls_engine_feed_frame (pcap DLT values). */
+enum { TLS_DLT_NULL = 0, TLS_DLT_EN10MB = 1, TLS_DLT_RAW = 101, TLS_DLT_LOOP = 108,
+       TLS_DLT_LINUX_SLL = 113, TLS_DLT_IPV4 = 228, TLS_DLT_IPV6 = 229, TLS_DLT_LINUX_SLL2 = 276 };
+
+/* Feed one captured frame of link type `dlt` (see enum; raw IP also as 12/14 per libpcap).
+ * Non-IP/non-TCP frames are counted and ignored. Returns 0, or -1 if the frame was
+ * malformed (counted). Never crashes on any input. */
+int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen, double ts);
+
+/* Feed one IP packet (v4 or v6, starting at the IP header). Same contract as above. */
+int tls_engine_feed_ip(tls_engine_t *e, const uint8_t *ip, size_t len, double ts);
+
+/* Feed one TCP segment already parsed by the caller. ips in network order (4 or 16 bytes). */
+typedef struct tls_tcp_segment {
+	int family;
+	const uint8_t *src_ip, *dst_ip;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;              /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10) */
+	const uint8_t *payload;
+	size_t len;
+} tls_tcp_segment_t;
+int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, double ts);
+
+/* Evict flows idle for more than flow_timeout at capture time `now` (bounded work per call
+ * unless `all`); called automatically on each feed. */
+void tls_engine_expire(tls_engine_t *e, double now, bool all);
+/* End of input: finish every flow (partial data delivered where safe, final session reports). */
+void tls_engine_flush(tls_engine_t *e);
+
+typedef struct tls_engine_stats {
+	uint64_t packets, packets_malformed, packets_non_tcp, bytes_in;
+	uint64_t flows_created, flows_active, flows_evicted_timeout, flows_evicted_limit, flows_closed;
+	uint64_t sessions, sessions_decrypted, sessions_failed[TLS_REASON__COUNT];
+	uint64_t records, records_decrypted, records_auth_failed, records_oversize;
+	uint64_t messages, plaintext_bytes;
+	uint64_t reasm_out_of_order, reasm_retransmits, reasm_dropped, gaps;
+	uint64_t keylog_lines, keylog_malformed, resumptions;
+	uint64_t bytes_buffered;
+} tls_engine_stats_t;
+/* Snapshot the counters. */
+void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);
+
+/* IANA name of a cipher suite ("TLS_RSA_WITH_AES_128_GCM_SHA256"), or NULL if unknown. */
+const char *tls_suite_name(uint16_t suite);
+/* "TLS1.0".."TLS1.3", "SSL3.0", or NULL. */
+const char *tls_version_name(uint16_t version);
+
+/* One-time global init of crypto libraries (idempotent, thread-safe). */
+int tls_engine_global_init(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -454,6 +454,11 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	bool swapped;
 	flow_key_make(&k, seg->family, seg->src_ip, seg->sport, seg->dst_ip, seg->dport, &swapped);
 	flow_t *f = (flow_t *)flow_table_find(&e->table, &k);
+	if (f && (seg->flags & 0x12) == 0x02 && f->any_payload) {
+		/* a new connection reusing the 5-tuple: the old one is over */
+		flow_end(e, f, 0);
+		f = NULL;
+	}
 	if (!f) {
 		/* Only a SYN or a segment with data starts tracking (bare ACK/FIN/RST floods don't). */
 		if ((seg->flags & 0x04) || (!seg->len && !(seg->flags & 0x02))) goto housekeeping;
@@ -485,9 +490,8 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	    (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp)))
 		flow_end(e, f, 0);
 housekeeping:
-	if (e->waitlist) {
-		static const double never = -1e300;
-		(void)never;
+	if (e->waitlist && e->now - e->last_wait_check >= WAITLIST_PERIOD) {
+		e->last_wait_check = e->now;
 		process_waitlist(e, false);
 	}
 	tls_engine_expire(e, e->now, false);

@@ -168,6 +168,7 @@ struct tls_engine {
 	tls_engine_stats_t st;
 	flow_t *waitlist;
 	double now;
+	double last_wait_check;
 	/* log rate limiting */
 	double log_window_start;
 	unsigned log_in_window;

@@ -305,8 +305,9 @@ static void gather_candidates12(flow_t *f)
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *k = &e->stores[s]->keys[i];
-				if (k->type != KS_RSA || !key_applies(f, k)) continue;
-				c->rsa_tried = true;
+				if (k->type != KS_RSA || !keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
+				if (!key_applies(f, k)) continue;   /* certificate names another key: skip the RSA op */
 				if (keys_rsa_decrypt_pms(k, c->enc_pms, c->enc_pms_len, pms) == 0 &&
 				    derive_master(c, pms, 48, ms) == 0)
 					add_candidate(c, ms, TLS_KEY_RSA);

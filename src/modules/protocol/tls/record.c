@@ -231,6 +231,15 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	}
 }
 
+/* Printable ASCII / CR / LF / TAB in the first bytes: a clear-text protocol. */
+static bool looks_like_text(const uint8_t *p, size_t len)
+{
+	size_t n = len < 16 ? len : 16;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\r' || p[i] == '\n' || p[i] == '\t')) return false;
+	return n >= 4;
+}
+
 /* Process every complete record in buf[0..len); returns bytes consumed. */
 static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len, bool *stop)
 {
@@ -241,9 +250,15 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 		const uint8_t *h = buf + off;
 		if (!plausible_header(h, d->resync)) {
 			if (!d->seen_record && !f->conn.ch_seen && !f->conn.sh_seen) {
-				/* Not TLS from the first byte, or capture began mid-record: look for a
-				 * record header within the first bytes before giving up. */
-				if (off < 4096 && f->d[dir].seen_data) { off++; continue; }
+				/* Text (SIP, HTTP in clear) is not TLS. Binary bytes may be the middle of
+				 * a record (capture began mid-session): look for a record header within
+				 * one maximal record before giving up. */
+				if (off == 0 && looks_like_text(h, len - off)) {
+					f->not_tls = true;
+					d->broken = true;
+					break;
+				}
+				if (off < TLS_MAX_RECORD_LEN + 5) { off++; d->resync = true; continue; }
 				f->not_tls = true;
 				d->broken = true;
 				break;

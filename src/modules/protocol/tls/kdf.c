@@ -1,0 +1,380 @@
+/*
+ * kdf.c — key derivation for the passive TLS decryption engine (implements kdf.h).
+ *
+ * What: the TLS 1.0/1.1 PRF (P_MD5 xor P_SHA1 over the two halves of the secret,
+ * RFC 2246 §5), the TLS 1.2 PRF (P_SHA256 / P_SHA384, RFC 5246 §5), running handshake
+ * transcript hashes (one libgcrypt handle hashing with MD5, SHA-1, SHA-256 and SHA-384 at
+ * once, because the negotiated hash is unknown when the ClientHello goes by), one-shot
+ * HMAC / hash, HKDF (RFC 5869) and the TLS 1.3 HKDF-Expand-Label / Derive-Secret
+ * (RFC 8446 §7.1), and a wipe the compiler cannot elide.
+ *
+ * Why here: every decryption path (RSA / key-log master secrets, extended master secret,
+ * TLS 1.3 traffic secrets, Finished verification) funnels through these few functions,
+ * so they are small, allocation-light and checked against published vectors
+ * (tests/kdf_test.c). All symmetric primitives come from libgcrypt (see design.md); the
+ * library must already be initialised (tls_engine_global_init does that, tests do it
+ * themselves). Intermediate values are wiped before returning.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* explicit_bzero */
+#endif
+#include "kdf.h"
+
+#include <string.h>
+#include <gcrypt.h>
+
+/* ---- helpers ---- */
+
+void tls_wipe(void *p, size_t n)
+{
+	if (!p || !n)
+		return;
+	explicit_bzero(p, n);
+}
+
+/* libgcrypt algorithm of a single-hash tls_hash_t; 0 for NONE / MD5_SHA1. */
+static int gcry_algo(tls_hash_t h)
+{
+	switch (h) {
+	case TLS_HASH_SHA1:   return GCRY_MD_SHA1;
+	case TLS_HASH_SHA256: return GCRY_MD_SHA256;
+	case TLS_HASH_SHA384: return GCRY_MD_SHA384;
+	default:              return 0;
+	}
+}
+
+size_t tls_hash_len(tls_hash_t h)
+{
+	switch (h) {
+	case TLS_HASH_MD5_SHA1: return 36;
+	case TLS_HASH_SHA1:     return 20;
+	case TLS_HASH_SHA256:   return 32;
+	case TLS_HASH_SHA384:   return 48;
+	default:                return 0;
+	}
+}
+
+/* Open an HMAC handle for algo keyed with key. Returns NULL on failure. */
+static gcry_md_hd_t hmac_open(int algo, const uint8_t *key, size_t klen)
+{
+	gcry_md_hd_t md = NULL;
+	static const uint8_t nokey[1] = { 0 };
+	if (gcry_md_open(&md, algo, GCRY_MD_FLAG_HMAC) != 0)
+		return NULL;
+	/* An empty HMAC key is legal (it is zero-padded to the block size); pass a valid
+	 * pointer so libgcrypt never sees NULL. */
+	if (gcry_md_setkey(md, klen ? key : nokey, klen) != 0) {
+		gcry_md_close(md);
+		return NULL;
+	}
+	return md;
+}
+
+/*
+ * P_hash(secret, label || seed1 || seed2) (RFC 5246 §5), XORed into out when `xor` is
+ * set (the TLS 1.0 PRF combines P_MD5 and P_SHA1 that way), else written.
+ *   A(0) = seed, A(i) = HMAC(secret, A(i-1)),
+ *   output = HMAC(secret, A(1) || seed) || HMAC(secret, A(2) || seed) || ...
+ */
+static int p_hash(int algo, const uint8_t *secret, size_t slen, const char *label,
+                  const uint8_t *s1, size_t s1len, const uint8_t *s2, size_t s2len,
+                  uint8_t *out, size_t outlen, int xor)
+{
+	size_t hl = gcry_md_get_algo_dlen(algo);
+	size_t llen = label ? strlen(label) : 0;
+	uint8_t a[64];
+	gcry_md_hd_t md;
+	size_t done = 0;
+
+	if (hl == 0 || hl > sizeof a)
+		return -1;
+	md = hmac_open(algo, secret, slen);
+	if (!md)
+		return -1;
+
+	/* A(1) = HMAC(secret, seed) */
+	if (llen) gcry_md_write(md, label, llen);
+	if (s1len) gcry_md_write(md, s1, s1len);
+	if (s2 && s2len) gcry_md_write(md, s2, s2len);
+	memcpy(a, gcry_md_read(md, algo), hl);
+
+	while (done < outlen) {
+		const uint8_t *blk;
+		size_t n, i;
+
+		gcry_md_reset(md); /* keeps the HMAC key */
+		gcry_md_write(md, a, hl);
+		if (llen) gcry_md_write(md, label, llen);
+		if (s1len) gcry_md_write(md, s1, s1len);
+		if (s2 && s2len) gcry_md_write(md, s2, s2len);
+		blk = gcry_md_read(md, algo);
+		n = outlen - done < hl ? outlen - done : hl;
+		if (xor)
+			for (i = 0; i < n; i++) out[done + i] ^= blk[i];
+		else
+			memcpy(out + done, blk, n);
+		done += n;
+		if (done >= outlen)
+			break;
+		/* A(i+1) = HMAC(secret, A(i)) */
+		gcry_md_reset(md);
+		gcry_md_write(md, a, hl);
+		memcpy(a, gcry_md_read(md, algo), hl);
+	}
+	gcry_md_close(md); /* libgcrypt wipes the handle's buffers on close */
+	tls_wipe(a, sizeof a);
+	return 0;
+}
+
+/* ---- PRF ---- */
+
+int tls_prf(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
+            const uint8_t *seed1, size_t s1len, const uint8_t *seed2, size_t s2len,
+            uint8_t *out, size_t outlen)
+{
+	if (!out || (!secret && slen) || (!seed1 && s1len))
+		return -1;
+	if (!seed2)
+		s2len = 0;
+	if (outlen == 0)
+		return 0;
+	if (slen == 0)
+		secret = (const uint8_t *)""; /* no pointer arithmetic on NULL below */
+
+	if (h == TLS_HASH_MD5_SHA1) {
+		/* RFC 2246 §5: S1 = first ceil(L/2) bytes, S2 = last ceil(L/2) bytes (they
+		 * share the middle byte when L is odd). PRF = P_MD5(S1) xor P_SHA1(S2). */
+		size_t half = (slen + 1) / 2;
+		memset(out, 0, outlen);
+		if (p_hash(GCRY_MD_MD5, secret, half, label, seed1, s1len, seed2, s2len,
+		           out, outlen, 1) != 0 ||
+		    p_hash(GCRY_MD_SHA1, secret + (slen - half), half, label, seed1, s1len,
+		           seed2, s2len, out, outlen, 1) != 0) {
+			tls_wipe(out, outlen);
+			return -1;
+		}
+		return 0;
+	}
+	if (h != TLS_HASH_SHA256 && h != TLS_HASH_SHA384)
+		return -1;
+	return p_hash(gcry_algo(h), secret, slen, label, seed1, s1len, seed2, s2len,
+	              out, outlen, 0);
+}
+
+/* ---- transcript ---- */
+
+int tls_transcript_init(tls_transcript_t *t)
+{
+	gcry_md_hd_t md = NULL;
+	if (!t)
+		return -1;
+	t->md = NULL;
+	if (gcry_md_open(&md, 0, 0) != 0)
+		return -1;
+	if (gcry_md_enable(md, GCRY_MD_MD5) != 0 || gcry_md_enable(md, GCRY_MD_SHA1) != 0 ||
+	    gcry_md_enable(md, GCRY_MD_SHA256) != 0 || gcry_md_enable(md, GCRY_MD_SHA384) != 0) {
+		gcry_md_close(md);
+		return -1;
+	}
+	t->md = md;
+	return 0;
+}
+
+void tls_transcript_update(tls_transcript_t *t, const uint8_t *data, size_t len)
+{
+	if (!t || !t->md || !data || !len)
+		return;
+	gcry_md_write((gcry_md_hd_t)t->md, data, len);
+}
+
+int tls_transcript_digest(const tls_transcript_t *t, tls_hash_t h, uint8_t *out, size_t *outlen)
+{
+	gcry_md_hd_t c = NULL;
+	const unsigned char *d;
+	int rc = -1;
+
+	if (!t || !t->md || !out || tls_hash_len(h) == 0)
+		return -1;
+	/* Finalize a copy so the running state keeps accumulating. */
+	if (gcry_md_copy(&c, (gcry_md_hd_t)t->md) != 0)
+		return -1;
+	if (h == TLS_HASH_MD5_SHA1) {
+		d = gcry_md_read(c, GCRY_MD_MD5);
+		if (d) {
+			memcpy(out, d, 16);
+			d = gcry_md_read(c, GCRY_MD_SHA1);
+			if (d) {
+				memcpy(out + 16, d, 20);
+				rc = 0;
+			}
+		}
+	} else {
+		d = gcry_md_read(c, gcry_algo(h));
+		if (d) {
+			memcpy(out, d, tls_hash_len(h));
+			rc = 0;
+		}
+	}
+	gcry_md_close(c);
+	if (rc == 0 && outlen)
+		*outlen = tls_hash_len(h);
+	return rc;
+}
+
+int tls_transcript_copy(tls_transcript_t *dst, const tls_transcript_t *src)
+{
+	gcry_md_hd_t c = NULL;
+	if (!dst || !src)
+		return -1;
+	dst->md = NULL;
+	if (!src->md)
+		return 0; /* copying an unused transcript gives an unused one */
+	if (gcry_md_copy(&c, (gcry_md_hd_t)src->md) != 0)
+		return -1;
+	dst->md = c;
+	return 0;
+}
+
+void tls_transcript_free(tls_transcript_t *t)
+{
+	if (!t || !t->md)
+		return;
+	gcry_md_close((gcry_md_hd_t)t->md);
+	t->md = NULL;
+}
+
+/* ---- HMAC / hash ---- */
+
+int tls_hmac(tls_hash_t h, const uint8_t *key, size_t klen, const uint8_t *data, size_t dlen, uint8_t *out)
+{
+	int algo = gcry_algo(h);
+	gcry_md_hd_t md;
+	if (!algo || !out || (!key && klen) || (!data && dlen))
+		return -1;
+	md = hmac_open(algo, key, klen);
+	if (!md)
+		return -1;
+	if (dlen)
+		gcry_md_write(md, data, dlen);
+	memcpy(out, gcry_md_read(md, algo), tls_hash_len(h));
+	gcry_md_close(md);
+	return 0;
+}
+
+int tls_hash(tls_hash_t h, const uint8_t *data, size_t len, uint8_t *out)
+{
+	if (!out || (!data && len))
+		return -1;
+	if (h == TLS_HASH_MD5_SHA1) {
+		gcry_md_hash_buffer(GCRY_MD_MD5, out, len ? data : (const uint8_t *)"", len);
+		gcry_md_hash_buffer(GCRY_MD_SHA1, out + 16, len ? data : (const uint8_t *)"", len);
+		return 0;
+	}
+	if (!gcry_algo(h))
+		return -1;
+	gcry_md_hash_buffer(gcry_algo(h), out, len ? data : (const uint8_t *)"", len);
+	return 0;
+}
+
+/* ---- HKDF (RFC 5869) ---- */
+
+int tls_hkdf_extract(tls_hash_t h, const uint8_t *salt, size_t saltlen,
+                     const uint8_t *ikm, size_t ikmlen, uint8_t *out)
+{
+	uint8_t zeros[TLS_MAX_HASH_LEN] = { 0 };
+	size_t hl = tls_hash_len(h);
+	if (!gcry_algo(h) || h == TLS_HASH_SHA1)
+		return -1; /* HKDF is only used with SHA-256 / SHA-384 here */
+	if (!salt || saltlen == 0) {
+		salt = zeros;
+		saltlen = hl;
+	}
+	return tls_hmac(h, salt, saltlen, ikm, ikmlen, out);
+}
+
+int tls_hkdf_expand(tls_hash_t h, const uint8_t *prk, size_t prklen,
+                    const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen)
+{
+	int algo = gcry_algo(h);
+	size_t hl = tls_hash_len(h);
+	uint8_t t[TLS_MAX_HASH_LEN];
+	size_t done = 0;
+	uint8_t ctr = 0;
+	gcry_md_hd_t md;
+
+	if (!algo || h == TLS_HASH_SHA1 || !out || !prk || (!info && infolen))
+		return -1;
+	if (outlen > 255 * hl)
+		return -1;
+	if (outlen == 0)
+		return 0;
+	md = hmac_open(algo, prk, prklen);
+	if (!md)
+		return -1;
+	while (done < outlen) {
+		size_t n;
+		ctr++;
+		gcry_md_reset(md);
+		if (ctr > 1)
+			gcry_md_write(md, t, hl);        /* T(i-1) */
+		if (infolen)
+			gcry_md_write(md, info, infolen);
+		gcry_md_write(md, &ctr, 1);
+		memcpy(t, gcry_md_read(md, algo), hl);
+		n = outlen - done < hl ? outlen - done : hl;
+		memcpy(out + done, t, n);
+		done += n;
+	}
+	gcry_md_close(md);
+	tls_wipe(t, sizeof t);
+	return 0;
+}
+
+int tls13_hkdf_expand_label(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
+                            const uint8_t *context, size_t ctxlen, uint8_t *out, size_t outlen)
+{
+	/* struct { uint16 length; opaque label<7..255> = "tls13 " + Label;
+	 *          opaque context<0..255>; } HkdfLabel; */
+	uint8_t info[2 + 1 + 255 + 1 + 255];
+	size_t llen = label ? strlen(label) : 0;
+	size_t p = 0;
+	int rc;
+
+	if (!context)
+		ctxlen = 0;
+	if (llen + 6 > 255 || ctxlen > 255 || outlen > 0xFFFF)
+		return -1;
+	info[p++] = (uint8_t)(outlen >> 8);
+	info[p++] = (uint8_t)outlen;
+	info[p++] = (uint8_t)(6 + llen);
+	memcpy(info + p, "tls13 ", 6);
+	p += 6;
+	if (llen) {
+		memcpy(info + p, label, llen);
+		p += llen;
+	}
+	info[p++] = (uint8_t)ctxlen;
+	if (ctxlen) {
+		memcpy(info + p, context, ctxlen);
+		p += ctxlen;
+	}
+	rc = tls_hkdf_expand(h, secret, slen, info, p, out, outlen);
+	tls_wipe(info, p);
+	return rc;
+}
+
+int tls13_derive_secret(tls_hash_t h, const uint8_t *secret, const char *label,
+                        const uint8_t *transcript_hash, uint8_t *out)
+{
+	uint8_t empty[TLS_MAX_HASH_LEN];
+	size_t hl = tls_hash_len(h);
+	if (h != TLS_HASH_SHA256 && h != TLS_HASH_SHA384)
+		return -1;
+	if (!transcript_hash) {
+		/* Convenience: NULL means Hash("") (the "derived" steps). */
+		if (tls_hash(h, NULL, 0, empty) != 0)
+			return -1;
+		transcript_hash = empty;
+	}
+	return tls13_hkdf_expand_label(h, secret, hl, label, transcript_hash, hl, out, hl);
+}

@@ -1,0 +1,1572 @@
+/*
+ * tlsgen.c — test capture generator: OpenSSL client + server in one process over memory
+ * BIOs, realistic SIP/HTTP application messages, written as a pcap of a synthetic TCP
+ * connection whose payload bytes are exactly what libssl produced.
+ *
+ * Why: the passive decryption engine has to be checked against genuine TLS from an
+ * independent implementation, with the plaintext known byte for byte. Nothing here
+ * frames or encrypts a TLS record: after every SSL call the SSL object's write BIO is
+ * drained and those bytes become TCP payload (and the peer's input).
+ *
+ * Pieces, in file order:
+ *   - deterministic PRNG (splitmix64) and growable byte buffers;
+ *   - message planning + rendering (SIP dialogs, HTTP exchanges) with size classes;
+ *   - the TCP model: segments with seq/ack, pure ACKs, handshake/FIN, and the mangling
+ *     passes (coalesce, reorder, duplicate) that keep the byte stream identical;
+ *   - the TLS driver (contexts, handshake pump, message exchange, shutdown, resumption,
+ *     key update, HRR detection, key log);
+ *   - pcap output through pcapw, and key/certificate generation for the tests.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr */
+#endif
+#include "tlsgen.h"
+#include "pcapw.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+/* ------------------------------------------------------------------------------------ */
+/* PRNG and buffers                                                                      */
+
+typedef struct { uint64_t s; } rng_t;
+
+static uint64_t rng_next(rng_t *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+/* uniform in [0, n) (n > 0) */
+static uint32_t rng_u(rng_t *r, uint32_t n) { return n ? (uint32_t)(rng_next(r) % n) : 0; }
+/* uniform in [lo, hi] */
+static uint32_t rng_range(rng_t *r, uint32_t lo, uint32_t hi) { return lo + rng_u(r, hi - lo + 1); }
+
+typedef struct { uint8_t *p; size_t len, cap; } buf_t;
+
+static void buf_reserve(buf_t *b, size_t extra)
+{
+	if (b->len + extra + 1 <= b->cap) return;
+	size_t nc = b->cap ? b->cap : 256;
+	while (nc < b->len + extra + 1) nc *= 2;
+	uint8_t *n = realloc(b->p, nc);
+	if (!n) { fputs("tlsgen: out of memory\n", stderr); abort(); }
+	b->p = n; b->cap = nc;
+}
+static void buf_put(buf_t *b, const void *d, size_t n)
+{
+	buf_reserve(b, n);
+	if (n) memcpy(b->p + b->len, d, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+static void buf_puts(buf_t *b, const char *s) { buf_put(b, s, strlen(s)); }
+__attribute__((format(printf, 2, 3)))
+static void buf_printf(buf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0) return;
+	buf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+static void buf_free(buf_t *b) { free(b->p); b->p = NULL; b->len = b->cap = 0; }
+/* hand the bytes over (never NULL: an empty buffer gives a 1-byte allocation) */
+static uint8_t *buf_take(buf_t *b, size_t *len)
+{
+	if (!b->p) buf_reserve(b, 0);
+	uint8_t *p = b->p;
+	*len = b->len;
+	b->p = NULL; b->len = b->cap = 0;
+	return p;
+}
+
+static size_t ndigits(size_t v) { size_t n = 1; while (v >= 10) { v /= 10; n++; } return n; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Filler content                                                                        */
+
+static const char *const words[] = {
+	"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+	"juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+	"sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu", "voice",
+	"media", "session", "stream", "codec", "packet", "record", "cipher", "secure", "call",
+};
+
+/* exactly n bytes of printable words and spaces */
+static void fill_words(buf_t *b, rng_t *r, size_t n)
+{
+	size_t start = b->len;
+	while (b->len - start < n) {
+		const char *w = words[rng_u(r, sizeof words / sizeof words[0])];
+		buf_puts(b, w);
+		buf_puts(b, rng_u(r, 9) ? " " : ". ");
+	}
+	b->len = start + n;
+	b->p[b->len] = 0;
+}
+
+/* exactly n bytes of [A-Za-z0-9] */
+static void fill_alnum(buf_t *b, rng_t *r, size_t n)
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	buf_reserve(b, n);
+	for (size_t i = 0; i < n; i++) b->p[b->len + i] = (uint8_t)al[rng_u(r, 62)];
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+/* exactly `total` bytes of lines "prefix<alnum>\r\n" of at most ~80 bytes each; if
+ * total is too small for one line, nothing is written. Returns bytes written. */
+static size_t fill_lines(buf_t *b, rng_t *r, size_t total, const char *prefix)
+{
+	size_t minl = strlen(prefix) + 3;
+	if (total < minl) return 0;
+	size_t m = (total + 77) / 78;
+	if (m * minl > total) m = total / minl;
+	size_t base = total / m, extra = total % m;
+	for (size_t i = 0; i < m; i++) {
+		size_t l = base + (i < extra);
+		buf_puts(b, prefix);
+		fill_alnum(b, r, l - strlen(prefix) - 2);
+		buf_puts(b, "\r\n");
+	}
+	return total;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Message plan                                                                          */
+
+enum {
+	/* SIP */
+	S_PING = 1, S_PONG, S_INVITE, S_100, S_180, S_200_INVITE, S_ACK, S_OPTIONS, S_200_OPTIONS,
+	S_MESSAGE, S_202, S_NOTIFY, S_200_NOTIFY, S_BYE, S_200_BYE, S_REGISTER, S_200_REGISTER,
+	/* HTTP */
+	H_REQ, H_RESP,
+};
+
+typedef struct spec {
+	int dir;
+	int type;
+	int sizeable;            /* size class may be chosen (body can be padded) */
+	int cls;                 /* TLSGEN_* size class wanted */
+	int merge_prev;          /* written in the same flush as the previous spec */
+	int req;                 /* index of the request this responds to, -1 */
+	/* SIP request header values, kept for the response */
+	char via[192], from[192], to[192], callid[96], cseq[48];
+	/* HTTP */
+	char method[8];
+	int tiny_resp;           /* HTTP: response tiny (304/204) */
+	/* output */
+	buf_t data;
+	bool keepalive, chunked;
+} spec_t;
+
+typedef struct { spec_t *v; size_t n, cap; } plan_t;
+
+static spec_t *plan_add(plan_t *p, int dir, int type, int sizeable)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 16;
+		spec_t *n = realloc(p->v, nc * sizeof *n);
+		if (!n) abort();
+		p->v = n; p->cap = nc;
+	}
+	spec_t *s = &p->v[p->n++];
+	memset(s, 0, sizeof *s);
+	s->dir = dir; s->type = type; s->sizeable = sizeable; s->cls = TLSGEN_NORMAL; s->req = -1;
+	return s;
+}
+static void plan_free(plan_t *p)
+{
+	for (size_t i = 0; i < p->n; i++) buf_free(&p->v[i].data);
+	free(p->v);
+	memset(p, 0, sizeof *p);
+}
+
+/* target total message length for a class (0 = natural size) */
+static size_t class_target(rng_t *r, int cls)
+{
+	switch (cls) {
+	case TLSGEN_MID: return rng_range(r, 2100, 4900);
+	case TLSGEN_BIG: return rng_range(r, 20500, 39500);
+	case TLSGEN_NORMAL: return rng_u(r, 2) ? 0 : rng_range(r, 500, 1300);
+	default: return 0;
+	}
+}
+
+/* Give each direction's sizeable specs the classes MID and BIG at least once (as far as
+ * there are sizeable specs), the rest a random class. If a direction has only one
+ * sizeable spec, the two directions get different classes so the capture has both. */
+static void assign_classes(plan_t *p, rng_t *r)
+{
+	for (int d = 0; d < 2; d++) {
+		size_t idx[256], n = 0;
+		for (size_t i = 0; i < p->n && n < 256; i++)
+			if (p->v[i].dir == d && p->v[i].sizeable) idx[n++] = i;
+		/* shuffle */
+		for (size_t i = n; i > 1; i--) { size_t j = rng_u(r, (uint32_t)i); size_t t = idx[i - 1]; idx[i - 1] = idx[j]; idx[j] = t; }
+		int req[2] = { d ? TLSGEN_MID : TLSGEN_BIG, d ? TLSGEN_BIG : TLSGEN_MID };
+		for (size_t k = 0; k < n; k++) {
+			int c;
+			if (k < 2) c = req[k];
+			else {
+				uint32_t x = rng_u(r, 100);
+				c = x < 50 ? TLSGEN_NORMAL : x < 80 ? TLSGEN_MID : TLSGEN_BIG;
+			}
+			p->v[idx[k]].cls = c;
+		}
+	}
+}
+
+/* ---- SIP ---------------------------------------------------------------------------- */
+
+typedef struct {
+	rng_t *r;
+	char chost[64], shost[64];      /* for Via/Contact: "10.0.0.1" / "[fd00::1]" */
+	char caddr[64], saddr[64];      /* for SDP c=/o=: "IP4 10.0.0.1" / "IP6 fd00::1" */
+	unsigned cport, sport;
+	/* current INVITE dialog */
+	char callid[96], ftag[24], ttag[24];
+	unsigned cseq;
+} sipctx_t;
+
+enum { BODY_NONE, BODY_SDP, BODY_TEXT, BODY_PIDF };
+
+static void hexstr(rng_t *r, char *out, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) out[i] = hx[rng_u(r, 16)];
+	out[n] = 0;
+}
+
+static void gen_body(sipctx_t *c, buf_t *b, int kind, int from_client, size_t want)
+{
+	size_t start = b->len;
+	switch (kind) {
+	case BODY_SDP: {
+		const char *addr = from_client ? c->caddr : c->saddr;
+		buf_printf(b, "v=0\r\no=- %u %u IN %s\r\ns=tlsgen\r\nc=IN %s\r\nt=0 0\r\n"
+		              "m=audio %u RTP/SAVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+		              "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
+		              "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:",
+		           rng_range(c->r, 100000, 999999), rng_range(c->r, 1, 9), addr, addr,
+		           2 * rng_range(c->r, 5000, 15000));
+		fill_alnum(b, c->r, 40);
+		buf_puts(b, "\r\na=sendrecv\r\n");
+		if (want > b->len - start) fill_lines(b, c->r, want - (b->len - start), "a=x-tlsgen-pad:");
+		break;
+	}
+	case BODY_TEXT: {
+		buf_puts(b, "Hello from tlsgen. ");
+		size_t have = b->len - start;
+		fill_words(b, c->r, want > have + 20 ? want - have : rng_range(c->r, 20, 120));
+		break;
+	}
+	case BODY_PIDF: {
+		buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
+		            "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sips:bob@example.com\">\r\n"
+		            "<tuple id=\"t1\"><status><basic>open</basic></status></tuple>\r\n<note>");
+		const char *tail = "</note>\r\n</presence>\r\n";
+		size_t have = b->len - start + strlen(tail);
+		fill_words(b, c->r, want > have + 10 ? want - have : rng_range(c->r, 10, 60));
+		buf_puts(b, tail);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* Append Content-Type/Content-Length and the body to the header block h (which ends
+ * with "\r\n" after its last header) into out, aiming at a total of `target` bytes. */
+static void finish_msg(sipctx_t *c, buf_t *out, buf_t *h, const char *ctype, int kind,
+                       int from_client, size_t target)
+{
+	buf_put(out, h->p, h->len);
+	if (kind == BODY_NONE) { buf_puts(out, "Content-Length: 0\r\n\r\n"); return; }
+	size_t fixed = h->len + strlen("Content-Type: \r\n") + strlen(ctype) + strlen("Content-Length: \r\n\r\n");
+	size_t want = 0;
+	if (target > fixed + 8) {
+		want = target - fixed - 5;
+		want = target - fixed - ndigits(want);
+	}
+	buf_t body = { 0 };
+	gen_body(c, &body, kind, from_client, want);
+	buf_printf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n", ctype, body.len);
+	buf_put(out, body.p, body.len);
+	buf_free(&body);
+}
+
+static void sip_request(sipctx_t *c, spec_t *s, const char *method, int in_dialog,
+                        int kind, const char *ctype, const char *extra)
+{
+	rng_t *r = c->r;
+	char branch[24], tag[24], cid[40];
+	hexstr(r, branch, 16);
+	int fc = s->dir == 0;
+	const char *host = fc ? c->chost : c->shost;
+	unsigned port = fc ? c->cport : c->sport;
+	const char *me = fc ? "alice" : "bob", *peer = fc ? "bob" : "alice";
+	const char *ruri_host = fc ? "example.com" : c->chost;
+
+	snprintf(s->via, sizeof s->via, "SIP/2.0/TLS %s:%u;branch=z9hG4bK%s;rport", host, port, branch);
+	if (in_dialog) {
+		snprintf(s->from, sizeof s->from, "\"Alice\" <sips:alice@example.com>;tag=%s", c->ftag);
+		snprintf(s->to, sizeof s->to, "<sips:bob@example.com>;tag=%s", c->ttag);
+		snprintf(s->callid, sizeof s->callid, "%s", c->callid);
+	} else {
+		hexstr(r, tag, 10);
+		hexstr(r, cid, 24);
+		snprintf(s->from, sizeof s->from, "<sips:%s@example.com>;tag=%s", me, tag);
+		snprintf(s->to, sizeof s->to, "<sips:%s@example.com>", peer);
+		snprintf(s->callid, sizeof s->callid, "%s@%s", cid, fc ? "client.example.com" : "server.example.com");
+	}
+	unsigned cseq = in_dialog ? c->cseq : rng_range(r, 1, 9000);
+	snprintf(s->cseq, sizeof s->cseq, "%u %s", cseq, method);
+
+	buf_t h = { 0 };
+	if (!strcmp(method, "REGISTER"))
+		buf_printf(&h, "REGISTER sips:example.com SIP/2.0\r\n");
+	else
+		buf_printf(&h, "%s sips:%s@%s SIP/2.0\r\n", method, peer, ruri_host);
+	buf_printf(&h, "Via: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\n",
+	           s->via, s->from, s->to, s->callid, s->cseq);
+	if (strcmp(method, "ACK") && strcmp(method, "BYE") && strcmp(method, "MESSAGE"))
+		buf_printf(&h, "Contact: <sips:%s@%s:%u;transport=tls>\r\n", me, host, port);
+	if (extra) buf_puts(&h, extra);
+	buf_puts(&h, "User-Agent: tlsgen/1.0\r\n");
+	finish_msg(c, &s->data, &h, ctype, kind, fc, class_target(r, s->cls) * (size_t)s->sizeable);
+	buf_free(&h);
+}
+
+static void sip_response(sipctx_t *c, spec_t *s, const spec_t *rq, int code, const char *reason,
+                         int kind, const char *ctype, const char *extra)
+{
+	int fc = s->dir == 0;
+	const char *rhost = rq->dir == 0 ? c->chost : c->shost;
+	buf_t h = { 0 };
+	buf_printf(&h, "SIP/2.0 %d %s\r\nVia: %s;received=%s\r\nFrom: %s\r\n", code, reason,
+	           rq->via, rhost[0] == '[' ? (rq->dir == 0 ? "fd00::1" : "fd00::2") : rhost, rq->from);
+	if (strstr(rq->to, ";tag=") || code == 100) buf_printf(&h, "To: %s\r\n", rq->to);
+	else buf_printf(&h, "To: %s;tag=%s\r\n", rq->to, !strncmp(rq->callid, c->callid, strlen(c->callid)) && c->callid[0] ? c->ttag : "7e3a91c2");
+	buf_printf(&h, "Call-ID: %s\r\nCSeq: %s\r\n", rq->callid, rq->cseq);
+	if (extra) buf_puts(&h, extra);
+	buf_puts(&h, fc ? "User-Agent: tlsgen/1.0\r\n" : "Server: tlsgen/1.0\r\n");
+	finish_msg(c, &s->data, &h, ctype, kind, fc, class_target(c->r, s->cls) * (size_t)s->sizeable);
+	buf_free(&h);
+}
+
+enum { B_PING, B_CALL, B_OPT, B_MSG, B_NTF, B_BYE, B_REG };
+
+static void sip_plan(plan_t *p, rng_t *r, int n)
+{
+	int blocks[512], nb = 0;
+	int rem = n;
+	int want_bye = 0;
+	if (n >= 3) { blocks[nb++] = B_CALL; blocks[nb++] = B_PING; rem -= 3; }
+	else if (n == 2) { blocks[nb++] = B_CALL; rem -= 2; }
+	if (n >= 4) { blocks[nb++] = B_MSG; rem--; }
+	if (n >= 5) { blocks[nb++] = B_OPT; rem--; }
+	if (n >= 6) { want_bye = 1; rem--; }
+	while (rem > 0 && nb < 500) {
+		static const int pool[] = { B_PING, B_OPT, B_MSG, B_NTF, B_REG, B_CALL, B_CALL };
+		int b = pool[rng_u(r, sizeof pool / sizeof pool[0])];
+		if (b == B_CALL && rem < 2) continue;
+		blocks[nb++] = b;
+		rem -= b == B_CALL ? 2 : 1;
+	}
+	/* shuffle, keeping the first CALL (if any) ahead of everything that is not a CALL
+	 * so BYE / ACK belong to a dialog */
+	for (int i = nb; i > 1; i--) { int j = (int)rng_u(r, (uint32_t)i); int t = blocks[i - 1]; blocks[i - 1] = blocks[j]; blocks[j] = t; }
+	for (int i = 0; i < nb; i++) if (blocks[i] == B_CALL) { int t = blocks[0]; blocks[0] = blocks[i]; blocks[i] = t; break; }
+	if (want_bye) blocks[nb++] = B_BYE;
+
+	for (int i = 0; i < nb; i++) {
+		int b = blocks[i];
+		/* pipelining: two client-initiated simple exchanges, requests back to back */
+		int simple = b == B_OPT || b == B_MSG || b == B_REG || b == B_BYE;
+		int nsimple = i + 1 < nb && (blocks[i + 1] == B_OPT || blocks[i + 1] == B_MSG || blocks[i + 1] == B_REG);
+		if (simple && nsimple && b != B_BYE && rng_u(r, 3) == 0) {
+			static const int rq_t[] = { [B_OPT] = S_OPTIONS, [B_MSG] = S_MESSAGE, [B_REG] = S_REGISTER, [B_BYE] = S_BYE };
+			static const int rs_t[] = { [B_OPT] = S_200_OPTIONS, [B_MSG] = S_202, [B_REG] = S_200_REGISTER, [B_BYE] = S_200_BYE };
+			int b2 = blocks[i + 1];
+			size_t q1 = p->n;
+			plan_add(p, 0, rq_t[b], b == B_MSG);
+			size_t q2 = p->n;
+			plan_add(p, 0, rq_t[b2], b2 == B_MSG)->merge_prev = 1;
+			spec_t *s1 = plan_add(p, 1, rs_t[b], b == B_OPT);
+			s1->req = (int)q1;
+			spec_t *s2 = plan_add(p, 1, rs_t[b2], b2 == B_OPT);
+			s2->req = (int)q2;
+			s2->merge_prev = 1;
+			i++;
+			continue;
+		}
+		size_t q = p->n;
+		spec_t *s;
+		switch (b) {
+		case B_PING:
+			plan_add(p, 0, S_PING, 0)->cls = TLSGEN_TINY;
+			s = plan_add(p, 1, S_PONG, 0); s->cls = TLSGEN_TINY; s->req = (int)q;
+			break;
+		case B_CALL:
+			plan_add(p, 0, S_INVITE, 1);
+			s = plan_add(p, 1, rng_u(r, 2) ? S_100 : S_180, 0); s->req = (int)q;
+			s = plan_add(p, 1, S_200_INVITE, 1); s->req = (int)q; s->merge_prev = (int)rng_u(r, 2);
+			plan_add(p, 0, S_ACK, 0);
+			break;
+		case B_OPT:
+			plan_add(p, 0, S_OPTIONS, 0);
+			plan_add(p, 1, S_200_OPTIONS, 1)->req = (int)q;
+			break;
+		case B_MSG:
+			plan_add(p, 0, S_MESSAGE, 1);
+			plan_add(p, 1, S_202, 0)->req = (int)q;
+			break;
+		case B_NTF:
+			plan_add(p, 1, S_NOTIFY, 1);
+			plan_add(p, 0, S_200_NOTIFY, 0)->req = (int)q;
+			break;
+		case B_BYE:
+			plan_add(p, 0, S_BYE, 0);
+			plan_add(p, 1, S_200_BYE, 0)->req = (int)q;
+			break;
+		case B_REG:
+			plan_add(p, 0, S_REGISTER, 0);
+			plan_add(p, 1, S_200_REGISTER, 0)->req = (int)q;
+			break;
+		}
+		/* an ACK is often sent together with the client's next request */
+		if (b == B_CALL && i + 1 < nb && blocks[i + 1] != B_PING && blocks[i + 1] != B_NTF && rng_u(r, 2))
+			p->v[p->n - 1].merge_prev = -1; /* marker: the next spec merges with this ACK */
+	}
+	/* resolve the ACK markers: the spec after a marked ACK merges into its flush */
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].merge_prev == -1) {
+			p->v[i].merge_prev = 0;
+			if (i + 1 < p->n && p->v[i + 1].dir == p->v[i].dir) p->v[i + 1].merge_prev = 1;
+		}
+	assign_classes(p, r);
+}
+
+static void sip_render(plan_t *p, sipctx_t *c)
+{
+	rng_t *r = c->r;
+	for (size_t i = 0; i < p->n; i++) {
+		spec_t *s = &p->v[i];
+		const spec_t *rq = s->req >= 0 ? &p->v[s->req] : NULL;
+		char extra[512];
+		switch (s->type) {
+		case S_PING:
+			buf_puts(&s->data, "\r\n\r\n");
+			s->keepalive = true;
+			break;
+		case S_PONG:
+			buf_puts(&s->data, "\r\n");
+			s->keepalive = true;
+			break;
+		case S_INVITE: {
+			char cid[40];
+			hexstr(r, cid, 24);
+			snprintf(c->callid, sizeof c->callid, "%s@client.example.com", cid);
+			hexstr(r, c->ftag, 10);
+			hexstr(r, c->ttag, 10);
+			c->cseq = rng_range(r, 1, 5000);
+			sip_request(c, s, "INVITE", 1, BODY_SDP, "application/sdp",
+			            "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY, INFO, UPDATE\r\n"
+			            "Supported: replaces, timer\r\nSession-Expires: 1800\r\n");
+			/* the To tag is added by the responses */
+			snprintf(s->to, sizeof s->to, "<sips:bob@example.com>");
+			char *line = strstr((char *)s->data.p, "\r\nTo: ");
+			if (line) {
+				/* drop ";tag=..." from the INVITE's own To header */
+				char *t = strstr(line + 2, ";tag=");
+				char *e = strstr(line + 2, "\r\n");
+				if (t && e && t < e) {
+					size_t cut = (size_t)(e - t);
+					memmove(t, e, s->data.len - (size_t)(e - (char *)s->data.p) + 1);
+					s->data.len -= cut;
+				}
+			}
+			break;
+		}
+		case S_100:
+			sip_response(c, s, rq, 100, "Trying", BODY_NONE, NULL, NULL);
+			break;
+		case S_180:
+			snprintf(extra, sizeof extra, "Contact: <sips:bob@%s:%u;transport=tls>\r\n", c->shost, c->sport);
+			sip_response(c, s, rq, 180, "Ringing", BODY_NONE, NULL, extra);
+			break;
+		case S_200_INVITE:
+			snprintf(extra, sizeof extra, "Contact: <sips:bob@%s:%u;transport=tls>\r\n"
+			         "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY, INFO\r\n"
+			         "Supported: timer\r\nSession-Expires: 1800;refresher=uac\r\n", c->shost, c->sport);
+			sip_response(c, s, rq, 200, "OK", BODY_SDP, "application/sdp", extra);
+			break;
+		case S_ACK:
+			sip_request(c, s, "ACK", 1, BODY_NONE, NULL, NULL);
+			break;
+		case S_OPTIONS:
+			sip_request(c, s, "OPTIONS", 0, BODY_NONE, NULL, "Accept: application/sdp\r\n");
+			break;
+		case S_200_OPTIONS:
+			sip_response(c, s, rq, 200, "OK", BODY_SDP, "application/sdp",
+			             "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY\r\n"
+			             "Accept: application/sdp\r\nSupported: replaces, timer\r\n");
+			break;
+		case S_MESSAGE:
+			sip_request(c, s, "MESSAGE", 0, BODY_TEXT, "text/plain;charset=UTF-8", NULL);
+			break;
+		case S_202:
+			if (rng_u(r, 2)) sip_response(c, s, rq, 202, "Accepted", BODY_NONE, NULL, NULL);
+			else sip_response(c, s, rq, 200, "OK", BODY_NONE, NULL, NULL);
+			break;
+		case S_NOTIFY:
+			sip_request(c, s, "NOTIFY", 0, BODY_PIDF, "application/pidf+xml",
+			            "Event: presence\r\nSubscription-State: active;expires=3600\r\n");
+			break;
+		case S_200_NOTIFY: case S_200_BYE:
+			sip_response(c, s, rq, 200, "OK", BODY_NONE, NULL, NULL);
+			break;
+		case S_BYE:
+			c->cseq++;
+			sip_request(c, s, "BYE", 1, BODY_NONE, NULL, NULL);
+			break;
+		case S_REGISTER:
+			sip_request(c, s, "REGISTER", 0, BODY_NONE, NULL, "Expires: 3600\r\n");
+			break;
+		case S_200_REGISTER:
+			snprintf(extra, sizeof extra, "Contact: <sips:alice@%s:%u;transport=tls>;expires=3600\r\n"
+			         "Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n", c->chost, c->cport);
+			sip_response(c, s, rq, 200, "OK", BODY_NONE, NULL, extra);
+			break;
+		}
+	}
+}
+
+/* ---- HTTP --------------------------------------------------------------------------- */
+
+typedef struct {
+	rng_t *r;
+	const char *host;
+	int chunked_done;
+} httpctx_t;
+
+static void http_body(httpctx_t *c, buf_t *b, const char *ctype, size_t want)
+{
+	size_t start = b->len;
+	if (!strncmp(ctype, "application/json", 16)) {
+		buf_printf(b, "{\"id\":%u,\"status\":\"ok\",\"data\":\"", rng_range(c->r, 1, 99999));
+		size_t have = b->len - start + 3;
+		fill_alnum(b, c->r, want > have + 8 ? want - have : rng_range(c->r, 20, 200));
+		buf_puts(b, "\"}\n");
+	} else {
+		buf_puts(b, "<!DOCTYPE html>\n<html><head><title>tlsgen</title></head><body><p>");
+		const char *tail = "</p></body></html>\n";
+		size_t have = b->len - start + strlen(tail);
+		fill_words(b, c->r, want > have + 8 ? want - have : rng_range(c->r, 60, 500));
+		buf_puts(b, tail);
+	}
+}
+
+/* headers in h end with "\r\n" after the last header; append Content-Length (or
+ * chunked framing) + body aiming at `target` total bytes */
+static void http_finish(httpctx_t *c, buf_t *out, buf_t *h, const char *ctype, size_t target, int chunked)
+{
+	buf_put(out, h->p, h->len);
+	size_t fixed = h->len + strlen("Content-Type: \r\n") + strlen(ctype) + strlen("Content-Length: \r\n\r\n");
+	size_t want = target > fixed + 8 ? target - fixed - 5 : 0;
+	buf_t body = { 0 };
+	http_body(c, &body, ctype, want);
+	if (!chunked) {
+		buf_printf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n", ctype, body.len);
+		buf_put(out, body.p, body.len);
+	} else {
+		buf_printf(out, "Content-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n", ctype);
+		size_t off = 0;
+		while (off < body.len) {
+			size_t n = rng_range(c->r, 300, 9000);
+			if (n > body.len - off) n = body.len - off;
+			buf_printf(out, "%zx\r\n", n);
+			buf_put(out, body.p + off, n);
+			buf_puts(out, "\r\n");
+			off += n;
+		}
+		buf_puts(out, "0\r\n\r\n");
+	}
+	buf_free(&body);
+}
+
+static void http_plan(plan_t *p, rng_t *r, int n)
+{
+	int cc[512], sc[512];
+	if (n > 512) n = 512;
+	for (int d = 0; d < 2; d++) {
+		int *cls = d ? sc : cc;
+		for (int i = 0; i < n; i++) {
+			uint32_t x = rng_u(r, 100);
+			cls[i] = x < 15 ? TLSGEN_TINY : x < 60 ? TLSGEN_NORMAL : x < 85 ? TLSGEN_MID : TLSGEN_BIG;
+		}
+		if (n >= 3) {
+			int pos[512];
+			for (int i = 0; i < n; i++) pos[i] = i;
+			for (int i = n; i > 1; i--) { int j = (int)rng_u(r, (uint32_t)i); int t = pos[i - 1]; pos[i - 1] = pos[j]; pos[j] = t; }
+			cls[pos[0]] = TLSGEN_TINY; cls[pos[1]] = TLSGEN_MID; cls[pos[2]] = TLSGEN_BIG;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		int pipe = i + 1 < n && rng_u(r, 4) == 0;
+		int k = pipe ? 2 : 1;
+		size_t q = p->n;
+		for (int j = 0; j < k; j++) {
+			spec_t *s = plan_add(p, 0, H_REQ, 1);
+			s->cls = cc[i + j];
+			s->tiny_resp = sc[i + j] == TLSGEN_TINY;
+			s->merge_prev = j > 0;
+		}
+		for (int j = 0; j < k; j++) {
+			spec_t *s = plan_add(p, 1, H_RESP, 1);
+			s->cls = sc[i + j];
+			s->req = (int)(q + (size_t)j);
+			s->merge_prev = j > 0;
+		}
+		i += k - 1;
+	}
+}
+
+static void http_render(plan_t *p, httpctx_t *c)
+{
+	rng_t *r = c->r;
+	for (size_t i = 0; i < p->n; i++) {
+		spec_t *s = &p->v[i];
+		buf_t h = { 0 };
+		if (s->type == H_REQ) {
+			unsigned id = rng_range(r, 1, 999);
+			if (s->cls == TLSGEN_TINY) {
+				/* < 100 bytes: conditional GET (-> 304) or DELETE (-> 204) or plain GET */
+				if (s->tiny_resp && rng_u(r, 2)) {
+					strcpy(s->method, "DELETE");
+					buf_printf(&s->data, "DELETE /i/%u HTTP/1.1\r\nHost: %s\r\n\r\n", id, c->host);
+				} else if (s->tiny_resp) {
+					strcpy(s->method, "GET");
+					buf_printf(&s->data, "GET /s/%u.css HTTP/1.1\r\nHost: %s\r\nIf-None-Match: \"%08x\"\r\n\r\n",
+					           id, c->host, (unsigned)rng_next(r));
+				} else {
+					strcpy(s->method, "GET");
+					buf_printf(&s->data, "GET /i/%u HTTP/1.1\r\nHost: %s\r\n\r\n", id, c->host);
+				}
+			} else if (s->cls == TLSGEN_NORMAL && rng_u(r, 3) != 0) {
+				strcpy(s->method, "GET");
+				buf_printf(&s->data, "GET /api/v1/items/%u?expand=%s HTTP/1.1\r\nHost: %s\r\n"
+				           "User-Agent: tlsgen/1.0 (test capture generator)\r\nAccept: application/json, text/html;q=0.9, */*;q=0.8\r\n"
+				           "Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: identity\r\n%s"
+				           "Cookie: sid=%016llx; pref=compact\r\nConnection: keep-alive\r\n\r\n",
+				           id, words[rng_u(r, 10)], c->host,
+				           s->tiny_resp ? "If-None-Match: \"5f3c9a01\"\r\n" : "",
+				           (unsigned long long)rng_next(r));
+			} else {
+				strcpy(s->method, s->tiny_resp ? "PUT" : (rng_u(r, 2) ? "POST" : "PUT"));
+				buf_printf(&h, "%s /api/v1/items/%u HTTP/1.1\r\nHost: %s\r\nUser-Agent: tlsgen/1.0\r\n"
+				           "Accept: application/json\r\nConnection: keep-alive\r\n", s->method, id, c->host);
+				http_finish(c, &s->data, &h, "application/json", class_target(r, s->cls), 0);
+			}
+		} else {
+			const spec_t *rq = &p->v[s->req];
+			if (s->cls == TLSGEN_TINY) {
+				if (!strcmp(rq->method, "GET"))
+					buf_printf(&s->data, "HTTP/1.1 304 Not Modified\r\nETag: \"%08x\"\r\n\r\n", (unsigned)rng_next(r));
+				else
+					buf_puts(&s->data, "HTTP/1.1 204 No Content\r\nServer: tlsgen\r\n\r\n");
+			} else {
+				int notfound = s->cls == TLSGEN_NORMAL && rng_u(r, 5) == 0;
+				int chunked = !notfound && ((!c->chunked_done && s->cls >= TLSGEN_MID) || rng_u(r, 4) == 0);
+				if (chunked) c->chunked_done = 1;
+				s->chunked = chunked;
+				buf_printf(&h, "HTTP/1.1 %s\r\nDate: Tue, 14 Nov 2023 22:13:%02u GMT\r\nServer: tlsgen/1.0\r\n"
+				           "Cache-Control: no-cache\r\nConnection: keep-alive\r\n",
+				           notfound ? "404 Not Found" : "200 OK", rng_u(r, 60));
+				http_finish(c, &s->data, &h, rng_u(r, 2) ? "text/html; charset=utf-8" : "application/json",
+				            class_target(r, s->cls), chunked);
+			}
+		}
+		buf_free(&h);
+	}
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* TCP model                                                                             */
+
+typedef struct seg {
+	uint8_t dir;
+	uint8_t flags;
+	uint8_t syn_opts;        /* carries the SYN options */
+	uint32_t seq, ack;
+	size_t off, len;         /* payload: tls[dir][off .. off+len) */
+} seg_t;
+
+typedef struct { seg_t *v; size_t n, cap; } segv_t;
+
+static void segv_push(segv_t *s, seg_t g)
+{
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		seg_t *n = realloc(s->v, nc * sizeof *n);
+		if (!n) abort();
+		s->v = n; s->cap = nc;
+	}
+	s->v[s->n++] = g;
+}
+
+static int is_data(const seg_t *g) { return g->len > 0 && !(g->flags & (PCAPW_SYN | PCAPW_FIN)); }
+
+/* merge runs of same-direction contiguous data segments (up to 65000 payload bytes) */
+static void mangle_coalesce(segv_t *s)
+{
+	segv_t o = { 0 };
+	for (size_t i = 0; i < s->n; i++) {
+		seg_t g = s->v[i];
+		if (o.n && is_data(&g)) {
+			seg_t *l = &o.v[o.n - 1];
+			if (is_data(l) && l->dir == g.dir && l->off + l->len == g.off && l->len + g.len <= 65000) {
+				l->len += g.len;
+				l->flags |= g.flags;
+				l->ack = g.ack;
+				continue;
+			}
+		}
+		segv_push(&o, g);
+	}
+	free(s->v);
+	*s = o;
+}
+
+/* swap some adjacent same-direction data segment pairs (at least one if possible) */
+static void mangle_reorder(segv_t *s, rng_t *r)
+{
+	int done = 0;
+	size_t first = (size_t)-1;
+	for (size_t i = 0; i + 1 < s->n; i++) {
+		seg_t *a = &s->v[i], *b = &s->v[i + 1];
+		if (!is_data(a) || !is_data(b) || a->dir != b->dir) continue;
+		if (first == (size_t)-1) first = i;
+		if (rng_u(r, 4) == 0) {
+			seg_t t = *a; *a = *b; *b = t;
+			done++;
+			i++;
+		}
+	}
+	if (!done && first != (size_t)-1) {
+		seg_t t = s->v[first]; s->v[first] = s->v[first + 1]; s->v[first + 1] = t;
+	}
+}
+
+/* insert exact retransmissions and retransmissions overlapping the end of one segment
+ * and the start of the next (at least one of each if possible) */
+static void mangle_duplicate(segv_t *s, rng_t *r)
+{
+	size_t n = s->n;
+	uint8_t *exact = calloc(n ? n : 1, 1), *over = calloc(n ? n : 1, 1);
+	if (!exact || !over) abort();
+	size_t ne = 0, no = 0, fe = (size_t)-1, fo = (size_t)-1;
+	for (size_t i = 0; i < n; i++) {
+		seg_t *g = &s->v[i];
+		if (!is_data(g)) continue;
+		if (fe == (size_t)-1) fe = i;
+		if (rng_u(r, 6) == 0) { exact[i] = 1; ne++; }
+		if (i > 0) {
+			seg_t *p = &s->v[i - 1];
+			if (is_data(p) && p->dir == g->dir && p->off + p->len == g->off && p->len >= 2 && g->len >= 2) {
+				if (fo == (size_t)-1) fo = i;
+				if (rng_u(r, 5) == 0) { over[i] = 1; no++; }
+			}
+		}
+	}
+	if (!ne && fe != (size_t)-1) exact[fe] = 1;
+	if (!no && fo != (size_t)-1) over[fo] = 1;
+	segv_t o = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		seg_t g = s->v[i];
+		segv_push(&o, g);
+		if (over[i]) {
+			const seg_t *p = &s->v[i - 1];
+			seg_t x = g;
+			x.off = p->off + p->len / 2;
+			x.len = g.off + g.len / 2 - x.off;
+			x.seq = p->seq + (uint32_t)(p->len / 2);
+			x.flags = PCAPW_ACK;
+			segv_push(&o, x);
+		}
+		if (exact[i]) segv_push(&o, g);
+	}
+	free(exact); free(over);
+	free(s->v);
+	*s = o;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* TLS driver                                                                            */
+
+typedef struct gconn {
+	const tlsgen_opts_t *o;
+	rng_t *r;
+	SSL *ssl[2];
+	BIO *rbio[2], *wbio[2];
+	buf_t tls[2];            /* TCP byte stream sent by each side */
+	buf_t plain[2];          /* plaintext written by each side */
+	buf_t recv[2];           /* plaintext of side d as decrypted by the peer */
+	buf_t keylog;
+	FILE *keylog_fp;
+	segv_t segs;
+	uint32_t isn[2];
+	size_t segmax;
+	int peer_closed[2];
+	int hrr_seen;
+	tlsgen_msg_t *msgs; size_t n_msgs, cap_msgs;
+	char *err; size_t errlen;
+} gconn_t;
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* append the OpenSSL error queue (first error) to err */
+static void add_ssl_err(char *err, size_t errlen)
+{
+	unsigned long e = ERR_peek_last_error();
+	if (!e || !err || !errlen) { ERR_clear_error(); return; }
+	size_t l = strlen(err);
+	if (l + 3 < errlen) {
+		err[l++] = ':'; err[l++] = ' ';
+		ERR_error_string_n(e, err + l, errlen - l);
+	}
+	ERR_clear_error();
+}
+
+static void tcp_send(gconn_t *g, int dir, size_t off, size_t len)
+{
+	size_t done = 0;
+	uint32_t ack = g->isn[!dir] + 1 + (uint32_t)g->tls[!dir].len;
+	size_t nseg = 0;
+	while (done < len) {
+		size_t n = len - done < g->segmax ? len - done : g->segmax;
+		seg_t s = { .dir = (uint8_t)dir, .flags = PCAPW_ACK, .seq = g->isn[dir] + 1 + (uint32_t)(off + done),
+		            .ack = ack, .off = off + done, .len = n };
+		done += n;
+		if (done == len) s.flags |= PCAPW_PSH;
+		segv_push(&g->segs, s);
+		nseg++;
+	}
+	/* the receiver acknowledges now and then (always after a multi-segment write) */
+	if (nseg >= 2 || rng_u(g->r, 3) == 0) {
+		seg_t a = { .dir = (uint8_t)!dir, .flags = PCAPW_ACK, .seq = ack,
+		            .ack = g->isn[dir] + 1 + (uint32_t)(off + len) };
+		segv_push(&g->segs, a);
+	}
+}
+
+/* move everything side `d` produced to the TCP stream and the peer's input */
+static int flush_side(gconn_t *g, int d)
+{
+	size_t n = BIO_ctrl_pending(g->wbio[d]);
+	if (!n) return 0;
+	size_t off = g->tls[d].len;
+	buf_reserve(&g->tls[d], n);
+	int rd = BIO_read(g->wbio[d], g->tls[d].p + off, (int)n);
+	if (rd != (int)n) { set_err(g->err, g->errlen, "BIO_read short"); return -1; }
+	g->tls[d].len += n;
+	if (BIO_write(g->rbio[!d], g->tls[d].p + off, (int)n) != (int)n) {
+		set_err(g->err, g->errlen, "BIO_write failed");
+		return -1;
+	}
+	tcp_send(g, d, off, n);
+	return 0;
+}
+
+/* side d reads all plaintext available; output it produced is flushed */
+static int drain_read(gconn_t *g, int d)
+{
+	uint8_t tmp[16384];
+	for (;;) {
+		int n = SSL_read(g->ssl[d], tmp, sizeof tmp);
+		if (n > 0) { buf_put(&g->recv[!d], tmp, (size_t)n); continue; }
+		int e = SSL_get_error(g->ssl[d], n);
+		if (e == SSL_ERROR_WANT_READ) break;
+		if (e == SSL_ERROR_ZERO_RETURN) { g->peer_closed[d] = 1; break; }
+		set_err(g->err, g->errlen, "%s: SSL_read failed (error %d)", d ? "server" : "client", e);
+		add_ssl_err(g->err, g->errlen);
+		return -1;
+	}
+	return flush_side(g, d);
+}
+
+static int ssl_write_all(gconn_t *g, int d, const uint8_t *p, size_t len)
+{
+	if (!len) return 0;
+	int n = SSL_write(g->ssl[d], p, (int)len);
+	if (n != (int)len) {
+		set_err(g->err, g->errlen, "%s: SSL_write failed (error %d)", d ? "server" : "client",
+		        SSL_get_error(g->ssl[d], n));
+		add_ssl_err(g->err, g->errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static int handshake(gconn_t *g)
+{
+	for (int it = 0; it < 64; it++) {
+		int rc[2];
+		for (int d = 0; d < 2; d++) {
+			rc[d] = SSL_do_handshake(g->ssl[d]);
+			if (rc[d] <= 0) {
+				int e = SSL_get_error(g->ssl[d], rc[d]);
+				if (e != SSL_ERROR_WANT_READ) {
+					/* let the alert reach the capture, then report */
+					flush_side(g, d);
+					set_err(g->err, g->errlen, "TLS handshake failed on the %s side", d ? "server" : "client");
+					add_ssl_err(g->err, g->errlen);
+					return -1;
+				}
+			}
+			if (flush_side(g, d)) return -1;
+		}
+		if (rc[0] == 1 && rc[1] == 1) return 0;
+	}
+	set_err(g->err, g->errlen, "TLS handshake did not complete");
+	return -1;
+}
+
+static void add_msg(gconn_t *g, const spec_t *s)
+{
+	if (g->n_msgs == g->cap_msgs) {
+		size_t nc = g->cap_msgs ? g->cap_msgs * 2 : 16;
+		tlsgen_msg_t *n = realloc(g->msgs, nc * sizeof *n);
+		if (!n) abort();
+		g->msgs = n; g->cap_msgs = nc;
+	}
+	tlsgen_msg_t *m = &g->msgs[g->n_msgs++];
+	memset(m, 0, sizeof *m);
+	m->dir = s->dir;
+	m->len = s->data.len;
+	m->data = malloc(s->data.len ? s->data.len : 1);
+	if (!m->data) abort();
+	memcpy(m->data, s->data.p, s->data.len);
+	m->offset = g->plain[s->dir].len - s->data.len;
+	m->size_class = m->len < 100 ? TLSGEN_TINY : m->len < 2000 ? TLSGEN_NORMAL : m->len <= 16384 ? TLSGEN_MID : TLSGEN_BIG;
+	m->keepalive = s->keepalive;
+	m->chunked = s->chunked;
+}
+
+static int exchange(gconn_t *g, plan_t *p)
+{
+	const tlsgen_opts_t *o = g->o;
+	int tls13 = o->tls_version >= 0x0304;
+	/* key update points: the client before its write near 1/3 of the plan, the server
+	 * before its write near 2/3 */
+	size_t ku_c = (size_t)-1, ku_s = (size_t)-1;
+	if (o->key_update && tls13) {
+		for (size_t i = p->n / 3; i < p->n; i++) if (p->v[i].dir == 0 && !p->v[i].merge_prev) { ku_c = i; break; }
+		for (size_t i = (2 * p->n) / 3; i < p->n; i++) if (p->v[i].dir == 1 && !p->v[i].merge_prev && i != ku_c) { ku_s = i; break; }
+		if (ku_s == (size_t)-1)
+			for (size_t i = 0; i < p->n; i++) if (p->v[i].dir == 1 && !p->v[i].merge_prev) { ku_s = i; break; }
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		spec_t *s = &p->v[i];
+		int d = s->dir;
+		if (i == ku_c || i == ku_s) {
+			if (!SSL_key_update(g->ssl[d], d == 0 ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED)) {
+				set_err(g->err, g->errlen, "SSL_key_update failed");
+				add_ssl_err(g->err, g->errlen);
+				return -1;
+			}
+			/* sometimes the KeyUpdate goes out in its own flush, else with the data */
+			if (rng_u(g->r, 2)) {
+				if (SSL_do_handshake(g->ssl[d]) != 1) {
+					set_err(g->err, g->errlen, "KeyUpdate: SSL_do_handshake failed");
+					add_ssl_err(g->err, g->errlen);
+					return -1;
+				}
+				if (flush_side(g, d) || drain_read(g, !d)) return -1;
+			}
+		}
+		buf_put(&g->plain[d], s->data.p, s->data.len);
+		size_t cut = 0;
+		if (o->split_writes && s->data.len > 200 && rng_u(g->r, 4) == 0) {
+			/* two SSL_write calls: at the header/body boundary when there is one */
+			const char *hb = strstr((const char *)s->data.p, "\r\n\r\n");
+			cut = hb ? (size_t)(hb - (const char *)s->data.p) + 4 : 0;
+			if (cut == 0 || cut >= s->data.len) cut = rng_range(g->r, 1, (uint32_t)s->data.len - 1);
+		}
+		if (cut) {
+			if (ssl_write_all(g, d, s->data.p, cut)) return -1;
+			if (rng_u(g->r, 2) && (flush_side(g, d) || drain_read(g, !d))) return -1;
+			if (ssl_write_all(g, d, s->data.p + cut, s->data.len - cut)) return -1;
+		} else if (ssl_write_all(g, d, s->data.p, s->data.len)) {
+			return -1;
+		}
+		add_msg(g, s);
+		if (i + 1 < p->n && p->v[i + 1].merge_prev && p->v[i + 1].dir == d) continue;
+		if (flush_side(g, d) || drain_read(g, !d)) return -1;
+	}
+	return 0;
+}
+
+static int shutdown_both(gconn_t *g)
+{
+	int r0 = SSL_shutdown(g->ssl[0]);
+	if (r0 < 0) goto fail;
+	if (flush_side(g, 0) || drain_read(g, 1)) return -1;
+	int r1 = SSL_shutdown(g->ssl[1]);
+	if (r1 < 0) goto fail;
+	if (flush_side(g, 1) || drain_read(g, 0)) return -1;
+	if (r0 == 0) {
+		r0 = SSL_shutdown(g->ssl[0]);
+		if (r0 < 0) goto fail;
+		if (flush_side(g, 0)) return -1;
+	}
+	return 0;
+fail:
+	set_err(g->err, g->errlen, "SSL_shutdown failed");
+	add_ssl_err(g->err, g->errlen);
+	return -1;
+}
+
+static const uint8_t hrr_random[32] = {
+	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+};
+
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl, void *arg)
+{
+	(void)version; (void)arg;
+	const uint8_t *b = buf;
+	gconn_t *g = SSL_get_app_data(ssl);
+	if (!g || write_p || content_type != SSL3_RT_HANDSHAKE || len < 38 || b[0] != 2) return;
+	if (!memcmp(b + 6, hrr_random, 32)) g->hrr_seen = 1;
+}
+
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	gconn_t *g = SSL_get_app_data(ssl);
+	if (!g) return;
+	buf_printf(&g->keylog, "%s\n", line);
+	if (g->keylog_fp) { fprintf(g->keylog_fp, "%s\n", line); fflush(g->keylog_fp); }
+}
+
+static int pw_cb(char *buf, int size, int rwflag, void *u)
+{
+	(void)rwflag;
+	if (!u) return 0;
+	int n = (int)strlen(u);
+	if (n > size) n = size;
+	memcpy(buf, u, (size_t)n);
+	return n;
+}
+
+/* first group name not contained in list */
+static const char *other_group(const char *list)
+{
+	static const char *const cand[] = { "X25519", "P-384", "P-521", "X448", "P-256" };
+	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
+		if (!strcasestr(list, cand[i])) return cand[i];
+	return "ffdhe2048";
+}
+
+static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t errlen)
+{
+	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!c) { set_err(err, errlen, "SSL_CTX_new failed"); add_ssl_err(err, errlen); return NULL; }
+	const char *who = server ? "server" : "client";
+	int v = o->tls_version;
+	if (!SSL_CTX_set_min_proto_version(c, v) || !SSL_CTX_set_max_proto_version(c, v)) {
+		set_err(err, errlen, "TLS version 0x%04x not supported by this OpenSSL", v);
+		add_ssl_err(err, errlen);
+		goto fail;
+	}
+	if (o->cipher && *o->cipher) {
+		int ok = v >= 0x0304 ? SSL_CTX_set_ciphersuites(c, o->cipher) : SSL_CTX_set_cipher_list(c, o->cipher);
+		if (!ok) {
+			set_err(err, errlen, "cipher \"%s\" not available in this OpenSSL build", o->cipher);
+			add_ssl_err(err, errlen);
+			goto fail;
+		}
+	}
+	/* tests need the legacy protocols, RSA key exchange, SHA-1 and small keys */
+	SSL_CTX_set_security_level(c, 0);
+	uint64_t opts = 0;
+	if (!o->ems) opts |= SSL_OP_NO_EXTENDED_MASTER_SECRET;
+	if (!o->etm) opts |= SSL_OP_NO_ENCRYPT_THEN_MAC;
+	if (o->no_tickets || o->resume == 1) opts |= SSL_OP_NO_TICKET;
+	SSL_CTX_set_options(c, opts);
+
+	const char *groups = o->groups;
+	char gbuf[256];
+	if (o->hrr && v >= 0x0304) {
+		const char *g = o->groups && *o->groups ? o->groups : "P-256";
+		if (server) groups = g;
+		else { snprintf(gbuf, sizeof gbuf, "%s:%s", other_group(g), g); groups = gbuf; }
+	}
+	if (groups && *groups && !SSL_CTX_set1_groups_list(c, groups)) {
+		set_err(err, errlen, "%s: groups \"%s\" not available", who, groups);
+		add_ssl_err(err, errlen);
+		goto fail;
+	}
+
+	if (server) {
+		SSL_CTX_set_default_passwd_cb(c, pw_cb);
+		SSL_CTX_set_default_passwd_cb_userdata(c, (void *)o->key_password);
+		if (!o->cert_file || SSL_CTX_use_certificate_chain_file(c, o->cert_file) != 1) {
+			set_err(err, errlen, "cannot load certificate %s", o->cert_file ? o->cert_file : "(none given)");
+			add_ssl_err(err, errlen);
+			goto fail;
+		}
+		if (!o->key_file || (SSL_CTX_use_PrivateKey_file(c, o->key_file, SSL_FILETYPE_PEM) != 1 &&
+		                     (ERR_clear_error(), SSL_CTX_use_PrivateKey_file(c, o->key_file, SSL_FILETYPE_ASN1) != 1))) {
+			set_err(err, errlen, "cannot load private key %s", o->key_file ? o->key_file : "(none given)");
+			add_ssl_err(err, errlen);
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(c) != 1) {
+			set_err(err, errlen, "private key %s does not match certificate %s", o->key_file, o->cert_file);
+			add_ssl_err(err, errlen);
+			goto fail;
+		}
+		SSL_CTX_set_session_id_context(c, (const unsigned char *)"tlsgen", 6);
+		if (o->resume == 2) SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+		else SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+		if (o->no_tickets) SSL_CTX_set_num_tickets(c, 0);
+	} else {
+		SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_keylog_callback(c, keylog_cb);
+		SSL_CTX_set_msg_callback(c, msg_cb);
+	}
+	return c;
+fail:
+	SSL_CTX_free(c);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Output                                                                                */
+
+typedef struct {
+	const tlsgen_opts_t *o;
+	pcapw_t *w;
+	uint64_t ts_us;
+	uint16_t ip_id[2];
+	uint8_t addr[2][16];
+	uint8_t mac[2][6];
+} out_t;
+
+static int write_conn(out_t *ow, gconn_t *g, uint16_t cport, uint16_t sport)
+{
+	const tlsgen_opts_t *o = ow->o;
+	for (size_t i = 0; i < g->segs.n; i++) {
+		const seg_t *s = &g->segs.v[i];
+		int d = s->dir;
+		uint8_t opts[12];
+		pcapw_tcp_t t = {
+			.ipv6 = o->ipv6, .src = ow->addr[d], .dst = ow->addr[!d],
+			.sport = d ? sport : cport, .dport = d ? cport : sport,
+			.seq = s->seq, .ack = (s->flags & PCAPW_ACK) ? s->ack : 0, .flags = s->flags,
+			.window = 2048, .ip_id = ow->ip_id[d]++,
+			.payload = s->len ? g->tls[d].p + s->off : NULL, .len = s->len,
+			.outbound = d == 0, .src_mac = ow->mac[d], .dst_mac = ow->mac[!d],
+			.vlan = o->vlan ? 100 : 0,
+		};
+		if (s->syn_opts) {
+			uint16_t mss = (uint16_t)o->mss;
+			uint8_t so[12] = { 2, 4, (uint8_t)(mss >> 8), (uint8_t)mss, 1, 1, 4, 2, 1, 3, 3, 7 };
+			memcpy(opts, so, sizeof so);
+			t.opts = opts; t.optlen = 12;
+			t.window = 64240;
+		}
+		if (pcapw_write_tcp(ow->w, ow->ts_us, &t)) return -1;
+		ow->ts_us += 100;
+	}
+	ow->ts_us += 900; /* small gap between connections */
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* tlsgen_run                                                                            */
+
+void tlsgen_opts_defaults(tlsgen_opts_t *o)
+{
+	memset(o, 0, sizeof *o);
+	o->tls_version = 0x0303;
+	o->ems = 1;
+	o->etm = 1;
+	o->app = TLSGEN_APP_SIP;
+	o->n_messages = 6;
+	o->seed = 1;
+	o->mss = 1460;
+	o->connections = 1;
+	o->linktype = PCAPW_LINK_ETHERNET;
+	o->start_ts = 1700000000.0;
+	o->split_writes = 1;
+}
+
+void tlsgen_result_free(tlsgen_result_t *r)
+{
+	if (!r) return;
+	for (size_t i = 0; i < r->n_conns; i++) {
+		tlsgen_conn_t *c = &r->conns[i];
+		for (int d = 0; d < 2; d++) { free(c->plain[d]); free(c->tls[d]); }
+		for (size_t k = 0; k < c->n_msgs; k++) free(c->msgs[k].data);
+		free(c->msgs);
+		free(c->keylog);
+	}
+	free(r->conns);
+	memset(r, 0, sizeof *r);
+}
+
+static void gconn_free(gconn_t *g)
+{
+	for (int d = 0; d < 2; d++) {
+		if (g->ssl[d]) SSL_free(g->ssl[d]); /* frees its BIOs */
+		buf_free(&g->tls[d]); buf_free(&g->plain[d]); buf_free(&g->recv[d]);
+	}
+	buf_free(&g->keylog);
+	free(g->segs.v);
+	for (size_t k = 0; k < g->n_msgs; k++) free(g->msgs[k].data);
+	free(g->msgs);
+	memset(g, 0, sizeof *g);
+}
+
+static void plan_conn(const tlsgen_opts_t *o, rng_t *r, plan_t *p, uint16_t cport, uint16_t sport)
+{
+	int n = o->n_messages > 0 ? o->n_messages : 0;
+	if (o->app == TLSGEN_APP_HTTP) {
+		http_plan(p, r, n);
+		httpctx_t hc = { .r = r, .host = (o->sni && *o->sni) ? o->sni : "www.example.com" };
+		http_render(p, &hc);
+	} else {
+		sip_plan(p, r, n);
+		sipctx_t sc = { .r = r, .cport = cport, .sport = sport };
+		snprintf(sc.chost, sizeof sc.chost, "%s", o->ipv6 ? "[fd00::1]" : "10.0.0.1");
+		snprintf(sc.shost, sizeof sc.shost, "%s", o->ipv6 ? "[fd00::2]" : "10.0.0.2");
+		snprintf(sc.caddr, sizeof sc.caddr, "%s", o->ipv6 ? "IP6 fd00::1" : "IP4 10.0.0.1");
+		snprintf(sc.saddr, sizeof sc.saddr, "%s", o->ipv6 ? "IP6 fd00::2" : "IP4 10.0.0.2");
+		sip_render(p, &sc);
+	}
+}
+
+int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t *res, char *err, size_t errlen)
+{
+	tlsgen_opts_t o = *oin;
+	if (res) memset(res, 0, sizeof *res);
+	if (err && errlen) err[0] = 0;
+	if (o.tls_version < 0x0301 || o.tls_version > 0x0304) {
+		set_err(err, errlen, "unsupported TLS version 0x%04x", o.tls_version);
+		return -1;
+	}
+	if (o.app != TLSGEN_APP_HTTP) o.app = TLSGEN_APP_SIP;
+	if (!o.server_port) o.server_port = o.app == TLSGEN_APP_HTTP ? 443 : 5061;
+	if (o.mss <= 0) o.mss = 1460;
+	if (o.connections <= 0) o.connections = 1;
+	if (o.n_messages < 0) o.n_messages = 0;
+	if (o.start_ts <= 0) o.start_ts = 1700000000.0;
+	if (o.resume == 2 && o.no_tickets) {
+		set_err(err, errlen, "ticket resumption requested with tickets disabled");
+		return -1;
+	}
+	if (o.linktype != PCAPW_LINK_NULL && o.linktype != PCAPW_LINK_ETHERNET && o.linktype != PCAPW_LINK_RAW &&
+	    o.linktype != PCAPW_LINK_SLL && o.linktype != PCAPW_LINK_SLL2) {
+		set_err(err, errlen, "unsupported link type %d", o.linktype);
+		return -1;
+	}
+	ERR_clear_error();
+
+	int rc = -1;
+	SSL_CTX *ctx[2] = { NULL, NULL };
+	SSL_SESSION *sess = NULL;
+	pcapw_t *w = NULL;
+	FILE *klf = NULL;
+	tlsgen_conn_t *conns = calloc((size_t)o.connections, sizeof *conns);
+	size_t nconns = 0;
+	gconn_t g = { 0 };
+	plan_t plan = { 0 };
+	rng_t rng = { (uint64_t)o.seed * 0x2545f4914f6cdd1dull + 0x1234567ull };
+	if (!conns) { set_err(err, errlen, "out of memory"); return -1; }
+
+	ctx[0] = make_ctx(&o, 0, err, errlen);
+	if (!ctx[0]) goto out;
+	ctx[1] = make_ctx(&o, 1, err, errlen);
+	if (!ctx[1]) goto out;
+	if (o.keylog_file && *o.keylog_file) {
+		klf = fopen(o.keylog_file, "a");
+		if (!klf) { set_err(err, errlen, "cannot open key log file %s", o.keylog_file); goto out; }
+	}
+	w = pcapw_open(pcap_path, o.linktype);
+	if (!w) { set_err(err, errlen, "cannot create %s", pcap_path); goto out; }
+
+	out_t ow = { .o = &o, .w = w, .ts_us = (uint64_t)(o.start_ts * 1e6 + 0.5) };
+	ow.ip_id[0] = (uint16_t)rng_next(&rng); ow.ip_id[1] = (uint16_t)rng_next(&rng);
+	if (o.ipv6) {
+		static const uint8_t a6[2][16] = { { 0xfd, [15] = 1 }, { 0xfd, [15] = 2 } };
+		memcpy(ow.addr, a6, sizeof a6);
+	} else {
+		static const uint8_t a4[2][4] = { { 10, 0, 0, 1 }, { 10, 0, 0, 2 } };
+		memcpy(ow.addr[0], a4[0], 4); memcpy(ow.addr[1], a4[1], 4);
+	}
+	static const uint8_t macs[2][6] = { { 0x02, 0x00, 0x00, 0xc0, 0x00, 0x01 }, { 0x02, 0x00, 0x00, 0x5e, 0x00, 0x02 } };
+	memcpy(ow.mac, macs, sizeof macs);
+
+	const char *sni = o.sni ? o.sni : (o.app == TLSGEN_APP_HTTP ? "www.example.com" : "sip.example.com");
+
+	for (int k = 0; k < o.connections; k++) {
+		tlsgen_conn_t *oc = &conns[k];
+		memset(&g, 0, sizeof g);
+		g.o = &o; g.r = &rng; g.err = err; g.errlen = errlen; g.keylog_fp = klf;
+		g.segmax = (size_t)o.mss;
+		if (o.split > 0 && (size_t)o.split < g.segmax) g.segmax = (size_t)o.split;
+
+		/* ports and ISNs */
+		uint16_t cport;
+		for (;;) {
+			cport = (uint16_t)rng_range(&rng, 32768, 60999);
+			int dup = cport == o.server_port;
+			for (int j = 0; j < k; j++) if (conns[j].client_port == cport) dup = 1;
+			if (!dup) break;
+		}
+		for (int d = 0; d < 2; d++)
+			g.isn[d] = o.isn_near_wrap ? 0xFFFFFFFFu - rng_range(&rng, 1000, 6000) : (uint32_t)rng_next(&rng);
+
+		plan_conn(&o, &rng, &plan, cport, o.server_port);
+
+		/* TCP handshake */
+		segv_push(&g.segs, (seg_t){ .dir = 0, .flags = PCAPW_SYN, .syn_opts = 1, .seq = g.isn[0] });
+		segv_push(&g.segs, (seg_t){ .dir = 1, .flags = PCAPW_SYN | PCAPW_ACK, .syn_opts = 1, .seq = g.isn[1], .ack = g.isn[0] + 1 });
+		segv_push(&g.segs, (seg_t){ .dir = 0, .flags = PCAPW_ACK, .seq = g.isn[0] + 1, .ack = g.isn[1] + 1 });
+
+		for (int d = 0; d < 2; d++) {
+			g.ssl[d] = SSL_new(ctx[d]);
+			g.rbio[d] = BIO_new(BIO_s_mem());
+			g.wbio[d] = BIO_new(BIO_s_mem());
+			if (!g.ssl[d] || !g.rbio[d] || !g.wbio[d]) {
+				if (g.rbio[d]) BIO_free(g.rbio[d]);
+				if (g.wbio[d]) BIO_free(g.wbio[d]);
+				set_err(err, errlen, "SSL_new failed");
+				add_ssl_err(err, errlen);
+				goto out;
+			}
+			SSL_set_bio(g.ssl[d], g.rbio[d], g.wbio[d]);
+			SSL_set_app_data(g.ssl[d], &g);
+		}
+		SSL_set_connect_state(g.ssl[0]);
+		SSL_set_accept_state(g.ssl[1]);
+		if (*sni) SSL_set_tlsext_host_name(g.ssl[0], sni);
+		if (k > 0 && o.resume && sess) SSL_set_session(g.ssl[0], sess);
+
+		if (handshake(&g)) goto out;
+		if (exchange(&g, &plan)) goto out;
+		if (o.resume && (k == 0 || o.tls_version >= 0x0304)) {
+			/* TLS 1.3 tickets may be single use: continue with the newest one */
+			SSL_SESSION *ns = SSL_get1_session(g.ssl[0]);
+			if (ns && SSL_SESSION_is_resumable(ns)) { if (sess) SSL_SESSION_free(sess); sess = ns; }
+			else if (ns) SSL_SESSION_free(ns);
+		}
+		oc->version = (uint16_t)SSL_version(g.ssl[0]);
+		oc->suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(g.ssl[0]));
+		oc->ems = SSL_get_extms_support(g.ssl[0]) == 1;
+		oc->resumed = SSL_session_reused(g.ssl[0]) == 1;
+		oc->hrr = g.hrr_seen;
+		if (shutdown_both(&g)) goto out;
+
+		for (int d = 0; d < 2; d++)
+			if (g.recv[d].len != g.plain[d].len || memcmp(g.recv[d].p, g.plain[d].p, g.plain[d].len)) {
+				set_err(err, errlen, "internal: plaintext received differs from plaintext sent (%s)", d ? "s2c" : "c2s");
+				goto out;
+			}
+
+		/* FIN exchange */
+		uint32_t end[2] = { g.isn[0] + 1 + (uint32_t)g.tls[0].len, g.isn[1] + 1 + (uint32_t)g.tls[1].len };
+		segv_push(&g.segs, (seg_t){ .dir = 0, .flags = PCAPW_FIN | PCAPW_ACK, .seq = end[0], .ack = end[1] });
+		segv_push(&g.segs, (seg_t){ .dir = 1, .flags = PCAPW_FIN | PCAPW_ACK, .seq = end[1], .ack = end[0] + 1 });
+		segv_push(&g.segs, (seg_t){ .dir = 0, .flags = PCAPW_ACK, .seq = end[0] + 1, .ack = end[1] + 1 });
+
+		if (o.coalesce) mangle_coalesce(&g.segs);
+		if (o.reorder) mangle_reorder(&g.segs, &rng);
+		if (o.duplicate) mangle_duplicate(&g.segs, &rng);
+
+		oc->first_packet = (size_t)pcapw_count(w);
+		if (write_conn(&ow, &g, cport, o.server_port)) {
+			set_err(err, errlen, "write to %s failed", pcap_path);
+			goto out;
+		}
+		oc->n_packets = (size_t)pcapw_count(w) - oc->first_packet;
+		oc->client_port = cport;
+		oc->server_port = o.server_port;
+		oc->isn[0] = g.isn[0]; oc->isn[1] = g.isn[1];
+		for (int d = 0; d < 2; d++) {
+			oc->plain[d] = buf_take(&g.plain[d], &oc->plain_len[d]);
+			oc->tls[d] = buf_take(&g.tls[d], &oc->tls_len[d]);
+		}
+		oc->keylog = (char *)buf_take(&g.keylog, &oc->keylog_len);
+		oc->msgs = g.msgs; oc->n_msgs = g.n_msgs;
+		g.msgs = NULL; g.n_msgs = g.cap_msgs = 0;
+		nconns++;
+		gconn_free(&g);
+		plan_free(&plan);
+	}
+	if (pcapw_close(w)) { w = NULL; set_err(err, errlen, "write to %s failed", pcap_path); goto out; }
+	w = NULL;
+	if (res) {
+		res->conns = conns; res->n_conns = nconns;
+		for (size_t i = 0; i < nconns; i++) res->n_packets += conns[i].n_packets;
+		conns = NULL;
+	}
+	rc = 0;
+out:
+	gconn_free(&g);
+	plan_free(&plan);
+	if (w) pcapw_close(w);
+	if (klf) fclose(klf);
+	if (sess) SSL_SESSION_free(sess);
+	for (int d = 0; d < 2; d++) if (ctx[d]) SSL_CTX_free(ctx[d]);
+	if (conns) { tlsgen_result_t tmp = { conns, nconns, 0 }; tlsgen_result_free(&tmp); }
+	ERR_clear_error();
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Keys and certificates                                                                 */
+
+static EVP_PKEY *gen_key(const char *kind)
+{
+	if (!strncasecmp(kind, "rsa", 3)) {
+		unsigned bits = (unsigned)atoi(kind + 3);
+		if (bits < 512 || bits > 16384) return NULL;
+		return EVP_RSA_gen(bits);
+	}
+	if (!strcasecmp(kind, "p256")) return EVP_EC_gen("P-256");
+	if (!strcasecmp(kind, "p384")) return EVP_EC_gen("P-384");
+	if (!strcasecmp(kind, "x25519")) return EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	if (!strcasecmp(kind, "ed25519")) return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	return NULL;
+}
+
+static int write_key(EVP_PKEY *k, const char *path, const char *pw, int fmt)
+{
+	BIO *b = BIO_new_file(path, "wb");
+	if (!b) return -1;
+	const EVP_CIPHER *enc = pw ? EVP_aes_256_cbc() : NULL;
+	int ok = 0;
+	switch (fmt) {
+	case TLSGEN_KEY_PEM_PKCS8:
+		ok = PEM_write_bio_PKCS8PrivateKey(b, k, enc, NULL, 0, NULL, (void *)pw);
+		break;
+	case TLSGEN_KEY_PEM_TRAD:
+		ok = PEM_write_bio_PrivateKey_traditional(b, k, enc, NULL, 0, NULL, (void *)pw);
+		break;
+	case TLSGEN_KEY_DER_PKCS8:
+		ok = i2d_PKCS8PrivateKey_bio(b, k, enc, NULL, 0, NULL, (void *)pw);
+		break;
+	case TLSGEN_KEY_DER_TRAD:
+		ok = !pw && i2d_PrivateKey_bio(b, k);
+		break;
+	}
+	if (BIO_free(b) != 1) ok = 0;
+	return ok ? 0 : -1;
+}
+
+static int write_cert(EVP_PKEY *k, const char *path)
+{
+	int rc = -1;
+	X509 *x = X509_new();
+	X509_NAME *nm = NULL;
+	X509_EXTENSION *ext = NULL;
+	if (!x) return -1;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(time(NULL) & 0x7fffffff));
+	X509_gmtime_adj(X509_getm_notBefore(x), -86400L);
+	X509_gmtime_adj(X509_getm_notAfter(x), 20L * 365 * 86400);
+	X509_set_pubkey(x, k);
+	nm = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_ASC, (const unsigned char *)"tlsgen test", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"sip.example.com", -1, -1, 0);
+	X509_set_issuer_name(x, nm);
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:sip.example.com,DNS:www.example.com,DNS:localhost");
+	if (ext) { X509_add_ext(x, ext, -1); X509_EXTENSION_free(ext); }
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:FALSE");
+	if (ext) { X509_add_ext(x, ext, -1); X509_EXTENSION_free(ext); }
+	int nomd = EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
+	if (!X509_sign(x, k, nomd ? NULL : EVP_sha256())) goto out;
+	FILE *fp = fopen(path, "wb");
+	if (!fp) goto out;
+	if (PEM_write_X509(fp, x) == 1) rc = 0;
+	if (fclose(fp) != 0) rc = -1;
+out:
+	X509_free(x);
+	return rc;
+}
+
+int tlsgen_make_key_fmt(const char *kind, const char *key_path, const char *cert_path,
+                        const char *password, int key_format)
+{
+	if (!kind || !key_path) return -1;
+	EVP_PKEY *k = gen_key(kind);
+	if (!k) { ERR_clear_error(); return -1; }
+	int rc = write_key(k, key_path, password, key_format);
+	if (!rc && cert_path && strcasecmp(kind, "x25519")) rc = write_cert(k, cert_path);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return rc;
+}
+
+int tlsgen_make_key(const char *kind, const char *key_path, const char *cert_path, const char *password)
+{
+	return tlsgen_make_key_fmt(kind, key_path, cert_path, password, TLSGEN_KEY_PEM_PKCS8);
+}
+
+int tlsgen_convert_key(const char *in_path, const char *in_pw, const char *out_path,
+                       const char *out_pw, int key_format)
+{
+	BIO *b = BIO_new_file(in_path, "rb");
+	if (!b) { ERR_clear_error(); return -1; }
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, pw_cb, (void *)in_pw);
+	if (!k) {
+		ERR_clear_error();
+		(void)BIO_reset(b);
+		k = d2i_PrivateKey_bio(b, NULL);
+		if (!k) {
+			(void)BIO_reset(b);
+			k = d2i_PKCS8PrivateKey_bio(b, NULL, pw_cb, (void *)in_pw);
+		}
+	}
+	BIO_free(b);
+	if (!k) { ERR_clear_error(); return -1; }
+	int rc = write_key(k, out_path, out_pw, key_format);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return rc;
+}

@@ -1,0 +1,130 @@
+/*
+ * tlsgen.h — test capture generator: real TLS traffic made by OpenSSL libssl, as pcap.
+ *
+ * Why: the decryption engine must be tested against TLS bytes it did not produce itself.
+ * tlsgen runs an OpenSSL client and server in one process over memory BIOs, exchanges
+ * realistic SIP or HTTP messages, records the exact plaintext each side passed to
+ * SSL_write, and writes every byte the two SSL objects produced as the payload of a
+ * synthetic but fully consistent TCP connection (3-way handshake, MSS-sized segments,
+ * ACKs, FIN exchange) in a classic pcap. Optional mangling (split, coalesce, reorder,
+ * duplicate) changes only the segmentation/packet order, never the TCP byte stream.
+ * No TLS record is built here: all TLS bytes come from libssl.
+ */
+#ifndef TESTS_TLSGEN_H
+#define TESTS_TLSGEN_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+enum { TLSGEN_APP_SIP = 1, TLSGEN_APP_HTTP = 2 };
+
+typedef struct tlsgen_opts {
+	int tls_version;          /* 0x0301 (TLS1.0) .. 0x0304 (TLS1.3); both peers pinned to it (min=max) */
+	const char *cipher;       /* TLS<=1.2: OpenSSL cipher string e.g. "AES128-GCM-SHA256"; TLS1.3: ciphersuites string e.g. "TLS_AES_128_GCM_SHA256"; NULL: OpenSSL default */
+	int ems;                  /* 1: extended master secret (OpenSSL default), 0: disabled (SSL_OP_NO_EXTENDED_MASTER_SECRET) */
+	int etm;                  /* 1: encrypt-then-MAC allowed (default), 0: disabled (SSL_OP_NO_ENCRYPT_THEN_MAC) */
+	const char *key_file, *cert_file; /* server key + cert PEM */
+	const char *groups;       /* optional SSL_CTX_set1_groups_list, e.g. "X25519", "P-256" */
+	int app;                  /* TLSGEN_APP_SIP or TLSGEN_APP_HTTP */
+	int n_messages;           /* per direction per connection (default 6) */
+	unsigned seed;            /* drives message sizes, ports, ISNs and mangling deterministically */
+	int ipv6;                 /* 0: 10.0.0.1 -> 10.0.0.2, 1: fd00::1 -> fd00::2 */
+	uint16_t server_port;     /* default 5061 (SIP) / 443 (HTTP); 0 = that default */
+	int mss;                  /* default 1460 */
+	int split;                /* >0: cut every TCP payload into segments of at most this many bytes */
+	int coalesce;             /* 1: merge consecutive same-direction segments (up to 64 KiB) */
+	int reorder;              /* 1: swap some adjacent same-direction data segments (deterministic from seed) */
+	int duplicate;            /* 1: retransmit some data segments (exact and overlapping partial retransmits) */
+	int connections;          /* TCP connections in the capture (default 1), distinct client ports */
+	int resume;               /* for connections 2..n: 0 none, 1 session-id resumption, 2 session-ticket resumption */
+	const char *keylog_file;  /* if set, append NSS key log lines (SSL_CTX_set_keylog_callback) of every connection */
+	int linktype;             /* pcap DLT: 1 Ethernet (default), 101 raw IP, 113 Linux SLL, 276 Linux SLL2, 0 BSD loopback(NULL) */
+	int vlan;                 /* Ethernet only: add an 802.1Q tag (VLAN id 100) */
+	uint32_t isn_near_wrap;   /* 1: pick ISNs a few KB below 2^32 so sequence numbers wrap */
+	int key_update;           /* TLS1.3: client and server send KeyUpdate mid-stream (SSL_key_update) */
+	int hrr;                  /* TLS1.3: force HelloRetryRequest (client offers a key_share group the server does not prefer) */
+	int no_tickets;           /* disable NewSessionTicket (SSL_OP_NO_TICKET / num_tickets 0) */
+	double start_ts;          /* first packet timestamp (default 1700000000.0) */
+	/* --- additions --- */
+	const char *key_password; /* password of an encrypted key_file (NULL: none) */
+	const char *sni;          /* ClientHello server_name; NULL: "sip.example.com"/"www.example.com" by app; "": no SNI */
+	int split_writes;         /* 1 (default): sometimes deliver one message with two SSL_write calls
+	                             (message boundaries then do not coincide with record boundaries) */
+} tlsgen_opts_t;
+
+/* Size classes of generated messages (tlsgen_msg_t.size_class). */
+enum { TLSGEN_TINY = 0,      /* < 100 bytes */
+       TLSGEN_NORMAL = 1,    /* natural size, 100 .. ~1400 bytes */
+       TLSGEN_MID = 2,       /* 2 .. 5 KB (> MSS) */
+       TLSGEN_BIG = 3 };     /* 20 .. 40 KB (> 16 KiB, several TLS records) */
+
+typedef struct tlsgen_msg {
+	int dir;                  /* 0 c2s, 1 s2c */
+	uint8_t *data; size_t len;
+	/* --- additions --- */
+	size_t offset;            /* offset of this message in plain[dir] */
+	int size_class;           /* TLSGEN_TINY .. TLSGEN_BIG */
+	bool keepalive;           /* SIP CRLF keep-alive ("\r\n\r\n" ping or "\r\n" pong), not a SIP message */
+	bool chunked;             /* HTTP message with Transfer-Encoding: chunked */
+} tlsgen_msg_t;
+
+typedef struct tlsgen_conn {
+	uint16_t client_port;
+	uint8_t *plain[2]; size_t plain_len[2];   /* concatenated plaintext each side wrote with SSL_write, [0]=client->server */
+	tlsgen_msg_t *msgs; size_t n_msgs;        /* each application message in the order written (dir tells which side) */
+	uint16_t version, suite;                  /* negotiated, from SSL_version / SSL_CIPHER_get_protocol_id */
+	bool ems, resumed;                        /* negotiated (SSL_get_extms_support, SSL_session_reused) */
+	/* --- additions --- */
+	uint16_t server_port;
+	uint32_t isn[2];                          /* initial sequence numbers: [0] client SYN, [1] server SYN-ACK */
+	uint8_t *tls[2]; size_t tls_len[2];       /* the exact TCP byte stream each side sent (TLS records) */
+	char *keylog; size_t keylog_len;          /* NSS key log lines of this connection ("...\n" each) */
+	size_t first_packet, n_packets;           /* index of this connection's first pcap record, record count */
+	bool hrr;                                 /* a HelloRetryRequest was requested (opts.hrr at TLS1.3) */
+} tlsgen_conn_t;
+
+typedef struct tlsgen_result { tlsgen_conn_t *conns; size_t n_conns; size_t n_packets; } tlsgen_result_t;
+
+/* Fill *o with the defaults: TLS 1.2, OpenSSL default ciphers, ems=1, etm=1, app SIP,
+ * n_messages 6, seed 1, IPv4, port 0 (= 5061/443 by app), mss 1460, no mangling,
+ * connections 1, no resumption, Ethernet, start_ts 1700000000.0, split_writes 1.
+ * key_file/cert_file are NULL and must be set by the caller. */
+void tlsgen_opts_defaults(tlsgen_opts_t *o);
+
+/* Run the exchange(s) described by *o and write the pcap to pcap_path. On success returns
+ * 0 and fills *res (free with tlsgen_result_free; res may be NULL if not wanted). On
+ * failure returns -1 with a one-line message in err (e.g. the suite is not available in
+ * this OpenSSL build, the handshake failed, a key file is unreadable); *res is then
+ * left empty. Deterministic for a given *o except the TLS bytes themselves (randoms,
+ * ephemeral keys), which OpenSSL draws from its RNG. */
+int tlsgen_run(const tlsgen_opts_t *o, const char *pcap_path, tlsgen_result_t *res, char *err, size_t errlen);
+
+/* Free everything tlsgen_run allocated in *r and zero it. NULL/empty results accepted. */
+void tlsgen_result_free(tlsgen_result_t *r);
+
+/* Create a self-signed server cert + key (PEM) for tests: kind "rsa2048", "rsa1024"
+ * (any "rsaN"), "p256", "p384", "x25519", "ed25519". x25519 cannot sign: for "x25519"
+ * only the private key is written (cert_path ignored). cert_path may be NULL. With
+ * password != NULL the key is written PKCS#8 encrypted (AES-256-CBC), else PKCS#8
+ * unencrypted ("PRIVATE KEY"). Returns 0/-1. */
+int tlsgen_make_key(const char *kind, const char *key_path, const char *cert_path, const char *password);
+
+/* Key file encodings for tlsgen_make_key_fmt. */
+enum { TLSGEN_KEY_PEM_PKCS8 = 0,   /* "PRIVATE KEY" / "ENCRYPTED PRIVATE KEY" */
+       TLSGEN_KEY_PEM_TRAD = 1,    /* "RSA PRIVATE KEY" (PKCS#1) / "EC PRIVATE KEY" (SEC1); legacy PEM encryption (AES-256-CBC) with a password */
+       TLSGEN_KEY_DER_PKCS8 = 2,   /* DER PKCS#8 (encrypted PKCS#8 with a password) */
+       TLSGEN_KEY_DER_TRAD = 3 };  /* DER PKCS#1 / SEC1 (no password possible) */
+
+/* Like tlsgen_make_key, with the key file encoding chosen. The certificate is always
+ * PEM. Returns 0/-1 (-1 also for a password with TLSGEN_KEY_DER_TRAD). */
+int tlsgen_make_key_fmt(const char *kind, const char *key_path, const char *cert_path,
+                        const char *password, int key_format);
+
+/* Write an existing key file (any format OpenSSL reads, optional password in_pw) again
+ * in `key_format` with optional password out_pw. Returns 0/-1. Lets tests present the
+ * same key in several encodings. */
+int tlsgen_convert_key(const char *in_path, const char *in_pw, const char *out_path,
+                       const char *out_pw, int key_format);
+
+#endif

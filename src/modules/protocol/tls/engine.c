@@ -436,7 +436,10 @@ static void process_waitlist(struct tls_engine *e, bool final)
 		size_t before = app_framing_buffered(&f->app);
 		rec_retry_held(f, final);
 		account_app(e, f, before);
-		if (!f->conn.waiting_keylog) waitlist_remove(e, f);
+		if (!f->conn.waiting_keylog) {
+			waitlist_remove(e, f);
+			if (f->ended) flow_end(e, f, 0);
+		}
 		f = next;
 	}
 }
@@ -487,8 +490,12 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	                   deliver_cb, &dc);
 	account_app(e, f, before);
 	if ((seg->flags & 0x04) ||
-	    (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp)))
-		flow_end(e, f, 0);
+	    (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp))) {
+		/* A session still waiting for key-log keys stays parked (the endpoint may write
+		 * its keys after closing) until the keys arrive, keylog-wait expires or input ends. */
+		if (f->conn.waiting_keylog) f->ended = true;
+		else flow_end(e, f, 0);
+	}
 housekeeping:
 	if (e->waitlist && e->now - e->last_wait_check >= WAITLIST_PERIOD) {
 		e->last_wait_check = e->now;

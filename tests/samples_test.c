@@ -90,8 +90,35 @@ static void check_case(const char *dir, char **f)
 	tu_run_free(&r);
 }
 
+/* The capture bundled in the repository (samples/, used by the README quick start). */
+static void bundled_sample(void)
+{
+	const char *top = getenv("top_srcdir");
+	char pcap[1024], key[1024], txt[1024];
+	snprintf(pcap, sizeof pcap, "%s/samples/sip-tls12-rsa.pcap", top ? top : ".");
+	snprintf(key, sizeof key, "%s/samples/server-rsa.key", top ? top : ".");
+	tls_keystore_t *ks = tu_keystore(key, NULL);
+	tu_run_t r;
+	int rc = tu_run_pcap(pcap, &ks, 1, NULL, &r);
+	tls_keystore_unref(ks);
+	tap_ok(rc == 0 && r.n_sess == 1 && r.sess[0].decrypted && r.sess[0].ems, "bundled sample: one session, decrypted, EMS");
+	for (int d = 0; d < 2; d++) {
+		snprintf(txt, sizeof txt, "%s/samples/sip-tls12-rsa.%s.txt", top ? top : ".", d ? "s2c" : "c2s");
+		uint8_t *want = NULL;
+		size_t wl = 0, gl = 0;
+		uint8_t *got = r.n_sess ? tu_concat(&r, r.sess[0].flow, d, &gl) : NULL;
+		int rrc = tu_read_file(txt, &want, &wl);
+		tap_ok(rrc == 0 && got && gl == wl && !memcmp(got, want, wl),
+		       "bundled sample: %s byte-exact (%zu/%zu)", d ? "s2c" : "c2s", gl, wl);
+		free(want);
+		free(got);
+	}
+	tu_run_free(&r);
+}
+
 int main(void)
 {
+	bundled_sample();
 	const char *dir = tu_samples_dir();
 	if (!dir) {
 		tap_skip("../shared/samples not found (set SHARED_SAMPLES): real-peer captures not tested");

@@ -135,7 +135,7 @@ static size_t build_frame(uint8_t *out, uint16_t sport, uint16_t dport, uint32_t
 	t[2] = (uint8_t)(dport >> 8); t[3] = (uint8_t)dport;
 	t[4] = (uint8_t)(seq >> 24); t[5] = (uint8_t)(seq >> 16); t[6] = (uint8_t)(seq >> 8); t[7] = (uint8_t)seq;
 	t[12] = 0x50; t[13] = flags;
-	memcpy(t + 20, pl, plen);
+	if (plen) memcpy(t + 20, pl, plen);
 	return 54 + plen;
 }
 

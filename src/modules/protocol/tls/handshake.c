@@ -53,6 +53,19 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 		eng_log(f->eng, 4, "flow %llu: malformed ClientHello", (unsigned long long)f->id);
 		return;
 	}
+	if (c->keys_proven && !c->tls13) {
+		/* Renegotiation (RFC 5746): a new handshake inside the session. The current keys
+		 * stay in use until each side's ChangeCipherSpec; the new ones are proven again. */
+		tls_wipe(c->master, sizeof c->master);
+		c->have_master = c->keys_proven = c->cand_done = false;
+		c->n_cand = 0;
+		c->sh_seen = c->cke_seen = c->shd_seen = c->cert_seen = c->ske_seen = false;
+		c->resumed = c->resumed_known = false;
+		c->ems = c->etm = false;
+		c->session_hash_len = 0;
+		if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); c->enc_pms = NULL; }
+		c->srv_pub_len = c->cli_pub_len = 0;
+	}
 	memcpy(c->client_random, rnd, 32);
 	c->ch_sid_len = (uint8_t)cur_left(&sid);
 	cur_copy(&sid, c->ch_sid, c->ch_sid_len);

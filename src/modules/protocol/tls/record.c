@@ -212,6 +212,9 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	case CT_HANDSHAKE:
 		hs_data(f, dir, frag, len);
 		break;
+	case CT_CCS:                                    /* encrypted CCS: renegotiation */
+		if (!c->tls13) hs_ccs(f, dir);
+		break;
 	case CT_APPDATA:
 		if (!d->encrypted) return;                  /* plaintext "application data" is not TLS */
 		if (!c->decrypted) {

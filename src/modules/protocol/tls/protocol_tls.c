@@ -32,6 +32,8 @@
  * Threading: socket_pcap runs one thread per profile, all calling into here. Engines are
  * internally locked; queues, copies and address strings are per thread (__thread + a
  * pthread key destructor); the plan cache and the fallback seq table have their own locks.
+ * When profiles' filters overlap, each flow is fed only by the first thread that saw it
+ * (see owner_ok), so a message is never delivered once per thread.
  *
  * Symbols: built with -fvisibility=hidden; `exports` is the only visible symbol. Host
  * symbols are weak so the module can never make dlopen fail; missing ones degrade
@@ -78,6 +80,8 @@
 #define PTLS_FALLBACK_HEP "hepsocket"
 /* Slots of the header-less fallback sequence table. */
 #define PTLS_SEQT_SIZE 4096u
+/* Slots of the direction-ownership table (overlapping socket_pcap profiles). */
+#define PTLS_OWNER_SLOTS 16384u
 
 #define TH_FIN 0x01
 #define TH_SYN 0x02
@@ -152,6 +156,7 @@ typedef struct ectx {
 	tls_engine_t *eng;
 	tls_keystore_t *ks;         /* profile keystore (NULL for "*") */
 	int plan_index;             /* configured capture plan, -1 = find it */
+	uint32_t flow_timeout;      /* of the engine's config: ownership expiry */
 	ratelimit_t rl;             /* session reports of this engine */
 	bool warned_disabled;
 	/* plan cache (G.plan_lock) */
@@ -176,15 +181,18 @@ static struct {
 	ratelimit_t rl;             /* glue's own rate-limited lines */
 	pthread_mutex_t seq_lock;
 	struct seqent *seqt;        /* header-less fallback sequence table */
+	pthread_mutex_t owner_lock;
+	struct owner *owners;       /* which capture thread feeds each flow direction */
 } G = {
 	.plan_lock = PTHREAD_MUTEX_INITIALIZER,
 	.seq_lock = PTHREAD_MUTEX_INITIALIZER,
+	.owner_lock = PTHREAD_MUTEX_INITIALIZER,
 	.rl = { .m = PTHREAD_MUTEX_INITIALIZER },
 };
 
 /* Glue counters (relaxed atomics). */
 static struct {
-	uint64_t calls, segments, segments_nohdr, segments_defrag, delivered, reruns,
+	uint64_t calls, segments, segments_nohdr, segments_defrag, segments_foreign, delivered, reruns,
 	         fallback_sent, fallback_dropped, keepalives, oversize, queue_overflow, orphaned;
 } C;
 #define CINC(f) __atomic_fetch_add(&C.f, 1, __ATOMIC_RELAXED)
@@ -590,6 +598,84 @@ static bool msg_to_segment(const msg_t *msg, seg_t *s)
 	return true;
 }
 
+/* Flow ownership. socket_pcap runs one thread per profile; with overlapping filters (two
+ * interfaces, "any" plus a NIC, ...) the same packet reaches parse_tls once per thread.
+ * Feeding every copy is only harmless while the threads stay in step: a thread that lags
+ * replays a finished connection as a new one (every message delivered again), and two
+ * threads feeding the two directions with a time skew break the handshake. So each flow
+ * (per engine) belongs to the first thread that feeds it; other threads' copies are
+ * ignored (false) until the owner has been silent for flow-timeout seconds of capture
+ * time. Consequence: both directions of a connection must be visible to one profile
+ * (asymmetric routing: capture it on "any" or a bond, not on two profiles). */
+struct owner {
+	bool used;
+	uint8_t fam;
+	const void *eng;
+	uint8_t a_ip[16], b_ip[16];     /* endpoints in a canonical order */
+	uint16_t a_port, b_port;
+	pthread_t tid;
+	double last;
+};
+
+/* Canonical (a <= b) endpoint order of a segment's flow. */
+static void flow_canon(const seg_t *s, const uint8_t **aip, uint16_t *ap, const uint8_t **bip,
+                       uint16_t *bp)
+{
+	int c = memcmp(s->src, s->dst, 16);
+	bool swap = c > 0 || (c == 0 && s->s.sport > s->s.dport);
+	*aip = swap ? s->dst : s->src;
+	*bip = swap ? s->src : s->dst;
+	*ap = swap ? s->s.dport : s->s.sport;
+	*bp = swap ? s->s.sport : s->s.dport;
+}
+
+static uint32_t owner_hash(const void *eng, const uint8_t *aip, uint16_t ap, const uint8_t *bip,
+                           uint16_t bp)
+{
+	uint32_t h = 2166136261u;
+	for (int j = 0; j < 16; j++) h = (h ^ aip[j]) * 16777619u;
+	for (int j = 0; j < 16; j++) h = (h ^ bip[j]) * 16777619u;
+	h = (h ^ ap) * 16777619u;
+	h = (h ^ bp) * 16777619u;
+	h ^= (uint32_t)((uintptr_t)eng >> 4) * 40503u;
+	return h % PTLS_OWNER_SLOTS;
+}
+
+/* True if the calling thread may feed this segment's flow to e's engine. */
+static bool owner_ok(const ectx_t *e, const seg_t *s, double ts)
+{
+	const uint8_t *aip, *bip;
+	uint16_t ap, bp;
+	flow_canon(s, &aip, &ap, &bip, &bp);
+	pthread_mutex_lock(&G.owner_lock);
+	if (!G.owners) G.owners = calloc(PTLS_OWNER_SLOTS, sizeof *G.owners);
+	if (!G.owners) { pthread_mutex_unlock(&G.owner_lock); return true; }
+	struct owner *o = &G.owners[owner_hash(e->eng, aip, ap, bip, bp)];
+	pthread_t self = pthread_self();
+	bool same = o->used && o->eng == e->eng && o->fam == s->s.family && o->a_port == ap &&
+	            o->b_port == bp && !memcmp(o->a_ip, aip, 16) && !memcmp(o->b_ip, bip, 16);
+	bool ok;
+	if (same && !pthread_equal(o->tid, self) && ts <= o->last + (double)e->flow_timeout) {
+		ok = false;
+	} else {
+		if (!same) {
+			o->used = true;
+			o->eng = e->eng;
+			o->fam = (uint8_t)s->s.family;
+			memcpy(o->a_ip, aip, 16);
+			memcpy(o->b_ip, bip, 16);
+			o->a_port = ap;
+			o->b_port = bp;
+			o->last = ts;
+		}
+		o->tid = self;
+		if (ts > o->last) o->last = ts;
+		ok = true;
+	}
+	pthread_mutex_unlock(&G.owner_lock);
+	return ok;
+}
+
 static double msg_time(const msg_t *msg)
 {
 	if (msg->rcinfo.time_sec || msg->rcinfo.time_usec)
@@ -838,20 +924,28 @@ static int parse_tls_site(msg_t *msg, ectx_t *e)
 
 	seg_t s;
 	if (!msg_to_segment(msg, &s)) return -1;
+	double ts = msg_time(msg);
+	if (!owner_ok(e, &s, ts)) { CINC(segments_foreign); return -1; }
 	CINC(segments);
 
+	/* socket_pcap cancels its capture threads at shutdown; a cancellation inside the
+	 * engine (its lock held, e.g. while a callback logs) would deadlock unload_f. */
+	int cancel_old;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_old);
 	tstate_reset(t);
 	t->overflow_logged = false;
 	t->feeding = true;
-	tls_engine_feed_tcp(e->eng, &s.s, msg_time(msg));
+	tls_engine_feed_tcp(e->eng, &s.s, ts);
 	t->feeding = false;
 
 	size_t n = t->n;
-	if (n == 0) return -1;
-	for (size_t i = 0; i + 1 < n; i++) deliver_extra(t, msg, e, &t->q[i]);
-	fill_msg(msg, &t->q[n - 1], t->ip[0]);
-	CINC(delivered);
-	return 1;
+	if (n) {
+		for (size_t i = 0; i + 1 < n; i++) deliver_extra(t, msg, e, &t->q[i]);
+		fill_msg(msg, &t->q[n - 1], t->ip[0]);
+		CINC(delivered);
+	}
+	pthread_setcancelstate(cancel_old, NULL);
+	return n ? 1 : -1;
 }
 
 /* Profile lookup for parse_tls("name"). */
@@ -1077,6 +1171,7 @@ static int load_module(xml_node *config)
 		}
 		e->owns_engine = true;
 		e->usable = true;
+		e->flow_timeout = p->engine.flow_timeout;
 		if (nst < 256) stores[nst++] = e->ks;
 		nkeys += p->n_keys;
 		if (!first) { first = p; first_e = e; }
@@ -1086,6 +1181,7 @@ static int load_module(xml_node *config)
 		     "capture plans)", G.conf_path);
 		goto fail;
 	}
+	G.all.flow_timeout = first->engine.flow_timeout;
 	if (nst == 1) {
 		G.all.eng = first_e->eng;       /* one profile: parse_tls() shares its engine */
 		G.all.owns_engine = false;
@@ -1145,6 +1241,10 @@ static int unload_module(void)
 	free(G.seqt);
 	G.seqt = NULL;
 	pthread_mutex_unlock(&G.seq_lock);
+	pthread_mutex_lock(&G.owner_lock);
+	free(G.owners);
+	G.owners = NULL;
+	pthread_mutex_unlock(&G.owner_lock);
 	memset(&G.all, 0, sizeof G.all);
 	G.fb_resolved = false;
 	G.fb_parse_sip = G.fb_send_hep = NULL;
@@ -1199,8 +1299,9 @@ static int statistic(char *buf, size_t len)
 	size_t off = 0;
 	int n = snprintf(buf, len, "delivered=%" PRIu64 " reruns=%" PRIu64 " fallback=%" PRIu64
 	                 " skipped_keepalive=%" PRIu64 " skipped_oversize=%" PRIu64 " dropped=%" PRIu64
-	                 "; ", CGET(delivered), CGET(reruns), CGET(fallback_sent), CGET(keepalives),
-	                 CGET(oversize), CGET(queue_overflow) + CGET(fallback_dropped));
+	                 " dup_thread=%" PRIu64 "; ", CGET(delivered), CGET(reruns),
+	                 CGET(fallback_sent), CGET(keepalives), CGET(oversize),
+	                 CGET(queue_overflow) + CGET(fallback_dropped), CGET(segments_foreign));
 	if (n > 0) off = (size_t)n < len ? (size_t)n : len - 1;
 	if (G.loaded) {
 		if (G.all.owns_engine) stats_engine(buf, len, &off, "*", G.all.eng);

@@ -468,6 +468,25 @@ static void collect_profiles(xmlNode *n, xmlNode **out, size_t *count, size_t ma
 	}
 }
 
+/* First parser error of a document (libxml2 structured error callback). */
+struct first_error {
+	int seen;
+	int line;
+	char msg[256];
+};
+
+static void first_error_cb(void *user, xmlErrorPtr e)
+{
+	xmlParserCtxtPtr ctxt = user;
+	struct first_error *fe = ctxt ? ctxt->_private : NULL;
+	if (!fe || fe->seen || !e || e->level < XML_ERR_ERROR) return;
+	fe->seen = 1;
+	fe->line = e->line;
+	snprintf(fe->msg, sizeof fe->msg, "%s", e->message ? e->message : "not well-formed");
+	size_t n = strlen(fe->msg);
+	while (n && (fe->msg[n - 1] == '\n' || fe->msg[n - 1] == ' ')) fe->msg[--n] = '\0';
+}
+
 int tls_config_load(const char *path, tls_conf_t *out, char *err, size_t errlen,
                     void (*warn_cb)(void *u, const char *line), void *u)
 {
@@ -475,18 +494,27 @@ int tls_config_load(const char *path, tls_conf_t *out, char *err, size_t errlen,
 	if (err && errlen) err[0] = '\0';
 	if (!path || !out) { setf(err, errlen, "(null): no configuration file"); return -1; }
 
+	/* open it ourselves first: libxml2 would print its own I/O warning on stderr */
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		setf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
 	xmlInitParser();
 	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
 	if (!ctxt) { setf(err, errlen, "%s: out of memory", path); return -1; }
+	/* keep the first error (the cause), not the last one libxml2 saw */
+	struct first_error fe = { 0, 0, "" };
+	if (ctxt->sax) ctxt->sax->serror = first_error_cb;
+	ctxt->_private = &fe;
 	xmlDocPtr doc = xmlCtxtReadFile(ctxt, path, NULL,
 	                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc) {
 		const xmlError *e = xmlCtxtGetLastError(ctxt);
-		FILE *f = fopen(path, "r");
-		if (!f) {
-			setf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		if (fe.seen) {
+			setf(err, errlen, "%s:%d: malformed XML: %s", path, fe.line, fe.msg);
 		} else {
-			fclose(f);
 			char msg[256] = "not well-formed XML";
 			int line = 0;
 			if (e && e->message) {

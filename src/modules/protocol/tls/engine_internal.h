@@ -73,7 +73,7 @@ typedef struct tls_dirstate {
 	bool broken;                 /* stop processing this direction */
 	bool resync;                 /* after a gap: search for a record header */
 	bool seen_data, seen_record;
-	int app_epoch;               /* TLS 1.3: 0 handshake keys, 1+ application keys */
+	int app_epoch;               /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1+ application keys */
 	uint8_t secret[TLS_MAX_HASH_LEN];  /* TLS 1.3 current traffic secret */
 	uint8_t next_secret[TLS_MAX_HASH_LEN]; /* TLS 1.3 application secret 0 (when known) */
 	bool have_next_secret;

@@ -243,7 +243,13 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		f->d[TLS_DIR_S2C].encrypted = true;
 		f->d[TLS_DIR_C2S].encrypted = true;
 		f->d[TLS_DIR_S2C].cs_active = false;
-		f->d[TLS_DIR_C2S].cs_active = false;
+		if (f->d[TLS_DIR_C2S].app_epoch >= 0) f->d[TLS_DIR_C2S].cs_active = false;
+	} else if (f->d[TLS_DIR_C2S].app_epoch < 0) {
+		f->d[TLS_DIR_C2S].encrypted = false;   /* no 0-RTT below TLS 1.3 */
+	}
+	if (f->d[TLS_DIR_C2S].app_epoch < 0) {
+		if (!c->tls13) { f->d[TLS_DIR_C2S].app_epoch = 0; rec_drop_held(f, TLS_DIR_C2S); }
+		else if (f->d[TLS_DIR_C2S].held) rec_retry_held(f, false);
 	}
 	eng_report_session(e, f, false);
 }
@@ -551,7 +557,7 @@ static void tls13_keylog_secrets(flow_t *f)
 
 /* Trial-decrypt with a TLS 1.3 traffic secret; on success make it dir's state. */
 static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint16_t version,
-                  const uint8_t *frag, size_t len)
+                  const uint8_t *frag, size_t len, bool store)
 {
 	tls_conn_t *c = &f->conn;
 	tls_dirstate_t *d = &f->d[dir];
@@ -563,8 +569,8 @@ static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint1
 	tls_cipher_free(&t);
 	if (!ok) return false;
 	tls_cipher_free(&d->cs);
-	if (secret != d->secret) memcpy(d->secret, secret, hl);
-	if (tls13_cipher_init(&d->cs, c->cs, d->secret, hl) != 0) return false;
+	if (store && secret != d->secret) memcpy(d->secret, secret, hl);
+	if (tls13_cipher_init(&d->cs, c->cs, secret, hl) != 0) return false;
 	d->cs_active = true;
 	c->keys_proven = true;
 	c->waiting_keylog = false;
@@ -579,9 +585,25 @@ static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 	tls13_static_schedule(f);
 	if (c->have_hs_secret) { f->d[0].hs_known = f->d[1].hs_known = true; }
 	tls13_keylog_secrets(f);
+	if (d->app_epoch < 0) {
+		/* 0-RTT: early data under CLIENT_EARLY_TRAFFIC_SECRET (RFC 8446 §2.3); the
+		 * handshake secret stays in d->secret for EndOfEarlyData. */
+		uint8_t es[TLS_MAX_HASH_LEN];
+		size_t hl = tls_hash_len(c->cs->prf);
+		bool ok = keylog_find(e, KL_CLIENT_EARLY_TRAFFIC_SECRET, c->client_random, 32, es, sizeof es) == hl &&
+		          try13(f, dir, es, type, version, frag, len, false);
+		tls_wipe(es, sizeof es);
+		if (ok) return 1;
+		if (d->hs_known && try13(f, dir, d->secret, type, version, frag, len, true)) {
+			d->app_epoch = 0;                    /* early data was rejected or is over */
+			return 1;
+		}
+		if (!d->hs_known && any_keylog(e) && !c->keys_proven) return 0;
+		return ++d->skipped < 64 ? 2 : -1;     /* early data we have no key for */
+	}
 	if (d->app_epoch == 0 && d->hs_known) {
-		if (try13(f, dir, d->secret, type, version, frag, len)) return 1;
-		if (d->have_next_secret && try13(f, dir, d->next_secret, type, version, frag, len)) {
+		if (try13(f, dir, d->secret, type, version, frag, len, true)) return 1;
+		if (d->have_next_secret && try13(f, dir, d->next_secret, type, version, frag, len, true)) {
 			d->app_epoch = 1;
 			return 1;
 		}
@@ -593,7 +615,7 @@ static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		return -1;
 	}
 	if (d->have_next_secret) {
-		if (try13(f, dir, d->next_secret, type, version, frag, len)) {
+		if (try13(f, dir, d->next_secret, type, version, frag, len, true)) {
 			d->app_epoch = 1;
 			return 1;
 		}
@@ -614,6 +636,7 @@ int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint
 	tls_conn_t *c = &f->conn;
 	if (c->reason != TLS_REASON_NONE && !c->waiting_keylog) return -1;
 	if (!c->sh_seen) {
+		if (dir == TLS_DIR_C2S && f->d[dir].app_epoch < 0) return 0;   /* 0-RTT before ServerHello */
 		eng_fail(f, TLS_REASON_HANDSHAKE_MISSED);
 		return -1;
 	}
@@ -767,6 +790,10 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (!c->transcript_on) c->transcript_on = tls_transcript_init(&c->transcript) == 0;
 		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
 		parse_client_hello(f, &m);
+		if (c->early_data_offered && !c->keys_proven) {
+			f->d[TLS_DIR_C2S].encrypted = true;   /* 0-RTT records follow the ClientHello */
+			f->d[TLS_DIR_C2S].app_epoch = -1;
+		}
 		return;
 	}
 	if (type == HS_SERVER_HELLO && dir == TLS_DIR_S2C) {

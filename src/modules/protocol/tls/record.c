@@ -160,7 +160,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	if (!from_held) e->st.records++;
 
 	/* ChangeCipherSpec is plaintext in TLS <= 1.2 (before encryption) and a no-op in TLS 1.3. */
-	if (type == CT_CCS && (c->tls13 || !d->encrypted)) {
+	if (type == CT_CCS && (c->tls13 || !d->encrypted || d->app_epoch < 0)) {
 		if (!c->tls13) hs_ccs(f, dir);
 		return;
 	}
@@ -187,6 +187,23 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 		if (d->resync) {
 			rc = decrypt_after_gap(f, d, &ct, version, frag, len, &plain, &plen);
 			if (rc == 0) d->resync = false;
+		} else if (d->app_epoch < 0) {
+			/* 0-RTT epoch: the record may already be under the handshake key (early
+			 * data rejected, or EndOfEarlyData missed): decide on a copy. */
+			uint8_t *copy = malloc(len ? len : 1);
+			if (!copy) return;
+			memcpy(copy, frag, len);
+			rc = tls_cipher_decrypt(&d->cs, &ct, version, frag, len, &plain, &plen);
+			if (rc != 0) {
+				memcpy(frag, copy, len);
+				ct = type;
+				d->cs_active = false;
+				int r = hs_prove_keys(f, dir, type, version, frag, len);
+				rc = (r == 1) ? tls_cipher_decrypt(&d->cs, &ct, version, frag, len, &plain, &plen) : 1;
+			}
+			tls_wipe(copy, len);
+			free(copy);
+			if (rc == 1) return;                   /* unreadable early record: skipped */
 		} else {
 			rc = tls_cipher_decrypt(&d->cs, &ct, version, frag, len, &plain, &plen);
 		}

@@ -76,11 +76,13 @@ static void buf_puts(buf_t *b, const char *s) { buf_put(b, s, strlen(s)); }
 __attribute__((format(printf, 2, 3)))
 static void buf_printf(buf_t *b, const char *fmt, ...)
 {
+	char tmp[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
 	if (n <= 0) return;
+	if ((size_t)n < sizeof tmp) { buf_put(b, tmp, (size_t)n); return; }
 	buf_reserve(b, (size_t)n);
 	va_start(ap, fmt);
 	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -365,8 +367,14 @@ static void sip_response(sipctx_t *c, spec_t *s, const spec_t *rq, int code, con
 	buf_t h = { 0 };
 	buf_printf(&h, "SIP/2.0 %d %s\r\nVia: %s;received=%s\r\nFrom: %s\r\n", code, reason,
 	           rq->via, rhost[0] == '[' ? (rq->dir == 0 ? "fd00::1" : "fd00::2") : rhost, rq->from);
-	if (strstr(rq->to, ";tag=") || code == 100) buf_printf(&h, "To: %s\r\n", rq->to);
-	else buf_printf(&h, "To: %s;tag=%s\r\n", rq->to, !strncmp(rq->callid, c->callid, strlen(c->callid)) && c->callid[0] ? c->ttag : "7e3a91c2");
+	if (strstr(rq->to, ";tag=") || code == 100) {
+		buf_printf(&h, "To: %s\r\n", rq->to);
+	} else {
+		char tag[24];
+		if (c->callid[0] && !strcmp(rq->callid, c->callid)) snprintf(tag, sizeof tag, "%s", c->ttag);
+		else hexstr(c->r, tag, 10);
+		buf_printf(&h, "To: %s;tag=%s\r\n", rq->to, tag);
+	}
 	buf_printf(&h, "Call-ID: %s\r\nCSeq: %s\r\n", rq->callid, rq->cseq);
 	if (extra) buf_puts(&h, extra);
 	buf_puts(&h, fc ? "User-Agent: tlsgen/1.0\r\n" : "Server: tlsgen/1.0\r\n");
@@ -393,8 +401,7 @@ static void sip_plan(plan_t *p, rng_t *r, int n)
 		blocks[nb++] = b;
 		rem -= b == B_CALL ? 2 : 1;
 	}
-	/* shuffle, keeping the first CALL (if any) ahead of everything that is not a CALL
-	 * so BYE / ACK belong to a dialog */
+	/* shuffle, then move a CALL to the front so the final BYE always ends a dialog */
 	for (int i = nb; i > 1; i--) { int j = (int)rng_u(r, (uint32_t)i); int t = blocks[i - 1]; blocks[i - 1] = blocks[j]; blocks[j] = t; }
 	for (int i = 0; i < nb; i++) if (blocks[i] == B_CALL) { int t = blocks[0]; blocks[0] = blocks[i]; blocks[i] = t; break; }
 	if (want_bye) blocks[nb++] = B_BYE;
@@ -778,14 +785,30 @@ static void mangle_reorder(segv_t *s, rng_t *r)
 	}
 }
 
-/* insert exact retransmissions and retransmissions overlapping the end of one segment
- * and the start of the next (at least one of each if possible) */
-static void mangle_duplicate(segv_t *s, rng_t *r)
+/* Offset just past the TLS record that contains stream offset `off` (record headers are
+ * only read, to place retransmissions; nothing is built), or (size_t)-1 if unknown. */
+static size_t record_end(const buf_t *stream, size_t off)
+{
+	size_t p = 0;
+	while (p + 5 <= stream->len) {
+		size_t e = p + 5 + ((size_t)stream->p[p + 3] << 8 | stream->p[p + 4]);
+		if (off < e) return e;
+		p = e;
+	}
+	return (size_t)-1;
+}
+
+/* Insert exact retransmissions and retransmissions overlapping the end of one segment
+ * and the start of the next (at least one of each if possible). Overlapping ones are
+ * preferably placed where the bytes they cover belong to one TLS record that is still
+ * incomplete after the second segment (a retransmission reaching back into an already
+ * completed record is legal TCP, but tshark reports it as a reassembly error). */
+static void mangle_duplicate(segv_t *s, rng_t *r, const buf_t tls[2])
 {
 	size_t n = s->n;
 	uint8_t *exact = calloc(n ? n : 1, 1), *over = calloc(n ? n : 1, 1);
 	if (!exact || !over) abort();
-	size_t ne = 0, no = 0, fe = (size_t)-1, fo = (size_t)-1;
+	size_t ne = 0, no = 0, fe = (size_t)-1, fo = (size_t)-1, fog = (size_t)-1;
 	for (size_t i = 0; i < n; i++) {
 		seg_t *g = &s->v[i];
 		if (!is_data(g)) continue;
@@ -794,13 +817,17 @@ static void mangle_duplicate(segv_t *s, rng_t *r)
 		if (i > 0) {
 			seg_t *p = &s->v[i - 1];
 			if (is_data(p) && p->dir == g->dir && p->off + p->len == g->off && p->len >= 2 && g->len >= 2) {
+				size_t re = record_end(&tls[g->dir], p->off + p->len / 2);
+				int good = re != (size_t)-1 && re > g->off + g->len;
 				if (fo == (size_t)-1) fo = i;
-				if (rng_u(r, 5) == 0) { over[i] = 1; no++; }
+				if (good && fog == (size_t)-1) fog = i;
+				if (good && rng_u(r, 5) == 0) { over[i] = 1; no++; }
 			}
 		}
 	}
 	if (!ne && fe != (size_t)-1) exact[fe] = 1;
-	if (!no && fo != (size_t)-1) over[fo] = 1;
+	if (!no && fog != (size_t)-1) over[fog] = 1;
+	else if (!no && fo != (size_t)-1) over[fo] = 1;
 	segv_t o = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		seg_t g = s->v[i];
@@ -838,7 +865,7 @@ typedef struct gconn {
 	uint32_t isn[2];
 	size_t segmax;
 	int peer_closed[2];
-	int hrr_seen;
+	int hrr_seen, etm_seen;
 	tlsgen_msg_t *msgs; size_t n_msgs, cap_msgs;
 	char *err; size_t errlen;
 } gconn_t;
@@ -1066,7 +1093,21 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 	const uint8_t *b = buf;
 	gconn_t *g = SSL_get_app_data(ssl);
 	if (!g || write_p || content_type != SSL3_RT_HANDSHAKE || len < 38 || b[0] != 2) return;
-	if (!memcmp(b + 6, hrr_random, 32)) g->hrr_seen = 1;
+	if (!memcmp(b + 6, hrr_random, 32)) { g->hrr_seen = 1; return; }
+	/* ServerHello: note whether encrypt_then_mac (22) was accepted */
+	size_t p = 38;
+	if (p >= len) return;
+	p += 1 + b[p];                     /* session id */
+	p += 3;                            /* cipher suite, compression */
+	if (p + 2 > len) return;
+	size_t end = p + 2 + ((size_t)b[p] << 8 | b[p + 1]);
+	if (end > len) end = len;
+	for (p += 2; p + 4 <= end; ) {
+		unsigned type = (unsigned)b[p] << 8 | b[p + 1];
+		size_t l = (size_t)b[p + 2] << 8 | b[p + 3];
+		if (type == 22) g->etm_seen = 1;
+		p += 4 + l;
+	}
 }
 
 static void keylog_cb(const SSL *ssl, const char *line)
@@ -1085,6 +1126,26 @@ static int pw_cb(char *buf, int size, int rwflag, void *u)
 	if (n > size) n = size;
 	memcpy(buf, u, (size_t)n);
 	return n;
+}
+
+/* Read a private key in any encoding tlsgen_make_key_fmt writes (PEM PKCS#8/traditional,
+ * encrypted or not; DER PKCS#8 encrypted or not; DER traditional). NULL on failure. */
+static EVP_PKEY *load_key(const char *path, const char *pw)
+{
+	BIO *b = BIO_new_file(path, "rb");
+	if (!b) return NULL;
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, pw_cb, (void *)pw);
+	if (!k) {
+		(void)BIO_reset(b);
+		k = d2i_PKCS8PrivateKey_bio(b, NULL, pw_cb, (void *)pw);
+	}
+	if (!k) {
+		(void)BIO_reset(b);
+		k = d2i_PrivateKey_bio(b, NULL);
+	}
+	BIO_free(b);
+	if (k) ERR_clear_error();
+	return k;
 }
 
 /* first group name not contained in list */
@@ -1137,19 +1198,20 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 	}
 
 	if (server) {
-		SSL_CTX_set_default_passwd_cb(c, pw_cb);
-		SSL_CTX_set_default_passwd_cb_userdata(c, (void *)o->key_password);
 		if (!o->cert_file || SSL_CTX_use_certificate_chain_file(c, o->cert_file) != 1) {
 			set_err(err, errlen, "cannot load certificate %s", o->cert_file ? o->cert_file : "(none given)");
 			add_ssl_err(err, errlen);
 			goto fail;
 		}
-		if (!o->key_file || (SSL_CTX_use_PrivateKey_file(c, o->key_file, SSL_FILETYPE_PEM) != 1 &&
-		                     (ERR_clear_error(), SSL_CTX_use_PrivateKey_file(c, o->key_file, SSL_FILETYPE_ASN1) != 1))) {
-			set_err(err, errlen, "cannot load private key %s", o->key_file ? o->key_file : "(none given)");
+		EVP_PKEY *pk = o->key_file ? load_key(o->key_file, o->key_password) : NULL;
+		if (!pk || SSL_CTX_use_PrivateKey(c, pk) != 1) {
+			EVP_PKEY_free(pk);
+			set_err(err, errlen, "cannot load private key %s%s", o->key_file ? o->key_file : "(none given)",
+			        o->key_password ? " (wrong password?)" : "");
 			add_ssl_err(err, errlen);
 			goto fail;
 		}
+		EVP_PKEY_free(pk);
 		if (SSL_CTX_check_private_key(c) != 1) {
 			set_err(err, errlen, "private key %s does not match certificate %s", o->key_file, o->cert_file);
 			add_ssl_err(err, errlen);
@@ -1291,6 +1353,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 	if (o.mss <= 0) o.mss = 1460;
 	if (o.connections <= 0) o.connections = 1;
 	if (o.n_messages < 0) o.n_messages = 0;
+	if (o.n_messages > 500) o.n_messages = 500;
 	if (o.start_ts <= 0) o.start_ts = 1700000000.0;
 	if (o.resume == 2 && o.no_tickets) {
 		set_err(err, errlen, "ticket resumption requested with tickets disabled");
@@ -1312,7 +1375,11 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 	size_t nconns = 0;
 	gconn_t g = { 0 };
 	plan_t plan = { 0 };
+	/* two streams: `rng` (ports, ISNs, message plan and content) never depends on the TLS
+	 * byte counts, so the plaintext is identical run to run even where OpenSSL's output
+	 * length varies (e.g. ECDSA signatures); `nrng` drives segmentation-level choices */
 	rng_t rng = { (uint64_t)o.seed * 0x2545f4914f6cdd1dull + 0x1234567ull };
+	rng_t nrng = { (uint64_t)o.seed * 0x9e3779b97f4a7c15ull + 0x7654321ull };
 	if (!conns) { set_err(err, errlen, "out of memory"); return -1; }
 
 	ctx[0] = make_ctx(&o, 0, err, errlen);
@@ -1327,7 +1394,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 	if (!w) { set_err(err, errlen, "cannot create %s", pcap_path); goto out; }
 
 	out_t ow = { .o = &o, .w = w, .ts_us = (uint64_t)(o.start_ts * 1e6 + 0.5) };
-	ow.ip_id[0] = (uint16_t)rng_next(&rng); ow.ip_id[1] = (uint16_t)rng_next(&rng);
+	ow.ip_id[0] = (uint16_t)rng_next(&nrng); ow.ip_id[1] = (uint16_t)rng_next(&nrng);
 	if (o.ipv6) {
 		static const uint8_t a6[2][16] = { { 0xfd, [15] = 1 }, { 0xfd, [15] = 2 } };
 		memcpy(ow.addr, a6, sizeof a6);
@@ -1343,7 +1410,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 	for (int k = 0; k < o.connections; k++) {
 		tlsgen_conn_t *oc = &conns[k];
 		memset(&g, 0, sizeof g);
-		g.o = &o; g.r = &rng; g.err = err; g.errlen = errlen; g.keylog_fp = klf;
+		g.o = &o; g.r = &nrng; g.err = err; g.errlen = errlen; g.keylog_fp = klf;
 		g.segmax = (size_t)o.mss;
 		if (o.split > 0 && (size_t)o.split < g.segmax) g.segmax = (size_t)o.split;
 
@@ -1386,18 +1453,20 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 
 		if (handshake(&g)) goto out;
 		if (exchange(&g, &plan)) goto out;
-		if (o.resume && (k == 0 || o.tls_version >= 0x0304)) {
-			/* TLS 1.3 tickets may be single use: continue with the newest one */
-			SSL_SESSION *ns = SSL_get1_session(g.ssl[0]);
-			if (ns && SSL_SESSION_is_resumable(ns)) { if (sess) SSL_SESSION_free(sess); sess = ns; }
-			else if (ns) SSL_SESSION_free(ns);
-		}
 		oc->version = (uint16_t)SSL_version(g.ssl[0]);
 		oc->suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(g.ssl[0]));
 		oc->ems = SSL_get_extms_support(g.ssl[0]) == 1;
 		oc->resumed = SSL_session_reused(g.ssl[0]) == 1;
 		oc->hrr = g.hrr_seen;
+		oc->etm = g.etm_seen && SSL_CIPHER_is_aead(SSL_get_current_cipher(g.ssl[0])) == 0;
 		if (shutdown_both(&g)) goto out;
+		if (o.resume && (k == 0 || o.tls_version >= 0x0304)) {
+			/* (after the clean shutdown, so TLS 1.3 tickets sent late have been read)
+			 * TLS 1.3 stateful tickets are single use: continue with the newest one */
+			SSL_SESSION *ns = SSL_get1_session(g.ssl[0]);
+			if (ns && SSL_SESSION_is_resumable(ns)) { if (sess) SSL_SESSION_free(sess); sess = ns; }
+			else if (ns) SSL_SESSION_free(ns);
+		}
 
 		for (int d = 0; d < 2; d++)
 			if (g.recv[d].len != g.plain[d].len || memcmp(g.recv[d].p, g.plain[d].p, g.plain[d].len)) {
@@ -1412,8 +1481,8 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		segv_push(&g.segs, (seg_t){ .dir = 0, .flags = PCAPW_ACK, .seq = end[0] + 1, .ack = end[1] + 1 });
 
 		if (o.coalesce) mangle_coalesce(&g.segs);
-		if (o.reorder) mangle_reorder(&g.segs, &rng);
-		if (o.duplicate) mangle_duplicate(&g.segs, &rng);
+		if (o.reorder) mangle_reorder(&g.segs, &nrng);
+		if (o.duplicate) mangle_duplicate(&g.segs, &nrng, g.tls);
 
 		oc->first_packet = (size_t)pcapw_count(w);
 		if (write_conn(&ow, &g, cport, o.server_port)) {
@@ -1483,13 +1552,18 @@ static int write_key(EVP_PKEY *k, const char *path, const char *pw, int fmt)
 		ok = PEM_write_bio_PKCS8PrivateKey(b, k, enc, NULL, 0, NULL, (void *)pw);
 		break;
 	case TLSGEN_KEY_PEM_TRAD:
-		ok = PEM_write_bio_PrivateKey_traditional(b, k, enc, NULL, 0, NULL, (void *)pw);
+		/* X25519/Ed25519 have no traditional encoding: PKCS#8 is their only form */
+		if (EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_is_a(k, "EC"))
+			ok = PEM_write_bio_PrivateKey_traditional(b, k, enc, NULL, 0, NULL, (void *)pw);
+		else
+			ok = PEM_write_bio_PKCS8PrivateKey(b, k, enc, NULL, 0, NULL, (void *)pw);
 		break;
 	case TLSGEN_KEY_DER_PKCS8:
 		ok = i2d_PKCS8PrivateKey_bio(b, k, enc, NULL, 0, NULL, (void *)pw);
 		break;
 	case TLSGEN_KEY_DER_TRAD:
-		ok = !pw && i2d_PrivateKey_bio(b, k);
+		if (EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_is_a(k, "EC")) ok = !pw && i2d_PrivateKey_bio(b, k);
+		else ok = !pw && i2d_PKCS8PrivateKey_bio(b, k, NULL, NULL, 0, NULL, NULL);
 		break;
 	}
 	if (BIO_free(b) != 1) ok = 0;
@@ -1551,19 +1625,7 @@ int tlsgen_make_key(const char *kind, const char *key_path, const char *cert_pat
 int tlsgen_convert_key(const char *in_path, const char *in_pw, const char *out_path,
                        const char *out_pw, int key_format)
 {
-	BIO *b = BIO_new_file(in_path, "rb");
-	if (!b) { ERR_clear_error(); return -1; }
-	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, pw_cb, (void *)in_pw);
-	if (!k) {
-		ERR_clear_error();
-		(void)BIO_reset(b);
-		k = d2i_PrivateKey_bio(b, NULL);
-		if (!k) {
-			(void)BIO_reset(b);
-			k = d2i_PKCS8PrivateKey_bio(b, NULL, pw_cb, (void *)in_pw);
-		}
-	}
-	BIO_free(b);
+	EVP_PKEY *k = load_key(in_path, in_pw);
 	if (!k) { ERR_clear_error(); return -1; }
 	int rc = write_key(k, out_path, out_pw, key_format);
 	EVP_PKEY_free(k);

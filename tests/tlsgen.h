@@ -9,6 +9,28 @@
  * ACKs, FIN exchange) in a classic pcap. Optional mangling (split, coalesce, reorder,
  * duplicate) changes only the segmentation/packet order, never the TCP byte stream.
  * No TLS record is built here: all TLS bytes come from libssl.
+ *
+ * What a capture contains (tests may rely on this):
+ *   - per connection exactly n_messages application messages per direction (0..500),
+ *     listed in tlsgen_conn_t.msgs in write order; plain[d] is their concatenation;
+ *   - SIP: a dialog-consistent mix of INVITE(SDP) / 100 or 180 / 200 OK(SDP) / ACK,
+ *     OPTIONS, MESSAGE, REGISTER, server-initiated NOTIFY, BYE, with Content-Length
+ *     always equal to the body length, plus RFC 5626 keep-alives: the client writes
+ *     "\r\n\r\n" alone, the server answers "\r\n" (msg.keepalive set);
+ *   - HTTP/1.1: GET/POST/PUT/DELETE with Content-Length bodies; 200/404 responses with
+ *     Content-Length or Transfer-Encoding: chunked (>= 1 chunked response per connection
+ *     when n_messages >= 3), 204 / 304 without body; pipelined pairs;
+ *   - size classes (tlsgen_msg_t.size_class): with n_messages >= 3 every connection has
+ *     tiny (< 100), mid (2-5 KB) and big (20-40 KB) messages; per direction for HTTP,
+ *     and for SIP when n_messages >= 5 (SIP tiny messages are the keep-alives);
+ *   - several messages may share one flush (one TCP write, several records), and with
+ *     split_writes one message may be written with two SSL_write calls, so message and
+ *     record boundaries do not coincide;
+ *   - OpenSSL's own record behaviour is kept: e.g. TLS 1.0 CBC inserts empty-fragment
+ *     records before application data; TLS 1.3 sends two NewSessionTickets (unless
+ *     no_tickets) and uses middlebox-compatibility ChangeCipherSpec records.
+ * The plaintext, ports and ISNs depend only on the options (seed included); the TLS bytes
+ * change every run (randoms, ephemeral keys), and so may the packet count.
  */
 #ifndef TESTS_TLSGEN_H
 #define TESTS_TLSGEN_H
@@ -24,10 +46,10 @@ typedef struct tlsgen_opts {
 	const char *cipher;       /* TLS<=1.2: OpenSSL cipher string e.g. "AES128-GCM-SHA256"; TLS1.3: ciphersuites string e.g. "TLS_AES_128_GCM_SHA256"; NULL: OpenSSL default */
 	int ems;                  /* 1: extended master secret (OpenSSL default), 0: disabled (SSL_OP_NO_EXTENDED_MASTER_SECRET) */
 	int etm;                  /* 1: encrypt-then-MAC allowed (default), 0: disabled (SSL_OP_NO_ENCRYPT_THEN_MAC) */
-	const char *key_file, *cert_file; /* server key + cert PEM */
+	const char *key_file, *cert_file; /* server key (PEM or DER, PKCS#1/SEC1/PKCS#8, see key_password) + cert PEM */
 	const char *groups;       /* optional SSL_CTX_set1_groups_list, e.g. "X25519", "P-256" */
 	int app;                  /* TLSGEN_APP_SIP or TLSGEN_APP_HTTP */
-	int n_messages;           /* per direction per connection (default 6) */
+	int n_messages;           /* per direction per connection (default 6, at most 500) */
 	unsigned seed;            /* drives message sizes, ports, ISNs and mangling deterministically */
 	int ipv6;                 /* 0: 10.0.0.1 -> 10.0.0.2, 1: fd00::1 -> fd00::2 */
 	uint16_t server_port;     /* default 5061 (SIP) / 443 (HTTP); 0 = that default */
@@ -37,13 +59,18 @@ typedef struct tlsgen_opts {
 	int reorder;              /* 1: swap some adjacent same-direction data segments (deterministic from seed) */
 	int duplicate;            /* 1: retransmit some data segments (exact and overlapping partial retransmits) */
 	int connections;          /* TCP connections in the capture (default 1), distinct client ports */
-	int resume;               /* for connections 2..n: 0 none, 1 session-id resumption, 2 session-ticket resumption */
+	int resume;               /* for connections 2..n: 0 none, 1 session-id resumption, 2 session-ticket resumption
+	                             (1: server session cache + SSL_OP_NO_TICKET, which at TLS 1.3 means OpenSSL's
+	                             stateful single-use tickets; 2: tickets, server cache off). TLS<=1.2 reuses
+	                             connection 1's session; TLS 1.3 the newest ticket of the previous connection */
 	const char *keylog_file;  /* if set, append NSS key log lines (SSL_CTX_set_keylog_callback) of every connection */
 	int linktype;             /* pcap DLT: 1 Ethernet (default), 101 raw IP, 113 Linux SLL, 276 Linux SLL2, 0 BSD loopback(NULL) */
 	int vlan;                 /* Ethernet only: add an 802.1Q tag (VLAN id 100) */
 	uint32_t isn_near_wrap;   /* 1: pick ISNs a few KB below 2^32 so sequence numbers wrap */
-	int key_update;           /* TLS1.3: client and server send KeyUpdate mid-stream (SSL_key_update) */
-	int hrr;                  /* TLS1.3: force HelloRetryRequest (client offers a key_share group the server does not prefer) */
+	int key_update;           /* TLS1.3: client and server send KeyUpdate mid-stream (SSL_key_update): the client one
+	                             requests an update (the server answers with its own), later the server sends one more */
+	int hrr;                  /* TLS1.3: force HelloRetryRequest (client offers a key_share group the server does not prefer):
+	                             client groups "X:G", server groups "G" (G = groups or "P-256", X another group) */
 	int no_tickets;           /* disable NewSessionTicket (SSL_OP_NO_TICKET / num_tickets 0) */
 	double start_ts;          /* first packet timestamp (default 1700000000.0) */
 	/* --- additions --- */
@@ -74,14 +101,15 @@ typedef struct tlsgen_conn {
 	uint8_t *plain[2]; size_t plain_len[2];   /* concatenated plaintext each side wrote with SSL_write, [0]=client->server */
 	tlsgen_msg_t *msgs; size_t n_msgs;        /* each application message in the order written (dir tells which side) */
 	uint16_t version, suite;                  /* negotiated, from SSL_version / SSL_CIPHER_get_protocol_id */
-	bool ems, resumed;                        /* negotiated (SSL_get_extms_support, SSL_session_reused) */
+	bool ems, resumed;                        /* negotiated (SSL_get_extms_support, SSL_session_reused); ems is false at TLS 1.3 */
 	/* --- additions --- */
 	uint16_t server_port;
 	uint32_t isn[2];                          /* initial sequence numbers: [0] client SYN, [1] server SYN-ACK */
 	uint8_t *tls[2]; size_t tls_len[2];       /* the exact TCP byte stream each side sent (TLS records) */
 	char *keylog; size_t keylog_len;          /* NSS key log lines of this connection ("...\n" each) */
 	size_t first_packet, n_packets;           /* index of this connection's first pcap record, record count */
-	bool hrr;                                 /* a HelloRetryRequest was requested (opts.hrr at TLS1.3) */
+	bool hrr;                                 /* the server sent a HelloRetryRequest (seen by the client) */
+	bool etm;                                 /* encrypt-then-MAC in use (ServerHello accepted it and the suite is CBC) */
 } tlsgen_conn_t;
 
 typedef struct tlsgen_result { tlsgen_conn_t *conns; size_t n_conns; size_t n_packets; } tlsgen_result_t;
@@ -112,7 +140,9 @@ int tlsgen_make_key(const char *kind, const char *key_path, const char *cert_pat
 
 /* Key file encodings for tlsgen_make_key_fmt. */
 enum { TLSGEN_KEY_PEM_PKCS8 = 0,   /* "PRIVATE KEY" / "ENCRYPTED PRIVATE KEY" */
-       TLSGEN_KEY_PEM_TRAD = 1,    /* "RSA PRIVATE KEY" (PKCS#1) / "EC PRIVATE KEY" (SEC1); legacy PEM encryption (AES-256-CBC) with a password */
+       TLSGEN_KEY_PEM_TRAD = 1,    /* "RSA PRIVATE KEY" (PKCS#1) / "EC PRIVATE KEY" (SEC1); legacy PEM encryption
+	                              (Proc-Type/DEK-Info, AES-256-CBC) with a password. X25519/Ed25519 have no
+	                              traditional form and are written as PKCS#8 (also for DER_TRAD) */
        TLSGEN_KEY_DER_PKCS8 = 2,   /* DER PKCS#8 (encrypted PKCS#8 with a password) */
        TLSGEN_KEY_DER_TRAD = 3 };  /* DER PKCS#1 / SEC1 (no password possible) */
 

@@ -154,9 +154,9 @@ int main(int argc, char **argv)
 	int rc = 0;
 	for (size_t i = 0; i < res.n_conns; i++) {
 		const tlsgen_conn_t *cn = &res.conns[i];
-		printf("conn %zu: port %u->%u version 0x%04x suite 0x%04x ems %d resumed %d hrr %d "
+		printf("conn %zu: port %u->%u version 0x%04x suite 0x%04x ems %d etm %d resumed %d hrr %d "
 		       "c2s %zu bytes s2c %zu bytes %zu messages %zu packets\n",
-		       i + 1, cn->client_port, cn->server_port, cn->version, cn->suite, cn->ems, cn->resumed,
+		       i + 1, cn->client_port, cn->server_port, cn->version, cn->suite, cn->ems, cn->etm, cn->resumed,
 		       cn->hrr, cn->plain_len[0], cn->plain_len[1], cn->n_msgs, cn->n_packets);
 		if (!prefix) continue;
 		char path[4096];

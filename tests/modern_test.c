@@ -162,6 +162,71 @@ int main(void)
 			run_keylog_case(&o, label);
 		}
 
+	/* static ECDHE: the real OpenSSL server computes its (EC)DHE share with the configured
+	 * key (see tlsgen.c "static ECDHE server"); the engine gets only that key file */
+	{
+		static const struct { const char *kind; int v; const char *cipher; int ec_cert; } ST[] = {
+			{ "x25519", 0x0303, "ECDHE-RSA-AES128-GCM-SHA256", 0 }, { "p256", 0x0303, "ECDHE-RSA-AES256-GCM-SHA384", 0 },
+			{ "p384", 0x0303, "ECDHE-RSA-CHACHA20-POLY1305", 0 }, { "p256", 0x0303, "ECDHE-ECDSA-AES128-SHA256", 1 },
+			{ "x25519", 0x0303, "ECDHE-ECDSA-AES256-CCM8", 1 },
+			{ "x25519", 0x0304, "TLS_AES_128_GCM_SHA256", 0 }, { "p256", 0x0304, "TLS_AES_256_GCM_SHA384", 0 },
+			{ "p384", 0x0304, "TLS_CHACHA20_POLY1305_SHA256", 1 }, { "x25519", 0x0304, "TLS_AES_128_CCM_SHA256", 0 },
+			{ "p256", 0x0304, "TLS_AES_128_CCM_8_SHA256", 0 },
+		};
+		for (size_t i = 0; i < sizeof ST / sizeof *ST; i++)
+			for (int m = 0; m < 2; m++) {
+				char sk[600], pcap[600], err[512];
+				snprintf(sk, sizeof sk, "%s/static-%s.key", tu_tmpdir(), ST[i].kind);
+				if (access(sk, R_OK) != 0 && tlsgen_make_key(ST[i].kind, sk, NULL, NULL) != 0) { tap_ok(0, "make %s", sk); continue; }
+				snprintf(pcap, sizeof pcap, "%s/static.pcap", tu_tmpdir());
+				tlsgen_opts_t o;
+				base(&o, ST[i].ec_cert);
+				o.tls_version = ST[i].v;
+				o.cipher = ST[i].cipher;
+				o.static_ecdhe_key = sk;
+				o.split = m ? 89 : 0; o.reorder = m; o.duplicate = m;
+				o.seed = seed++;
+				tlsgen_result_t g;
+				memset(&g, 0, sizeof g);
+				snprintf(label, sizeof label, "static ECDHE %s %s %s%s", ST[i].kind, tls_version_name((uint16_t)ST[i].v),
+				         ST[i].cipher, m ? " mangled" : "");
+				if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { tap_ok(0, "%s: generator: %s", label, err); continue; }
+				tls_keystore_t *ks = tls_keystore_new();
+				int rc = tls_keystore_add_key_file(ks, sk, NULL, NULL, NULL, err, sizeof err, NULL, 0);
+				tu_run_t r;
+				tu_run_pcap(pcap, &ks, 1, NULL, &r);
+				tls_keystore_unref(ks);
+				int ok = rc == 0 && verify(&g, &r, label) && r.n_sess == 1 && r.sess[0].key == TLS_KEY_ECDHE_STATIC;
+				tap_ok(ok, "%s (%zu messages)", label, r.n_msgs);
+				tu_run_free(&r);
+				tlsgen_result_free(&g);
+			}
+		/* a server whose ephemeral key is not the configured one is not decrypted */
+		char sk[600], pcap[600], err[512];
+		snprintf(sk, sizeof sk, "%s/static-x25519.key", tu_tmpdir());
+		snprintf(pcap, sizeof pcap, "%s/nostatic.pcap", tu_tmpdir());
+		for (int v = 0x0303; v <= 0x0304; v++) {
+			tlsgen_opts_t o;
+			base(&o, 0);
+			o.tls_version = v;
+			o.groups = "X25519";
+			o.seed = seed++;
+			tlsgen_result_t g;
+			memset(&g, 0, sizeof g);
+			if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { tap_ok(0, "generator: %s", err); continue; }
+			tls_keystore_t *ks = tls_keystore_new();
+			tls_keystore_add_key_file(ks, sk, NULL, NULL, NULL, err, sizeof err, NULL, 0);
+			tu_run_t r;
+			tu_run_pcap(pcap, &ks, 1, NULL, &r);
+			tls_keystore_unref(ks);
+			tap_ok(r.n_sess == 1 && !r.sess[0].decrypted && r.sess[0].reason == TLS_REASON_PFS_NO_KEYLOG && r.n_msgs == 0,
+			       "%s: fresh ephemeral key, static key configured: pfs_no_keylog, no plaintext (%s)",
+			       tls_version_name((uint16_t)v), r.n_sess ? tls_reason_name(r.sess[0].reason) : "-");
+			tu_run_free(&r);
+			tlsgen_result_free(&g);
+		}
+	}
+
 	/* live follow: the key log is written only after every packet was fed */
 	for (int v = 0; v < 2; v++) {
 		char pcap[600], kl[600], kl_late[600], err[512];

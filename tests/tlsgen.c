@@ -36,6 +36,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <openssl/rand.h>
+#include <openssl/core_names.h>
 
 /* ------------------------------------------------------------------------------------ */
 /* PRNG and buffers                                                                      */
@@ -963,12 +965,75 @@ static int ssl_write_all(gconn_t *g, int d, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* ---- static ECDHE server ("static ephemeral") ----
+ * OpenSSL 3.0 has no option to reuse a fixed (EC)DHE key. But its key generation draws
+ * the private scalar from RAND_priv_bytes_ex(), which defers to an installed legacy
+ * RAND_METHOD. While the *server* processes a handshake step we install a method that
+ * returns the configured private key bytes for every request, so the key share libssl
+ * generates (X25519: the raw 32 bytes; P-256/P-384: BN_priv_rand_range draws exactly
+ * the scalar, which is below the group order) is the configured key. Everything else the
+ * server draws in that step (server random, signature nonces) gets the same bytes, which
+ * is harmless for a test. The client side never sees this method. */
+static uint8_t static_priv[48];
+static size_t static_priv_len;
+
+static int static_rand_bytes(unsigned char *buf, int num)
+{
+	for (int i = 0; i < num; i++) buf[i] = static_priv[(size_t)i % static_priv_len];
+	return 1;
+}
+static int static_rand_status(void) { return 1; }
+static const RAND_METHOD static_rand_method = {
+	NULL, static_rand_bytes, NULL, NULL, static_rand_bytes, static_rand_status
+};
+
+/* Load the static key; returns its OpenSSL group name or NULL. */
+static const char *load_static_key(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+	if (f) fclose(f);
+	if (!k) { set_err(err, errlen, "cannot read static ECDHE key %s", path); return NULL; }
+	const char *group = NULL;
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_X25519) {
+		size_t l = sizeof static_priv;
+		if (EVP_PKEY_get_raw_private_key(k, static_priv, &l) == 1 && l == 32) { static_priv_len = 32; group = "X25519"; }
+	} else if (EVP_PKEY_get_base_id(k) == EVP_PKEY_EC) {
+		char gn[64] = "";
+		BIGNUM *d = NULL;
+		EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, gn, sizeof gn, NULL);
+		size_t l = !strcmp(gn, "prime256v1") ? 32 : !strcmp(gn, "secp384r1") ? 48 : 0;
+		if (l && EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1 &&
+		    BN_bn2binpad(d, static_priv, (int)l) == (int)l) {
+			static_priv_len = l;
+			group = l == 32 ? "P-256" : "P-384";
+		}
+		BN_clear_free(d);
+	}
+	EVP_PKEY_free(k);
+	if (!group) set_err(err, errlen, "static ECDHE key %s is not X25519, P-256 or P-384", path);
+	return group;
+}
+
+/* One server handshake step, with the static key as the server's randomness if set. */
+static int server_step(gconn_t *g, int (*step)(SSL *), SSL *ssl)
+{
+	if (!g->o->static_ecdhe_key) return step(ssl);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	RAND_set_rand_method(&static_rand_method);
+	int rc = step(ssl);
+	RAND_set_rand_method(NULL);
+#pragma GCC diagnostic pop
+	return rc;
+}
+
 static int handshake(gconn_t *g)
 {
 	for (int it = 0; it < 64; it++) {
 		int rc[2];
 		for (int d = 0; d < 2; d++) {
-			rc[d] = SSL_do_handshake(g->ssl[d]);
+			rc[d] = d ? server_step(g, SSL_do_handshake, g->ssl[d]) : SSL_do_handshake(g->ssl[d]);
 			if (rc[d] <= 0) {
 				int e = SSL_get_error(g->ssl[d], rc[d]);
 				if (e != SSL_ERROR_WANT_READ) {
@@ -1184,8 +1249,23 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 	if (o->no_tickets || o->resume == 1) opts |= SSL_OP_NO_TICKET;
 	SSL_CTX_set_options(c, opts);
 
+	if (server) SSL_CTX_set_dh_auto(c, 1);     /* DHE suites need parameters */
 	const char *groups = o->groups;
 	char gbuf[256];
+	if (o->static_ecdhe_key) {
+		const char *sg = load_static_key(o->static_ecdhe_key, err, errlen);
+		if (!sg) goto fail;
+		/* server: only the key's group; client: that group first (its TLS 1.3 key share,
+		 * so no HelloRetryRequest), then the usual curves (TLS 1.2 ECDSA certificates) */
+		if (server) groups = sg;
+		else {
+			snprintf(gbuf, sizeof gbuf, "%s", sg);
+			static const char *const more[] = { "P-256", "P-384", "X25519" };
+			for (size_t i = 0; i < 3; i++)
+				if (strcmp(more[i], sg)) { strcat(gbuf, ":"); strcat(gbuf, more[i]); }
+			groups = gbuf;
+		}
+	}
 	if (o->hrr && v >= 0x0304) {
 		const char *g = o->groups && *o->groups ? o->groups : "P-256";
 		if (server) groups = g;

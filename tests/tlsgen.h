@@ -78,6 +78,9 @@ typedef struct tlsgen_opts {
 	const char *sni;          /* ClientHello server_name; NULL: "sip.example.com"/"www.example.com" by app; "": no SNI */
 	int split_writes;         /* 1 (default): sometimes deliver one message with two SSL_write calls
 	                             (message boundaries then do not coincide with record boundaries) */
+	const char *static_ecdhe_key; /* EC P-256/P-384 or X25519 private key file: the server's (EC)DHE
+	                             share is computed with this key ("static ephemeral"), TLS 1.2 ECDHE
+	                             and TLS 1.3; the server's groups are pinned to the key's group */
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */

@@ -971,15 +971,28 @@ static int ssl_write_all(gconn_t *g, int d, const uint8_t *p, size_t len)
  * RAND_METHOD. While the *server* processes a handshake step we install a method that
  * returns the configured private key bytes for every request, so the key share libssl
  * generates (X25519: the raw 32 bytes; P-256/P-384: BN_priv_rand_range draws exactly
- * the scalar, which is below the group order) is the configured key. Everything else the
- * server draws in that step (server random, signature nonces) gets the same bytes, which
- * is harmless for a test. The client side never sees this method. */
+ * the scalar, which is below the group order) is the configured key. The client side
+ * never sees this method. */
 static uint8_t static_priv[48];
 static size_t static_priv_len;
 
+static uint64_t static_rand_state = 0x9e3779b97f4a7c15ull;
+
+/* Requests of exactly the key's length (the key-share scalar; also e.g. the server
+ * random, harmlessly) get the key; all others (RSA blinding, padding) a PRNG stream, so
+ * rejection sampling elsewhere terminates. */
 static int static_rand_bytes(unsigned char *buf, int num)
 {
-	for (int i = 0; i < num; i++) buf[i] = static_priv[(size_t)i % static_priv_len];
+	if ((size_t)num == static_priv_len) {
+		memcpy(buf, static_priv, static_priv_len);
+		return 1;
+	}
+	for (int i = 0; i < num; i++) {
+		uint64_t z = (static_rand_state += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		buf[i] = (uint8_t)(z ^ (z >> 31));
+	}
 	return 1;
 }
 static int static_rand_status(void) { return 1; }

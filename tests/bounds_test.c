@@ -14,10 +14,13 @@
  *   4. 1000 flows each holding max out-of-order data (64 KiB a direction: 128 MiB offered);
  *   5. huge declared lengths: records of the largest legal length never completed, and
  *      handshake messages declaring 256 KiB trickled in full records, on 1000 flows;
- *   6. a key log whose lines are megabytes long, followed by the real key line of a
+ *   6. 1000 flows that each completed a 256 KiB handshake message;
+ *   7. a key log whose lines are megabytes long, followed by the real key line of a
  *      session (must still decrypt, the long lines must not be buffered);
- *   7. 1000 decrypted sessions each stopped inside a large application message (the
- *      message framer's buffers).
+ *   8. 1000 decrypted sessions each stopped inside a large application message (the
+ *      message framer's buffers), and 9. just after it.
+ * Checks failing because of a known engine bug are reported as TODO (expected failure)
+ * with the bug named; they turn into plain passes when the bug is fixed.
  * The RSS limit per scenario is 8 MiB (buffer bound) + 1000 flows' fixed state + 24 MiB
  * slack for allocator behaviour; figures are printed with tap_diag.
  */
@@ -56,11 +59,18 @@ static size_t rss_now(void)
 /* Result a scenario child sends back to the parent. */
 typedef struct result {
 	int n;
-	struct { int ok; char name[160]; } r[8];
+	struct { int ok; char name[160]; char todo[160]; } r[8];
 	char diag[4096];
 } result_t;
 
 static result_t *R;      /* the child's result (in its own memory, written to the pipe) */
+
+/* A check that fails because of a known, reported engine bug: reported as "not ok ...
+ * # TODO bug" (an expected failure for the TAP driver) while the bug is there, as a plain
+ * "ok" once it is fixed. */
+static int known_bug;        /* set by the scenario: the next checks are covered by `bug` */
+static const char *bug;
+
 
 static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check(int ok, const char *fmt, ...)
@@ -70,6 +80,7 @@ static void check(int ok, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(R->r[R->n].name, sizeof R->r[0].name, fmt, ap);
 	va_end(ap);
+	if (!ok && known_bug && bug) snprintf(R->r[R->n].todo, sizeof R->r[0].todo, "%s", bug);
 	R->r[R->n++].ok = ok;
 }
 
@@ -282,6 +293,21 @@ static void sc_many_flows_ooo(void)
 	tls_engine_free(e);
 }
 
+/* A ClientHello-typed handshake message declaring 256 KiB - 4 bytes of body, sent as
+ * `nrec` full 16 KiB plaintext handshake records (16 complete it). */
+static void handshake_256k(tls_engine_t *e, uint16_t cp, int nrec, double ts, uint8_t *rec)
+{
+	uint32_t s = 1001;
+	for (int r = 0; r < nrec; r++) {
+		size_t body = 16384;
+		rec[0] = 22; rec[1] = 3; rec[2] = 1; rec[3] = body >> 8; rec[4] = body & 0xff;
+		memset(rec + 5, 0x42, body);
+		if (r == 0) { rec[5] = 1; rec[6] = 0x03; rec[7] = 0xff; rec[8] = 0xfc; rec[9] = 3; rec[10] = 3; }
+		seg(e, CLI, cp, SRV, 443, s, 0x18, rec, 5 + body, ts);
+		s += (uint32_t)(5 + body);
+	}
+}
+
 static void sc_huge_lengths(void)
 {
 	watch_t w;
@@ -295,7 +321,7 @@ static void sc_huge_lengths(void)
 	/* (b) half the flows: ClientHello, then a record of the largest legal length
 	 *     (16384 + 2048) that never completes;
 	 * (c) the other half: a ClientHello handshake message declaring 256 KiB, sent in full
-	 *     16 KiB plaintext handshake records that never complete it */
+	 *     16 KiB plaintext handshake records, one short of completing it */
 	for (unsigned f = 0; f < MAX_FLOWS; f++) {
 		uint16_t cp = (uint16_t)(20000 + f);
 		seg(e, CLI, cp, SRV, 443, 1000, 0x02, NULL, 0, ts);
@@ -304,9 +330,6 @@ static void sc_huge_lengths(void)
 			size_t n = client_hello(ch, f);
 			seg(e, CLI, cp, SRV, 443, 1001, 0x18, ch, n, ts);
 			uint8_t h[5] = { 22, 3, 3, (16384 + 2048) >> 8, (16384 + 2048) & 0xff };
-			memset(rec, 0x41, sizeof rec);
-			memcpy(rec, h, 5);
-			/* 18 KiB minus one byte, in pieces */
 			uint32_t s = (uint32_t)(1001 + n);
 			size_t left = 5 + 16384 + 2048 - 1, off = 0;
 			while (left) {
@@ -317,24 +340,37 @@ static void sc_huge_lengths(void)
 				s += (uint32_t)k; off += k; left -= k;
 			}
 		} else {
-			uint32_t s = 1001;
-			for (int r = 0; r < 16; r++) {
-				size_t body = 16384;
-				rec[0] = 22; rec[1] = 3; rec[2] = 1; rec[3] = body >> 8; rec[4] = body & 0xff;
-				memset(rec + 5, 0x42, body);
-				if (r == 0) { rec[5] = 1; rec[6] = 0x03; rec[7] = 0xff; rec[8] = 0xfc; rec[9] = 3; rec[10] = 3; }
-				seg(e, CLI, cp, SRV, 443, s, 0x18, rec, 5 + body, ts);
-				s += (uint32_t)(5 + body);
-			}
+			handshake_256k(e, cp, 15, ts, rec);
 		}
 		ts += 1e-4;
 		tick(&w, 50);
 	}
-	verdicts(&w, "huge declared record/handshake lengths, 1000 flows", limit_default());
+	verdicts(&w, "huge declared lengths never completed, 1000 flows", limit_default());
 	tls_engine_free(e);
 }
 
-/* Frames of a pcap, in memory. */
+static void sc_handshake_256k_done(void)
+{
+	watch_t w;
+	tls_engine_t *e = mk_engine(&w, NULL);
+	static uint8_t rec[5 + 16384];
+	double ts = 1700000000.0;
+	for (unsigned f = 0; f < MAX_FLOWS; f++) {
+		uint16_t cp = (uint16_t)(20000 + f);
+		seg(e, CLI, cp, SRV, 443, 1000, 0x02, NULL, 0, ts);
+		seg(e, SRV, 443, CLI, cp, 9000, 0x12, NULL, 0, ts);
+		handshake_256k(e, cp, 16, ts, rec);
+		ts += 1e-4;
+		tick(&w, 50);
+	}
+	known_bug = 1;
+	bug = "engine keeps each flow's 256 KiB handshake buffer after the message (not charged to max_total_buffer)";
+	verdicts(&w, "1000 flows x completed 256 KiB handshake message", limit_default());
+	known_bug = 0;
+	tls_engine_free(e);
+}
+
+/* Frames of a pcap, in memory. *//* Frames of a pcap, in memory. */
 typedef struct frames { uint8_t **d; size_t *len; double *ts; size_t n; int dlt; } frames_t;
 
 static int load_frames(const char *path, frames_t *fr)
@@ -450,10 +486,12 @@ static void set_client_port(uint8_t *fr, size_t len, uint16_t oldp, uint16_t new
 	if (dp == oldp) { t[2] = newp >> 8; t[3] = newp & 0xff; }
 }
 
-static void sc_partial_app_messages(void)
+/* One RSA session with a large first client message, replayed as 1000 flows (distinct
+ * client ports), each cut in the middle of that message (complete = 0: the framer holds
+ * the partial message) or just after it (complete = 1: the message went out; what stays
+ * allocated is the buffers' capacity). */
+static void app_messages(int complete)
 {
-	/* one RSA session with a large first message; replay it as 1000 flows (distinct client
-	 * ports), each cut in the middle of that message */
 	char pcap[700], err[512];
 	snprintf(pcap, sizeof pcap, "%s/big.pcap", tu_tmpdir());
 	tlsgen_opts_t o;
@@ -465,45 +503,41 @@ static void sc_partial_app_messages(void)
 	o.split_writes = 0;
 	tlsgen_result_t g;
 	memset(&g, 0, sizeof g);
-	/* find a seed whose first client message is BIG */
+	/* a seed whose first client message is BIG (20-40 KB) */
 	int found = 0;
-	for (unsigned s = 1; s < 200 && !found; s++) {
-		o.seed = s;
+	for (unsigned sd = 1; sd < 200 && !found; sd++) {
+		o.seed = sd;
 		tlsgen_result_free(&g);
-		if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { check(0, "partial messages: generator: %s", err); return; }
+		if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { check(0, "app messages: generator: %s", err); return; }
 		const tlsgen_conn_t *c = &g.conns[0];
 		for (size_t i = 0; i < c->n_msgs; i++)
 			if (c->msgs[i].dir == 0) { found = c->msgs[i].size_class == TLSGEN_BIG; break; }
 	}
-	if (!found) { check(0, "partial messages: no seed with a big first message"); tlsgen_result_free(&g); return; }
+	if (!found) { check(0, "app messages: no seed with a big first message"); tlsgen_result_free(&g); return; }
 	const tlsgen_conn_t *c = &g.conns[0];
 	size_t first_len = 0;
 	for (size_t i = 0; i < c->n_msgs; i++) if (c->msgs[i].dir == 0) { first_len = c->msgs[i].len; break; }
 	frames_t fr;
 	load_frames(pcap, &fr);
-	/* frames up to the middle of the first client message: the c2s TLS stream position of
-	 * that message's middle is about handshake bytes + len/2; cut at the frame where the
-	 * client has sent half of its application bytes' worth beyond the handshake */
-	size_t cut = 0, c2s = 0, hs_c2s = 0;
-	/* client handshake bytes: up to and including its Finished ~ first 400-600 bytes; use
-	 * tls_len: total c2s bytes minus plaintext size estimate is not exact, so feed frames
-	 * while the engine has delivered nothing for the flow and stop once half the message
-	 * must be in: measured below on a probe engine */
-	(void)c2s; (void)hs_c2s;
+	/* where to cut, found on a probe engine: partial = once half the message is buffered,
+	 * complete = the frame that delivered the first message */
+	size_t cut_partial = 0, cut_done = 0;
 	{
 		tls_keystore_t *ks = tu_keystore(KEY, NULL);
 		watch_t pw;
 		tls_engine_t *pe = mk_engine(&pw, ks);
 		tls_keystore_unref(ks);
-		for (cut = 0; cut < fr.n; cut++) {
-			tls_engine_feed_frame(pe, fr.dlt, fr.d[cut], fr.len[cut], fr.ts[cut]);
+		for (size_t i = 0; i < fr.n; i++) {
+			tls_engine_feed_frame(pe, fr.dlt, fr.d[i], fr.len[i], fr.ts[i]);
 			tls_engine_stats_t st;
 			tls_engine_get_stats(pe, &st);
-			if (pw.msgs) break;                               /* went one frame too far */
-			if (st.bytes_buffered > first_len / 2) { cut++; break; }
+			if (!cut_partial && !pw.msgs && st.bytes_buffered > first_len / 2) cut_partial = i + 1;
+			if (pw.msgs) { cut_done = i + 1; break; }
 		}
 		tls_engine_free(pe);
 	}
+	size_t cut = complete ? cut_done : cut_partial;
+	if (!cut) { check(0, "app messages: no cut point found"); free_frames(&fr); tlsgen_result_free(&g); return; }
 	tls_keystore_t *ks = tu_keystore(KEY, NULL);
 	watch_t w;
 	tls_engine_t *e = mk_engine(&w, ks);
@@ -520,14 +554,25 @@ static void sc_partial_app_messages(void)
 	}
 	tls_engine_stats_t st;
 	tls_engine_get_stats(e, &st);
-	diag("partial messages: first client message %zu bytes, %zu of %zu frames per flow; %llu sessions decrypting, "
-	     "%llu messages delivered", first_len, cut, fr.n, (unsigned long long)st.flows_active,
+	diag("app messages: first client message %zu bytes, %zu of %zu frames fed per flow; %llu flows, "
+	     "%llu sessions failed (truncated), %llu messages delivered", first_len, cut, fr.n,
+	     (unsigned long long)st.flows_active, (unsigned long long)st.sessions_failed[TLS_REASON_TRUNCATED],
 	     (unsigned long long)w.msgs);
-	verdicts(&w, "1000 decrypted flows inside a large message", limit_default());
+	if (complete) {
+		known_bug = 1;
+		bug = "engine keeps each flow's message-framing and record buffers after the message (capacity not charged to max_total_buffer)";
+		verdicts(&w, "1000 decrypted flows after a large message", limit_default());
+		known_bug = 0;
+	} else {
+		verdicts(&w, "1000 decrypted flows inside a large message", limit_default());
+	}
 	tls_engine_free(e);
 	free_frames(&fr);
 	tlsgen_result_free(&g);
 }
+
+static void sc_partial_app_messages(void) { app_messages(0); }
+static void sc_done_app_messages(void) { app_messages(1); }
 
 /* ---- driver ---- */
 
@@ -567,7 +612,14 @@ static void run(const char *name, void (*fn)(void))
 	}
 	char *s = res.diag, *nl;
 	while ((nl = strchr(s, '\n')) != NULL) { *nl = '\0'; tap_diag("%s", s); s = nl + 1; }
-	for (int i = 0; i < res.n; i++) tap_ok(res.r[i].ok, "%s", res.r[i].name);
+	for (int i = 0; i < res.n; i++) {
+		if (!res.r[i].ok && res.r[i].todo[0]) {
+			printf("not ok %d - %s # TODO %s\n", ++tap_n, res.r[i].name, res.r[i].todo);
+			fflush(stdout);
+		} else {
+			tap_ok(res.r[i].ok, "%s", res.r[i].name);
+		}
+	}
 	tap_diag("%s: %.1f s", name, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
@@ -585,7 +637,9 @@ int main(void)
 	run("out-of-order one flow", sc_ooo_one_flow);
 	run("out-of-order many flows", sc_many_flows_ooo);
 	run("huge lengths", sc_huge_lengths);
+	run("256 KiB handshake messages", sc_handshake_256k_done);
 	run("key log long lines", sc_keylog_long_lines);
 	run("partial app messages", sc_partial_app_messages);
+	run("completed app messages", sc_done_app_messages);
 	return tap_done();
 }

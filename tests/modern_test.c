@@ -75,6 +75,10 @@ static int run_keylog_case(tlsgen_opts_t *o, const char *label)
 	tu_run_pcap(pcap, &ks, 1, NULL, &r);
 	tls_keystore_unref(ks);
 	int ok = verify(&g, &r, label);
+	if (o->early_data && (g.n_conns < 2 || !g.conns[g.n_conns - 1].early_data)) {
+		tap_diag("%s: the server did not accept 0-RTT data: case does not test it", label);
+		ok = 0;
+	}
 	size_t nm = r.n_msgs;
 	tu_run_free(&r);
 	tlsgen_result_free(&g);
@@ -133,6 +137,13 @@ int main(void)
 		base(&o, 0);
 		o.tls_version = 0x0304; o.ipv6 = 1; o.linktype = 276; o.reorder = 1; o.seed = seed++;
 		run_keylog_case(&o, "TLS1.3 IPv6 SLL2 reordered");
+		for (int m = 0; m < 2; m++) {
+			base(&o, 0);
+			o.tls_version = 0x0304; o.connections = 2; o.resume = 2; o.early_data = 1; o.seed = seed++;
+			o.cipher = m ? "TLS_CHACHA20_POLY1305_SHA256" : NULL;
+			o.split = m ? 77 : 0;
+			run_keylog_case(&o, m ? "TLS1.3 0-RTT early data, ChaCha20, split" : "TLS1.3 0-RTT early data");
+		}
 	}
 	/* TLS 1.2 forward-secret suites with a key log */
 	static const struct { const char *c; int ec; int etm; } T12[] = {

@@ -181,6 +181,7 @@ typedef struct spec {
 	/* output */
 	buf_t data;
 	bool keepalive, chunked;
+	bool early;              /* already sent as 0-RTT early data */
 } spec_t;
 
 typedef struct { spec_t *v; size_t n, cap; } plan_t;
@@ -1041,6 +1042,47 @@ static int server_step(gconn_t *g, int (*step)(SSL *), SSL *ssl)
 	return rc;
 }
 
+static void add_msg(gconn_t *g, const spec_t *s);
+
+/* TLS 1.3 0-RTT: the client sends the plan's first message as early data with its
+ * ClientHello; the server reads it with SSL_read_early_data. Returns 1 if the server
+ * accepted it, 0 if not sent or rejected (the message then goes normally), -1 on error. */
+static int early_data(gconn_t *g, plan_t *p)
+{
+	if (!p->n || p->v[0].dir != 0) return 0;
+	spec_t *s = &p->v[0];
+	size_t written = 0;
+	if (SSL_write_early_data(g->ssl[0], s->data.p, s->data.len, &written) != 1 || written != s->data.len) {
+		set_err(g->err, g->errlen, "SSL_write_early_data failed");
+		add_ssl_err(g->err, g->errlen);
+		return -1;
+	}
+	if (flush_side(g, 0)) return -1;
+	uint8_t tmp[16384];
+	for (int it = 0; it < 32; it++) {
+		size_t rb = 0;
+		int r = SSL_read_early_data(g->ssl[1], tmp, sizeof tmp, &rb);
+		if (r == SSL_READ_EARLY_DATA_SUCCESS) { buf_put(&g->recv[0], tmp, rb); continue; }
+		if (flush_side(g, 1)) return -1;
+		if (r == SSL_READ_EARLY_DATA_FINISH) break;
+		if (SSL_get_error(g->ssl[1], r) != SSL_ERROR_WANT_READ) {
+			set_err(g->err, g->errlen, "SSL_read_early_data failed");
+			add_ssl_err(g->err, g->errlen);
+			return -1;
+		}
+		SSL_do_handshake(g->ssl[0]);           /* client: EndOfEarlyData + Finished */
+		if (flush_side(g, 0)) return -1;
+	}
+	if (SSL_get_early_data_status(g->ssl[1]) != SSL_EARLY_DATA_ACCEPTED) {
+		g->recv[0].len = 0;
+		return 0;
+	}
+	buf_put(&g->plain[0], s->data.p, s->data.len);
+	add_msg(g, s);
+	s->early = true;
+	return 1;
+}
+
 static int handshake(gconn_t *g)
 {
 	for (int it = 0; it < 64; it++) {
@@ -1102,6 +1144,7 @@ static int exchange(gconn_t *g, plan_t *p)
 	for (size_t i = 0; i < p->n; i++) {
 		spec_t *s = &p->v[i];
 		int d = s->dir;
+		if (s->early) continue;
 		if (i == ku_c || i == ku_s) {
 			if (!SSL_key_update(g->ssl[d], d == 0 ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED)) {
 				set_err(g->err, g->errlen, "SSL_key_update failed");
@@ -1314,6 +1357,10 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 		if (o->resume == 2) SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 		else SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
 		if (o->no_tickets) SSL_CTX_set_num_tickets(c, 0);
+		if (o->early_data) {
+			SSL_CTX_set_max_early_data(c, 65536);
+			SSL_CTX_set_options(c, SSL_OP_NO_ANTI_REPLAY);   /* stateless tickets */
+		}
 	} else {
 		SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
 		SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
@@ -1544,8 +1591,14 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		if (*sni) SSL_set_tlsext_host_name(g.ssl[0], sni);
 		if (k > 0 && o.resume && sess) SSL_set_session(g.ssl[0], sess);
 
+		int early = 0;
+		if (o.early_data && k > 0 && sess && o.tls_version >= 0x0304 && SSL_SESSION_get_max_early_data(sess) > 0) {
+			early = early_data(&g, &plan);
+			if (early < 0) goto out;
+		}
 		if (handshake(&g)) goto out;
 		if (exchange(&g, &plan)) goto out;
+		oc->early_data = early == 1;
 		oc->version = (uint16_t)SSL_version(g.ssl[0]);
 		oc->suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(g.ssl[0]));
 		oc->ems = SSL_get_extms_support(g.ssl[0]) == 1;

@@ -78,6 +78,8 @@ typedef struct tlsgen_opts {
 	const char *sni;          /* ClientHello server_name; NULL: "sip.example.com"/"www.example.com" by app; "": no SNI */
 	int split_writes;         /* 1 (default): sometimes deliver one message with two SSL_write calls
 	                             (message boundaries then do not coincide with record boundaries) */
+	int early_data;           /* TLS 1.3 with resume=2: connections 2..n send their first client
+	                             message as 0-RTT early data (SSL_write_early_data) */
 	const char *static_ecdhe_key; /* EC P-256/P-384 or X25519 private key file: the server's (EC)DHE
 	                             share is computed with this key ("static ephemeral"), TLS 1.2 ECDHE
 	                             and TLS 1.3; the server's groups are pinned to the key's group */
@@ -112,6 +114,7 @@ typedef struct tlsgen_conn {
 	char *keylog; size_t keylog_len;          /* NSS key log lines of this connection ("...\n" each) */
 	size_t first_packet, n_packets;           /* index of this connection's first pcap record, record count */
 	bool hrr;                                 /* the server sent a HelloRetryRequest (seen by the client) */
+	bool early_data;                          /* the first c2s message went as 0-RTT and the server accepted it */
 	bool etm;                                 /* encrypt-then-MAC in use (ServerHello accepted it and the suite is CBC) */
 } tlsgen_conn_t;
 

@@ -12,61 +12,11 @@
 #include "tap.h"
 #include "testutil.h"
 #include "tlsgen.h"
+#include "genverify.h"
 
 static char KEY[512], CERT[512];
 static tls_keystore_t *KS;
 
-/* Compare one generated capture against what the engine delivered. Returns 1 if all ok. */
-static int verify(const tlsgen_result_t *g, const tu_run_t *r, const char *label)
-{
-	int ok = 1;
-	if (r->n_sess != g->n_conns) {
-		tap_diag("%s: %zu sessions reported, %zu connections generated", label, r->n_sess, g->n_conns);
-		ok = 0;
-	}
-	for (size_t c = 0; c < g->n_conns; c++) {
-		const tlsgen_conn_t *gc = &g->conns[c];
-		const tu_session_t *s = tu_session_by_port(r, gc->client_port);
-		if (!s) { tap_diag("%s: conn %zu: no session", label, c); ok = 0; continue; }
-		if (!s->decrypted || s->reason != TLS_REASON_NONE) {
-			tap_diag("%s: conn %zu: not decrypted (%s)", label, c, tls_reason_name(s->reason));
-			ok = 0;
-		}
-		if (s->final_reports != 1) { tap_diag("%s: conn %zu: %d final reports", label, c, s->final_reports); ok = 0; }
-		if (s->version != gc->version || s->suite != gc->suite) {
-			tap_diag("%s: conn %zu: version/suite %04x/%04x, want %04x/%04x", label, c, s->version, s->suite,
-			         gc->version, gc->suite);
-			ok = 0;
-		}
-		if (gc->version < 0x0304 && s->ems != gc->ems) { tap_diag("%s: conn %zu: ems %d want %d", label, c, s->ems, gc->ems); ok = 0; }
-		if (s->resumed != gc->resumed) { tap_diag("%s: conn %zu: resumed %d want %d", label, c, s->resumed, gc->resumed); ok = 0; }
-		for (int d = 0; d < 2; d++) {
-			/* message by message, in order */
-			size_t k = 0;
-			for (size_t i = 0; i < r->n_msgs && ok; i++) {
-				const tu_msg_t *m = &r->msgs[i];
-				if (m->flow != s->flow || m->dir != d) continue;
-				while (k < gc->n_msgs && gc->msgs[k].dir != d) k++;
-				if (k >= gc->n_msgs) { tap_diag("%s: conn %zu dir %d: extra message (%zu bytes)", label, c, d, m->len); ok = 0; break; }
-				const tlsgen_msg_t *w = &gc->msgs[k++];
-				if (m->len != w->len || memcmp(m->data, w->data, w->len) != 0) {
-					tap_diag("%s: conn %zu dir %d: message %zu differs (%zu vs %zu bytes)", label, c, d, k - 1, m->len, w->len);
-					ok = 0;
-				}
-			}
-			while (ok && k < gc->n_msgs && gc->msgs[k].dir != d) k++;
-			if (ok && k < gc->n_msgs) { tap_diag("%s: conn %zu dir %d: message %zu missing", label, c, d, k); ok = 0; }
-			size_t gl;
-			uint8_t *got = tu_concat(r, s->flow, d, &gl);
-			if (gl != gc->plain_len[d] || memcmp(got, gc->plain[d], gl) != 0) {
-				tap_diag("%s: conn %zu dir %d: stream %zu bytes, want %zu", label, c, d, gl, gc->plain_len[d]);
-				ok = 0;
-			}
-			free(got);
-		}
-	}
-	return ok;
-}
 
 static int run_case(tlsgen_opts_t *o, tls_keystore_t *ks, const char *label)
 {
@@ -80,7 +30,7 @@ static int run_case(tlsgen_opts_t *o, tls_keystore_t *ks, const char *label)
 	}
 	tu_run_t r;
 	tu_run_pcap(pcap, &ks, 1, NULL, &r);
-	int ok = verify(&g, &r, label);
+	int ok = gv_verify(&g, &r, label, GV_CHECK_EMS_RESUMED);
 	size_t nm = r.n_msgs;
 	tu_run_free(&r);
 	tlsgen_result_free(&g);

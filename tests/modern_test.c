@@ -12,51 +12,10 @@
 #include "tap.h"
 #include "testutil.h"
 #include "tlsgen.h"
+#include "genverify.h"
 
 static char RSA_KEY[512], RSA_CERT[512], EC_KEY[512], EC_CERT[512];
 
-static int verify(const tlsgen_result_t *g, const tu_run_t *r, const char *label)
-{
-	int ok = 1;
-	for (size_t c = 0; c < g->n_conns; c++) {
-		const tlsgen_conn_t *gc = &g->conns[c];
-		const tu_session_t *s = tu_session_by_port(r, gc->client_port);
-		if (!s) { tap_diag("%s: conn %zu: no session", label, c); ok = 0; continue; }
-		if (!s->decrypted || s->reason != TLS_REASON_NONE) {
-			tap_diag("%s: conn %zu: not decrypted (%s)", label, c, tls_reason_name(s->reason));
-			ok = 0;
-		}
-		if (s->version != gc->version || s->suite != gc->suite) {
-			tap_diag("%s: version/suite %04x/%04x want %04x/%04x", label, s->version, s->suite, gc->version, gc->suite);
-			ok = 0;
-		}
-		if (s->key != TLS_KEY_KEYLOG && s->key != TLS_KEY_ECDHE_STATIC && s->key != TLS_KEY_RESUMPTION) {
-			tap_diag("%s: key kind %s", label, tls_key_kind_name(s->key) ? tls_key_kind_name(s->key) : "null");
-			ok = 0;
-		}
-		for (int d = 0; d < 2; d++) {
-			size_t k = 0;
-			for (size_t i = 0; i < r->n_msgs && ok; i++) {
-				const tu_msg_t *m = &r->msgs[i];
-				if (m->flow != s->flow || m->dir != d) continue;
-				while (k < gc->n_msgs && gc->msgs[k].dir != d) k++;
-				if (k >= gc->n_msgs || m->len != gc->msgs[k].len || memcmp(m->data, gc->msgs[k].data, m->len)) {
-					tap_diag("%s: conn %zu dir %d: message %zu differs or extra", label, c, d, k);
-					ok = 0;
-				}
-				k++;
-			}
-			size_t gl;
-			uint8_t *got = tu_concat(r, s->flow, d, &gl);
-			if (gl != gc->plain_len[d] || memcmp(got, gc->plain[d], gl)) {
-				tap_diag("%s: conn %zu dir %d: stream %zu bytes want %zu", label, c, d, gl, gc->plain_len[d]);
-				ok = 0;
-			}
-			free(got);
-		}
-	}
-	return ok;
-}
 
 /* Generate with a key log, decrypt with only that key log. */
 static int run_keylog_case(tlsgen_opts_t *o, const char *label)
@@ -74,7 +33,7 @@ static int run_keylog_case(tlsgen_opts_t *o, const char *label)
 	tu_run_t r;
 	tu_run_pcap(pcap, &ks, 1, NULL, &r);
 	tls_keystore_unref(ks);
-	int ok = verify(&g, &r, label);
+	int ok = gv_verify(&g, &r, label, GV_KEY_NOT_RSA);
 	if (o->early_data && (g.n_conns < 2 || !g.conns[g.n_conns - 1].early_data)) {
 		tap_diag("%s: the server did not accept 0-RTT data: case does not test it", label);
 		ok = 0;
@@ -207,7 +166,7 @@ int main(void)
 				tu_run_t r;
 				tu_run_pcap(pcap, &ks, 1, NULL, &r);
 				tls_keystore_unref(ks);
-				int ok = rc == 0 && verify(&g, &r, label) && r.n_sess == 1 && r.sess[0].key == TLS_KEY_ECDHE_STATIC;
+				int ok = rc == 0 && gv_verify(&g, &r, label, GV_KEY_NOT_RSA) && r.n_sess == 1 && r.sess[0].key == TLS_KEY_ECDHE_STATIC;
 				tap_ok(ok, "%s (%zu messages)", label, r.n_msgs);
 				tu_run_free(&r);
 				tlsgen_result_free(&g);
@@ -277,7 +236,7 @@ int main(void)
 		tls_engine_free(e);
 		tls_keystore_unref(ks);
 		snprintf(label, sizeof label, "live %s: key log written after the packets still decrypts", v ? "TLS1.3" : "TLS1.2");
-		tap_ok(verify(&g, &r, label), "%s", label);
+		tap_ok(gv_verify(&g, &r, label, GV_KEY_NOT_RSA), "%s", label);
 		tu_run_free(&r);
 		tlsgen_result_free(&g);
 	}

@@ -768,6 +768,26 @@ static void mangle_coalesce(segv_t *s)
 	*s = o;
 }
 
+/* lossy capture: remove one data segment per direction from the second half of the
+ * connection's data segments of that direction (the capture misses it; the peers did not) */
+static void mangle_drop(segv_t *s, rng_t *r)
+{
+	for (int d = 0; d < 2; d++) {
+		size_t n = 0;
+		for (size_t i = 0; i < s->n; i++) if (is_data(&s->v[i]) && s->v[i].dir == d) n++;
+		if (n < 4) continue;
+		size_t pick = n / 2 + rng_u(r, (uint32_t)(n - n / 2 - 1)), k = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			if (!is_data(&s->v[i]) || s->v[i].dir != d) continue;
+			if (k++ == pick) {
+				memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
+				s->n--;
+				break;
+			}
+		}
+	}
+}
+
 /* swap some adjacent same-direction data segment pairs (at least one if possible) */
 static void mangle_reorder(segv_t *s, rng_t *r)
 {
@@ -1629,6 +1649,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		if (o.coalesce) mangle_coalesce(&g.segs);
 		if (o.reorder) mangle_reorder(&g.segs, &nrng);
 		if (o.duplicate) mangle_duplicate(&g.segs, &nrng, g.tls);
+		if (o.drop) mangle_drop(&g.segs, &nrng);
 
 		oc->first_packet = (size_t)pcapw_count(w);
 		if (write_conn(&ow, &g, cport, o.server_port)) {

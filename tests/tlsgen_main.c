@@ -32,7 +32,7 @@ static void usage(FILE *f)
 	      "              [--resume id|ticket] [--keylog FILE] [--linktype 0|1|101|113|276] [--vlan]\n"
 	      "              [--wrap] [--key-update] [--hrr] [--no-tickets] [--groups LIST] [--sni NAME]\n"
 	      "              [--key-pass PW] [--mss N] [--port N] [--ts SECONDS] [--no-split-writes]\n"
-	      "              [--static-ecdhe KEY.pem] [--early-data]\n"
+	      "              [--static-ecdhe KEY.pem] [--early-data] [--drop]\n"
 	      "              [--plaintext-prefix P]\n"
 	      "       tlsgen --make-key rsa2048|rsa1024|p256|p384|x25519|ed25519 KEY.pem CERT.pem [PASSWORD]\n", f);
 }
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	const char *out = NULL, *prefix = NULL;
 	enum { O_NOEMS = 256, O_NOETM, O_APP, O_SEED, O_IPV6, O_SPLIT, O_COAL, O_REORD, O_DUP, O_CONN,
 	       O_RESUME, O_KEYLOG, O_LINK, O_VLAN, O_WRAP, O_KU, O_HRR, O_KEY, O_CERT, O_PREFIX,
-	       O_NOTICK, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY };
+	       O_NOTICK, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY, O_DROP };
 	static const struct option lo[] = {
 		{ "out", required_argument, 0, 'o' }, { "version", required_argument, 0, 'v' },
 		{ "cipher", required_argument, 0, 'c' }, { "messages", required_argument, 0, 'n' },
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 		{ "no-tickets", no_argument, 0, O_NOTICK }, { "groups", required_argument, 0, O_GROUPS },
 		{ "sni", required_argument, 0, O_SNI }, { "key-pass", required_argument, 0, O_KPASS },
 		{ "mss", required_argument, 0, O_MSS }, { "port", required_argument, 0, O_PORT },
-		{ "ts", required_argument, 0, O_TS }, { "no-split-writes", no_argument, 0, O_NOSW }, { "static-ecdhe", required_argument, 0, O_STATIC }, { "early-data", no_argument, 0, O_EARLY },
+		{ "ts", required_argument, 0, O_TS }, { "no-split-writes", no_argument, 0, O_NOSW }, { "static-ecdhe", required_argument, 0, O_STATIC }, { "early-data", no_argument, 0, O_EARLY }, { "drop", no_argument, 0, O_DROP },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c;
@@ -142,6 +142,7 @@ int main(int argc, char **argv)
 		case O_NOSW: o.split_writes = 0; break;
 		case O_STATIC: o.static_ecdhe_key = optarg; break;
 		case O_EARLY: o.early_data = 1; break;
+		case O_DROP: o.drop = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

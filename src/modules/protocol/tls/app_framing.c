@@ -785,11 +785,41 @@ void app_framing_init(app_framing_t *f, uint32_t max_message)
 	f->max_message = max_message ? max_message : AF_DEFAULT_MAX;
 }
 
+/* After a gap: offset of the first line in p[0..n) that is a complete SIP/HTTP start
+ * line (at 0 only if the gap ended exactly on a message boundary), or n. */
+static size_t resync_point(const app_framing_t *f, int dir, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && p[i - 1] != '\n') continue;
+		if (p[i] == '\r' || p[i] == '\n') continue;
+		const uint8_t *lf = memchr(p + i, '\n', n - i);
+		if (!lf) return n;
+		int pr = detect(f, dir, p + i, (size_t)(lf - p) - i + 1);
+		if (pr == P_SIP || pr == P_HTTP) return i;
+	}
+	return n;
+}
+
+void app_framing_gap(app_framing_t *f, int dir)
+{
+	if (!f || (dir != TLS_DIR_C2S && dir != TLS_DIR_S2C)) return;
+	app_framing_flush(f, dir, NULL, NULL);
+	f->dir[dir].resync = 1;
+}
+
 int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
                      app_emit_fn emit, void *ctx)
 {
 	if (!f || (dir != TLS_DIR_C2S && dir != TLS_DIR_S2C) || !data || !len) return 0;
 	app_dir_state_t *d = &f->dir[dir];
+	if (d->resync) {
+		size_t k = resync_point(f, dir, data, len);
+		if (k) do_emit(emit, ctx, dir, TLS_APP_RAW, data, k, false);
+		if (k == len) return 0;                  /* still looking */
+		d->resync = 0;
+		data += k;
+		len -= k;
+	}
 	if (d->proto != P_UNDECIDED) return run(f, dir, data, len, emit, ctx);
 
 	size_t win = detect_max(f);

@@ -37,6 +37,7 @@ typedef struct app_dir_state {
 	uint8_t q_n;            /* queued requests (at most 64; more are not tracked) */
 	uint32_t n_missing_length; /* SIP messages without Content-Length (taken as 0) */
 	uint32_t n_fallbacks;   /* times the direction fell back to raw */
+	uint8_t resync;         /* after a gap: skip (as raw) to the next message start line */
 } app_dir_state_t;
 
 typedef struct app_framing {
@@ -56,6 +57,10 @@ int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
  * again from the next bytes). emit may be NULL: the buffered bytes are then discarded
  * (wiped), e.g. after a TCP gap. */
 void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx);
+/* Bytes of a direction were lost (TCP gap): drop the partial message and, from the next
+ * push on, emit bytes as raw until a line that starts a SIP/HTTP message, then frame
+ * normally again (a lost segment must not turn the rest of a SIP session into raw). */
+void app_framing_gap(app_framing_t *f, int dir);
 /* Bytes currently buffered in both directions. */
 size_t app_framing_buffered(const app_framing_t *f);
 /* Free buffers (wiped: they hold plaintext). */

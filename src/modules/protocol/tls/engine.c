@@ -488,6 +488,11 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	struct deliver_ctx dc = { f, dir };
 	tcp_stream_segment(&d->tcp, seg->seq, seg->flags, seg->payload, seg->len, &e->tcp_lim, &e->tcp_cnt,
 	                   deliver_cb, &dc);
+	if ((seg->flags & 0x10) && f->d[1 - dir].tcp.ooo) {
+		/* this side acknowledged data of the other one that the capture is missing */
+		struct deliver_ctx oc = { f, 1 - dir };
+		tcp_stream_acked(&f->d[1 - dir].tcp, seg->ack, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
+	}
 	account_app(e, f, before);
 	if ((seg->flags & 0x04) ||
 	    (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp))) {

@@ -887,6 +887,7 @@ void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		}
 		size_t take = need - d->hlen;
 		if (take > len) take = len;
+		if (e->buffered + take > e->cfg.max_total_buffer) { d->broken = true; eng_fail(f, TLS_REASON_TRUNCATED); return; } /* engine-wide buffer bound */
 		if (d->hlen + take > d->hcap) {
 			size_t nc = d->hcap ? d->hcap : 1024;
 			while (nc < d->hlen + take) nc *= 2;

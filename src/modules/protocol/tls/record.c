@@ -298,8 +298,11 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 		if (cur_left(&c) < rl) break;               /* incomplete: wait for more */
 		/* Decrypt in place in the scratch buffer (the input is const capture memory). */
 		memcpy(e->scratch, h + 5, rl);
-		off += 5 + rl;
+		bool was_resync = d->resync && d->cs_active;
 		rec_process(f, dir, type, version, e->scratch, rl, false);
+		/* A header found while resynchronising that did not authenticate was a false
+		 * match inside ciphertext: look again one byte further, not past its "length". */
+		off += (was_resync && d->resync) ? 1 : 5 + rl;
 		if (*stop) break;
 	}
 	return off;
@@ -315,7 +318,7 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		if (d->rlen) { e->buffered -= d->rlen; d->rlen = 0; }
 		if (d->cs_active || d->encrypted) d->resync = true;
 		else if (!f->conn.decrypted) d->resync = true;
-		app_framing_flush(&f->app, dir, NULL, NULL);  /* the partial message is lost */
+		app_framing_gap(&f->app, dir);                /* the partial message is lost */
 		return;
 	}
 	if (d->broken || len == 0) return;

@@ -364,6 +364,26 @@ void tcp_stream_flush(tcp_stream_t *s, const tcp_limits_t *lim, tcp_counters_t *
 		gap_to(s, s->fin_seq, cnt, deliver, ctx);
 }
 
+void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, const tcp_limits_t *lim, tcp_counters_t *cnt,
+                      tcp_deliver_fn deliver, void *ctx)
+{
+	tcp_counters_t scratch = { 0 };
+	if (!cnt)
+		cnt = &scratch;
+	if (!s || !s->started || !s->ooo)
+		return;
+	/* ACKs of bytes we hold are normal; an ACK covering the start of the held data means
+	 * the receiver got everything before it, so what we lack there was lost by the capture. */
+	int64_t a = rel(s, ack);
+	if (a <= 0 || a > (int64_t)TCP_STREAM_WINDOW)
+		return;
+	const lims_t l = get_lims(lim);
+	while (s->ooo && tcp_seq_leq(s->ooo->seq, ack)) {
+		gap_to(s, s->ooo->seq, cnt, deliver, ctx);
+		drain(s, &l, cnt, deliver, ctx);
+	}
+}
+
 bool tcp_stream_finished(const tcp_stream_t *s)
 {
 	if (!s)

@@ -102,6 +102,13 @@ int tcp_stream_segment(tcp_stream_t *s, uint32_t seq, uint8_t flags, const uint8
 void tcp_stream_flush(tcp_stream_t *s, const tcp_limits_t *lim, tcp_counters_t *cnt,
                       tcp_deliver_fn deliver, void *ctx);
 
+/* The other direction acknowledged every byte before `ack`. If segments are held and
+ * `ack` reaches the first of them, the missing bytes before it were lost by the capture
+ * (the receiver had them): report the gap now and deliver the held data, instead of
+ * waiting for the hold bound or the end of the flow. No-op when nothing is held. */
+void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, const tcp_limits_t *lim, tcp_counters_t *cnt,
+                      tcp_deliver_fn deliver, void *ctx);
+
 /* True once FIN (all bytes before it delivered) or RST was seen. */
 bool tcp_stream_finished(const tcp_stream_t *s);
 

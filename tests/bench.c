@@ -1,0 +1,666 @@
+/*
+ * bench.c — performance of the engine on this machine, each figure printed beside a raw
+ * crypto baseline measured in the same process (median of 5 runs, and the ratio):
+ *   - decrypt throughput (plaintext MB/s) of TLS 1.2 RSA AES-128-GCM, AES-256-GCM,
+ *     AES-128-CBC-SHA and TLS 1.3 (key log) AES-128-GCM, ChaCha20-Poly1305: captures of
+ *     real OpenSSL peers exchanging 1000 SIP messages of 16 KB, loaded into memory, the
+ *     handshake fed untimed, then the application-data frames timed; baseline: libgcrypt
+ *     decrypting (and authenticating) the same number of bytes in 16 KB records;
+ *   - handshakes/s: 200 short RSA-2048 TLS 1.2 connections (full handshakes) fed from
+ *     memory; baseline: OpenSSL RSA-2048 PKCS#1 private decryptions/s;
+ *   - memory per flow: RSS growth / flows with 10,000 idle flows stopped mid-handshake
+ *     (after the server's first flight), each measured in a fresh child process;
+ *     baseline: RSS per open libgcrypt AES-GCM cipher handle;
+ *   - heap allocations per packet in steady state: malloc/calloc/realloc calls (all
+ *     libraries included: the program interposes glibc's allocator entry points) counted
+ *     while the application-data frames are fed.
+ * Why: design.md requires decrypt MB/s, handshakes/s and memory per flow beside a raw
+ * libgcrypt baseline, and the hot path must not allocate per packet.
+ * Not run by `make check` (it takes ~1 min and its figures depend on the machine); run
+ * `tests/bench` by hand. `tests/bench -q` does 1 run instead of 5.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <gcrypt.h>
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <pcap/pcap.h>
+#include "tls_engine.h"
+#include "tlsgen.h"
+#include "pcapw.h"
+#include "testutil.h"
+
+/* ---- allocation counting: interpose glibc's malloc family ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALLOCS 0      /* ASan owns malloc: no interposition (figures print as n/a) */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define COUNT_ALLOCS 0
+#endif
+#endif
+#ifndef COUNT_ALLOCS
+#define COUNT_ALLOCS 1
+#endif
+
+static volatile int counting;
+static unsigned long n_allocs;
+
+#if COUNT_ALLOCS
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+
+void *malloc(size_t n)
+{
+	if (counting) n_allocs++;
+	return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+	if (counting) n_allocs++;
+	return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+	if (counting) n_allocs++;
+	return __libc_realloc(p, n);
+}
+#endif
+
+/* ---- helpers ---- */
+
+static int RUNS = 5;
+static char KEY[600], CERT[600];
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static size_t rss_now(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long a = 0, b = 0;
+	if (f) {
+		if (fscanf(f, "%lu %lu", &a, &b) != 2) b = 0;
+		fclose(f);
+	}
+	return (size_t)b * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Frames of a capture held in memory. */
+typedef struct frames { uint8_t **d; size_t *len; double *ts; size_t n; int dlt; } frames_t;
+
+static int load_frames(const char *path, frames_t *fr)
+{
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, eb);
+	if (!p) { fprintf(stderr, "%s: %s\n", path, eb); return -1; }
+	memset(fr, 0, sizeof *fr);
+	fr->dlt = pcap_datalink(p);
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	size_t cap = 0;
+	while (pcap_next_ex(p, &h, &d) == 1) {
+		if (fr->n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			fr->d = realloc(fr->d, cap * sizeof *fr->d);
+			fr->len = realloc(fr->len, cap * sizeof *fr->len);
+			fr->ts = realloc(fr->ts, cap * sizeof *fr->ts);
+			if (!fr->d || !fr->len || !fr->ts) abort();
+		}
+		fr->d[fr->n] = malloc(h->caplen);
+		if (!fr->d[fr->n]) abort();
+		memcpy(fr->d[fr->n], d, h->caplen);
+		fr->len[fr->n] = h->caplen;
+		fr->ts[fr->n] = h->ts.tv_sec + h->ts.tv_usec / 1e6;
+		fr->n++;
+	}
+	pcap_close(p);
+	return 0;
+}
+
+static void free_frames(frames_t *fr)
+{
+	for (size_t i = 0; i < fr->n; i++) free(fr->d[i]);
+	free(fr->d); free(fr->len); free(fr->ts);
+	memset(fr, 0, sizeof *fr);
+}
+
+/* Ethernet/IPv4/TCP frame: direction (1: from the client port) and payload length. */
+static int frame_tcp(const uint8_t *f, size_t len, uint16_t client_port, size_t *plen)
+{
+	*plen = 0;
+	if (len < 14 + 20 + 20) return -1;
+	size_t ihl = (size_t)(f[14] & 0x0f) * 4;
+	size_t tot = (size_t)f[16] << 8 | f[17];
+	const uint8_t *t = f + 14 + ihl;
+	size_t thl = (size_t)(t[12] >> 4) * 4;
+	if (tot >= ihl + thl) *plen = tot - ihl - thl;
+	uint16_t sp = (uint16_t)(t[0] << 8 | t[1]);
+	return sp == client_port;
+}
+
+static void set_client_port(uint8_t *f, size_t len, uint16_t oldp, uint16_t newp)
+{
+	if (len < 14 + 20 + 20) return;
+	size_t ihl = (size_t)(f[14] & 0x0f) * 4;
+	uint8_t *t = f + 14 + ihl;
+	if ((t[0] << 8 | t[1]) == oldp) { t[0] = newp >> 8; t[1] = newp & 0xff; }
+	if ((t[2] << 8 | t[3]) == oldp) { t[2] = newp >> 8; t[3] = newp & 0xff; }
+}
+
+/* ---- bulk capture generator: real OpenSSL peers, fixed-size messages ---- */
+
+typedef struct gen {
+	pcapw_t *w;
+	uint8_t cip[4], sip[4];
+	uint16_t cport, sport;
+	uint32_t seq[2];
+	uint64_t ts;
+	FILE *kl;
+} gen_t;
+
+static void emit(gen_t *g, int dir, uint8_t flags, const uint8_t *p, size_t n)
+{
+	do {
+		size_t k = n > 1460 ? 1460 : n;
+		pcapw_tcp_t t;
+		memset(&t, 0, sizeof t);
+		t.src = dir ? g->sip : g->cip;
+		t.dst = dir ? g->cip : g->sip;
+		t.sport = dir ? g->sport : g->cport;
+		t.dport = dir ? g->cport : g->sport;
+		t.seq = g->seq[dir];
+		t.ack = g->seq[!dir];
+		t.flags = flags | (k ? PCAPW_PSH : 0);
+		t.window = 65535;
+		t.payload = p;
+		t.len = k;
+		if (pcapw_write_tcp(g->w, g->ts, &t) != 0) abort();
+		g->ts += 10;
+		g->seq[dir] += (uint32_t)k + ((flags & (PCAPW_SYN | PCAPW_FIN)) ? 1 : 0);
+		p += k;
+		n -= k;
+	} while (n);
+}
+
+/* Move what `from` (0 client, 1 server) wrote to the other side and to the capture. */
+static size_t pump(gen_t *g, BIO *out[2], BIO *in[2], int from)
+{
+	uint8_t buf[65536];
+	size_t total = 0;
+	int r;
+	while ((r = BIO_read(out[from], buf, sizeof buf)) > 0) {
+		emit(g, from, PCAPW_ACK, buf, (size_t)r);
+		BIO_write(in[!from], buf, r);
+		total += (size_t)r;
+	}
+	return total;
+}
+
+static void keylog_cb(const SSL *s, const char *line)
+{
+	gen_t *g = SSL_get_app_data(s);
+	if (g && g->kl) { fprintf(g->kl, "%s\n", line); fflush(g->kl); }
+}
+
+/* Write a capture of one connection where the client sends n_msgs SIP messages of
+ * msg_len bytes each. Returns 0 / -1. */
+static int gen_bulk(const char *pcap, const char *keylog, int version, const char *cipher, int n_msgs, size_t msg_len)
+{
+	SSL_CTX *ctx[2] = { SSL_CTX_new(TLS_client_method()), SSL_CTX_new(TLS_server_method()) };
+	for (int i = 0; i < 2; i++) {
+		SSL_CTX_set_min_proto_version(ctx[i], version);
+		SSL_CTX_set_max_proto_version(ctx[i], version);
+		if (version == TLS1_3_VERSION) SSL_CTX_set_ciphersuites(ctx[i], cipher);
+		else SSL_CTX_set_cipher_list(ctx[i], cipher);
+		SSL_CTX_set_options(ctx[i], SSL_OP_NO_TICKET);
+		SSL_CTX_set_keylog_callback(ctx[i], keylog_cb);
+	}
+	SSL_CTX_set_verify(ctx[0], SSL_VERIFY_NONE, NULL);
+	if (SSL_CTX_use_certificate_file(ctx[1], CERT, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx[1], KEY, SSL_FILETYPE_PEM) != 1) return -1;
+	gen_t g;
+	memset(&g, 0, sizeof g);
+	g.w = pcapw_open(pcap, PCAPW_LINK_ETHERNET);
+	if (!g.w) return -1;
+	memcpy(g.cip, "\x0a\x00\x00\x01", 4);
+	memcpy(g.sip, "\x0a\x00\x00\x02", 4);
+	g.cport = 40001;
+	g.sport = 5061;
+	g.seq[0] = 1000;
+	g.seq[1] = 900000;
+	g.ts = 1700000000ull * 1000000ull;
+	g.kl = keylog ? fopen(keylog, "w") : NULL;
+	SSL *s[2];
+	BIO *in[2], *out[2];
+	for (int i = 0; i < 2; i++) {
+		s[i] = SSL_new(ctx[i]);
+		SSL_set_app_data(s[i], &g);
+		in[i] = BIO_new(BIO_s_mem());
+		out[i] = BIO_new(BIO_s_mem());
+		SSL_set_bio(s[i], in[i], out[i]);
+	}
+	SSL_set_connect_state(s[0]);
+	SSL_set_accept_state(s[1]);
+	emit(&g, 0, PCAPW_SYN, NULL, 0);
+	emit(&g, 1, PCAPW_SYN | PCAPW_ACK, NULL, 0);
+	emit(&g, 0, PCAPW_ACK, NULL, 0);
+	int done[2] = { 0, 0 };
+	for (int it = 0; it < 100 && !(done[0] && done[1]); it++) {
+		for (int i = 0; i < 2; i++) {
+			if (!done[i]) done[i] = SSL_do_handshake(s[i]) == 1;
+			pump(&g, out, in, i);
+		}
+	}
+	if (!done[0] || !done[1]) { fprintf(stderr, "bench: handshake failed for %s\n", cipher); return -1; }
+	/* drain post-handshake messages (TLS 1.3) */
+	uint8_t rbuf[32768];
+	SSL_read(s[0], rbuf, 1);
+	pump(&g, out, in, 0);
+	uint8_t *msg = malloc(msg_len);
+	for (int m = 0; m < n_msgs; m++) {
+		char hdr[256];
+		int hl = snprintf(hdr, sizeof hdr,
+		                  "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:40001;branch=z9hG4bK%d\r\n"
+		                  "Call-ID: bench%d\r\nCSeq: %d MESSAGE\r\nContent-Type: application/octet-stream\r\n"
+		                  "Content-Length: %6zu\r\n\r\n", m, m, m + 1, (size_t)0);
+		size_t body = msg_len - (size_t)hl;
+		hl = snprintf(hdr, sizeof hdr,
+		              "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:40001;branch=z9hG4bK%d\r\n"
+		              "Call-ID: bench%d\r\nCSeq: %d MESSAGE\r\nContent-Type: application/octet-stream\r\n"
+		              "Content-Length: %6zu\r\n\r\n", m, m, m + 1, body);
+		memcpy(msg, hdr, (size_t)hl);
+		for (size_t i = (size_t)hl; i < msg_len; i++) msg[i] = (uint8_t)('a' + (i + (size_t)m) % 26);
+		if (SSL_write(s[0], msg, (int)msg_len) != (int)msg_len) return -1;
+		pump(&g, out, in, 0);
+		while (SSL_read(s[1], rbuf, sizeof rbuf) > 0) ;
+		pump(&g, out, in, 1);
+	}
+	free(msg);
+	emit(&g, 0, PCAPW_FIN | PCAPW_ACK, NULL, 0);
+	emit(&g, 1, PCAPW_FIN | PCAPW_ACK, NULL, 0);
+	for (int i = 0; i < 2; i++) { SSL_free(s[i]); SSL_CTX_free(ctx[i]); }
+	if (g.kl) fclose(g.kl);
+	return pcapw_close(g.w);
+}
+
+/* ---- engine runs ---- */
+
+typedef struct sink { uint64_t msgs, bytes; } sink_t;
+
+static void on_message(void *u, const tls_message_t *m)
+{
+	sink_t *s = u;
+	s->msgs++;
+	s->bytes += m->len;
+}
+
+static tls_keystore_t *keystore(const char *keylog)
+{
+	tls_keystore_t *ks = tls_keystore_new();
+	char err[512];
+	if (tls_keystore_add_key_file(ks, KEY, NULL, NULL, NULL, err, sizeof err, NULL, 0) != 0) {
+		fprintf(stderr, "bench: key: %s\n", err);
+		exit(1);
+	}
+	if (keylog && tls_keystore_add_keylog(ks, keylog, 0, err, sizeof err) != 0) {
+		fprintf(stderr, "bench: keylog: %s\n", err);
+		exit(1);
+	}
+	return ks;
+}
+
+typedef struct tput { double mbps; double allocs_per_pkt; uint64_t bytes; size_t pkts; } tput_t;
+
+/* Feed the handshake untimed, then time the remaining frames. */
+static tput_t engine_throughput(const frames_t *fr, tls_keystore_t *ks)
+{
+	/* the application-data part starts after the first client frame with > 1000 payload
+	 * bytes once both sides have talked (handshake flights are smaller) */
+	size_t start = 0, pl;
+	for (size_t i = 0; i < fr->n; i++) {
+		int c = frame_tcp(fr->d[i], fr->len[i], 40001, &pl);
+		if (c == 1 && pl >= 1460 && i > 8) { start = i; break; }
+	}
+	sink_t s = { 0, 0 };
+	tls_callbacks_t cb = { on_message, NULL, NULL, &s };
+	tls_engine_t *e = tls_engine_new(NULL, &ks, 1, &cb);
+	for (size_t i = 0; i < start; i++) tls_engine_feed_frame(e, fr->dlt, fr->d[i], fr->len[i], fr->ts[i]);
+	uint64_t b0 = s.bytes;
+	/* warm-up: the first records allocate the per-direction buffers once */
+	size_t warm = start + 20 < fr->n ? start + 20 : start;
+	for (size_t i = start; i < warm; i++) tls_engine_feed_frame(e, fr->dlt, fr->d[i], fr->len[i], fr->ts[i]);
+	uint64_t b1 = s.bytes;
+	n_allocs = 0;
+	counting = 1;
+	double t0 = now_s();
+	for (size_t i = warm; i < fr->n; i++) tls_engine_feed_frame(e, fr->dlt, fr->d[i], fr->len[i], fr->ts[i]);
+	double t1 = now_s();
+	counting = 0;
+	tput_t r;
+	r.bytes = s.bytes - b1;
+	r.pkts = fr->n - warm;
+	r.mbps = r.bytes / (t1 - t0) / 1e6;
+	r.allocs_per_pkt = (double)n_allocs / (double)r.pkts;
+	(void)b0;
+	tls_engine_free(e);
+	return r;
+}
+
+/* libgcrypt: decrypt + authenticate `total` bytes in 16 KiB records. */
+static double gcry_baseline(const char *kind, uint64_t total)
+{
+	enum { REC = 16384 };
+	static uint8_t buf[REC + 64], ct[REC + 64], tag[16], key[32], iv[16], aad[13];
+	memset(key, 7, sizeof key);
+	memset(iv, 3, sizeof iv);
+	memset(aad, 1, sizeof aad);
+	memset(buf, 'x', sizeof buf);
+	gcry_cipher_hd_t h;
+	gcry_md_hd_t md = NULL;
+	int algo, mode;
+	size_t klen, ivlen = 12;
+	if (!strcmp(kind, "aes128gcm")) { algo = GCRY_CIPHER_AES128; mode = GCRY_CIPHER_MODE_GCM; klen = 16; }
+	else if (!strcmp(kind, "aes256gcm")) { algo = GCRY_CIPHER_AES256; mode = GCRY_CIPHER_MODE_GCM; klen = 32; }
+	else if (!strcmp(kind, "chacha")) { algo = GCRY_CIPHER_CHACHA20; mode = GCRY_CIPHER_MODE_POLY1305; klen = 32; }
+	else { algo = GCRY_CIPHER_AES128; mode = GCRY_CIPHER_MODE_CBC; klen = 16; ivlen = 16; }
+	gcry_cipher_open(&h, algo, mode, 0);
+	gcry_cipher_setkey(h, key, klen);
+	int cbc = mode == GCRY_CIPHER_MODE_CBC;
+	if (cbc) {
+		gcry_md_open(&md, GCRY_MD_SHA1, GCRY_MD_FLAG_HMAC);
+		gcry_md_setkey(md, key, 20);
+	}
+	/* a valid record to decrypt */
+	gcry_cipher_setiv(h, iv, ivlen);
+	if (!cbc) gcry_cipher_authenticate(h, aad, sizeof aad);
+	gcry_cipher_encrypt(h, ct, REC, buf, REC);
+	if (!cbc) gcry_cipher_gettag(h, tag, 16);
+	double t0 = now_s();
+	uint64_t done = 0;
+	int bad = 0;
+	while (done < total) {
+		gcry_cipher_setiv(h, iv, ivlen);
+		if (!cbc) gcry_cipher_authenticate(h, aad, sizeof aad);
+		gcry_cipher_decrypt(h, buf, REC, ct, REC);
+		if (cbc) {
+			gcry_md_reset(md);
+			gcry_md_write(md, aad, sizeof aad);
+			gcry_md_write(md, buf, REC - 20);
+			bad |= gcry_md_read(md, GCRY_MD_SHA1)[0] == 0x5a && buf[0] == 0;
+		} else {
+			bad |= gcry_cipher_checktag(h, tag, 16) != 0;
+		}
+		done += REC;
+	}
+	double t1 = now_s();
+	gcry_cipher_close(h);
+	if (md) gcry_md_close(md);
+	if (bad && !cbc) fprintf(stderr, "bench: baseline tag check failed\n");
+	return done / (t1 - t0) / 1e6;
+}
+
+/* OpenSSL RSA-2048 PKCS#1 v1.5 private decryptions per second (the engine's RSA path). */
+static double rsa_baseline(void)
+{
+	FILE *f = fopen(KEY, "r");
+	EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	uint8_t pms[48], enc[512], out[512];
+	memset(pms, 3, sizeof pms);
+	pms[0] = 3; pms[1] = 3;
+	size_t el = sizeof enc;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
+	EVP_PKEY_encrypt_init(c);
+	EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING);
+	EVP_PKEY_encrypt(c, enc, &el, pms, sizeof pms);
+	EVP_PKEY_CTX_free(c);
+	int n = 0;
+	double t0 = now_s(), t1;
+	do {
+		for (int k = 0; k < 20; k++) {
+			EVP_PKEY_CTX *d = EVP_PKEY_CTX_new(pk, NULL);
+			size_t ol = sizeof out;
+			EVP_PKEY_decrypt_init(d);
+			EVP_PKEY_CTX_set_rsa_padding(d, RSA_PKCS1_PADDING);
+			if (EVP_PKEY_decrypt(d, out, &ol, enc, el) <= 0 || ol != 48) { fprintf(stderr, "bench: RSA decrypt failed\n"); exit(1); }
+			EVP_PKEY_CTX_free(d);
+			n++;
+		}
+		t1 = now_s();
+	} while (t1 - t0 < 0.5);
+	EVP_PKEY_free(pk);
+	return n / (t1 - t0);
+}
+
+/* ---- the measurements ---- */
+
+struct suite { const char *label, *cipher, *base; int version; };
+static const struct suite SUITES[] = {
+	{ "TLS1.2 RSA AES-128-GCM", "AES128-GCM-SHA256", "aes128gcm", TLS1_2_VERSION },
+	{ "TLS1.2 RSA AES-256-GCM", "AES256-GCM-SHA384", "aes256gcm", TLS1_2_VERSION },
+	{ "TLS1.2 RSA AES-128-CBC-SHA", "AES128-SHA", "aes128cbc", TLS1_2_VERSION },
+	{ "TLS1.3 AES-128-GCM (key log)", "TLS_AES_128_GCM_SHA256", "aes128gcm", TLS1_3_VERSION },
+	{ "TLS1.3 ChaCha20-Poly1305 (key log)", "TLS_CHACHA20_POLY1305_SHA256", "chacha", TLS1_3_VERSION },
+};
+
+static void bench_throughput(void)
+{
+	printf("\nDecrypt throughput: 1 connection, client sends 1000 SIP messages of 16 KB (16 MB), fed from memory\n");
+	printf("  %-36s %12s %14s %8s %14s\n", "suite", "engine MB/s", "libgcrypt MB/s", "ratio", "allocs/packet");
+	for (size_t s = 0; s < sizeof SUITES / sizeof *SUITES; s++) {
+		char pcap[700], kl[700];
+		snprintf(pcap, sizeof pcap, "%s/bulk%zu.pcap", tu_tmpdir(), s);
+		snprintf(kl, sizeof kl, "%s/bulk%zu.keys", tu_tmpdir(), s);
+		if (gen_bulk(pcap, SUITES[s].version == TLS1_3_VERSION ? kl : NULL, SUITES[s].version, SUITES[s].cipher,
+		             1000, 16384) != 0) {
+			printf("  %-36s generator failed\n", SUITES[s].label);
+			continue;
+		}
+		frames_t fr;
+		if (load_frames(pcap, &fr) != 0) continue;
+		tls_keystore_t *ks = keystore(SUITES[s].version == TLS1_3_VERSION ? kl : NULL);
+		double e[5], b[5], a = 0;
+		uint64_t bytes = 0;
+		for (int r = 0; r < RUNS; r++) {
+			tput_t t = engine_throughput(&fr, ks);
+			e[r] = t.mbps;
+			a = t.allocs_per_pkt > a ? t.allocs_per_pkt : a;
+			bytes = t.bytes;
+			b[r] = gcry_baseline(SUITES[s].base, bytes);
+		}
+		double me = median(e, RUNS), mb = median(b, RUNS);
+		char al[32];
+		if (COUNT_ALLOCS) snprintf(al, sizeof al, "%.3f", a); else snprintf(al, sizeof al, "n/a");
+		printf("  %-36s %12.0f %14.0f %8.2f %14s   (%.1f MB decrypted per run)\n", SUITES[s].label, me, mb,
+		       me / mb, al, bytes / 1e6);
+		tls_keystore_unref(ks);
+		free_frames(&fr);
+	}
+}
+
+static void bench_handshakes(void)
+{
+	char pcap[700], err[512];
+	snprintf(pcap, sizeof pcap, "%s/hs.pcap", tu_tmpdir());
+	tlsgen_opts_t o;
+	tlsgen_opts_defaults(&o);
+	o.key_file = KEY; o.cert_file = CERT;
+	o.cipher = "AES128-GCM-SHA256";
+	o.app = TLSGEN_APP_HTTP;
+	o.n_messages = 1;
+	o.connections = 200;
+	o.no_tickets = 1;
+	o.seed = 7;
+	if (tlsgen_run(&o, pcap, NULL, err, sizeof err) != 0) { printf("handshakes: generator failed: %s\n", err); return; }
+	frames_t fr;
+	if (load_frames(pcap, &fr) != 0) return;
+	tls_keystore_t *ks = keystore(NULL);
+	double e[5], b[5], allocs = 0;
+	uint64_t dec = 0;
+	for (int r = 0; r < RUNS; r++) {
+		sink_t s = { 0, 0 };
+		tls_callbacks_t cb = { on_message, NULL, NULL, &s };
+		tls_engine_t *en = tls_engine_new(NULL, &ks, 1, &cb);
+		n_allocs = 0;
+		counting = 1;
+		double t0 = now_s();
+		for (size_t i = 0; i < fr.n; i++) tls_engine_feed_frame(en, fr.dlt, fr.d[i], fr.len[i], fr.ts[i]);
+		tls_engine_flush(en);
+		double t1 = now_s();
+		counting = 0;
+		tls_engine_stats_t st;
+		tls_engine_get_stats(en, &st);
+		dec = st.sessions_decrypted;
+		allocs = (double)n_allocs / (double)(dec ? dec : 1);
+		e[r] = st.sessions_decrypted / (t1 - t0);
+		tls_engine_free(en);
+		b[r] = rsa_baseline();
+	}
+	double me = median(e, RUNS), mb = median(b, RUNS);
+	printf("\nHandshakes: 200 TLS1.2 RSA-2048 connections (full handshake, 1 request each), fed from memory\n");
+	printf("  %-36s %12s %14s %8s %14s\n", "", "engine /s", "OpenSSL RSA/s", "ratio", "allocs/hshake");
+	char al[32];
+	if (COUNT_ALLOCS) snprintf(al, sizeof al, "%.1f", allocs); else snprintf(al, sizeof al, "n/a");
+	printf("  %-36s %12.0f %14.0f %8.2f %14s   (%llu of 200 decrypted)\n", "full handshakes", me, mb, me / mb, al,
+	       (unsigned long long)dec);
+	tls_keystore_unref(ks);
+	free_frames(&fr);
+}
+
+/* Run fn in a child, get a double back. */
+static double in_child(double (*fn)(void *), void *arg)
+{
+	int p[2];
+	if (pipe(p) != 0) return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		double v = fn(arg);
+		if (write(p[1], &v, sizeof v) != sizeof v) _exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	double v = -1;
+	if (read(p[0], &v, sizeof v) != sizeof v) v = -1;
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return v;
+}
+
+typedef struct memarg { frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
+
+#define NFLOWS 10000
+
+static double mem_engine(void *a_)
+{
+	memarg_t *a = a_;
+	tls_keystore_t *ks = keystore(NULL);
+	tls_engine_t *e = tls_engine_new(NULL, &ks, 1, NULL);
+	size_t r0 = rss_now();
+	for (unsigned f = 0; f < NFLOWS; f++) {
+		uint16_t np = (uint16_t)(20000 + f);
+		for (size_t i = 0; i < a->cut; i++) {
+			set_client_port(a->fr->d[i], a->fr->len[i], a->port, np);
+			tls_engine_feed_frame(e, a->fr->dlt, a->fr->d[i], a->fr->len[i], a->fr->ts[i]);
+			set_client_port(a->fr->d[i], a->fr->len[i], np, a->port);
+		}
+	}
+	size_t r1 = rss_now();
+	tls_engine_stats_t st;
+	tls_engine_get_stats(e, &st);
+	if (st.flows_active != NFLOWS) fprintf(stderr, "bench: %llu flows active\n", (unsigned long long)st.flows_active);
+	return (double)(r1 - r0) / NFLOWS;
+}
+
+static double mem_gcry(void *unused)
+{
+	(void)unused;
+	static gcry_cipher_hd_t h[NFLOWS];
+	uint8_t key[16] = { 0 };
+	size_t r0 = rss_now();
+	for (int i = 0; i < NFLOWS; i++) {
+		gcry_cipher_open(&h[i], GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, 0);
+		gcry_cipher_setkey(h[i], key, 16);
+	}
+	return (double)(rss_now() - r0) / NFLOWS;
+}
+
+static void bench_memory(void)
+{
+	char pcap[700], err[512];
+	snprintf(pcap, sizeof pcap, "%s/mem.pcap", tu_tmpdir());
+	tlsgen_opts_t o;
+	tlsgen_opts_defaults(&o);
+	o.key_file = KEY; o.cert_file = CERT;
+	o.cipher = "AES128-GCM-SHA256";
+	o.app = TLSGEN_APP_SIP;
+	o.n_messages = 1;
+	o.seed = 3;
+	tlsgen_result_t g;
+	memset(&g, 0, sizeof g);
+	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return; }
+	frames_t fr;
+	if (load_frames(pcap, &fr) != 0) return;
+	memarg_t a = { &fr, 0, g.conns[0].client_port, 0 };
+	/* cut after the server's first flight: before the client's second data frame */
+	int cdata = 0;
+	size_t pl;
+	for (size_t i = 0; i < fr.n; i++) {
+		int c = frame_tcp(fr.d[i], fr.len[i], a.port, &pl);
+		if (c == 1 && pl > 0 && ++cdata == 2) { a.cut = i; break; }
+	}
+	double e[5], b[5];
+	for (int r = 0; r < RUNS; r++) {
+		e[r] = in_child(mem_engine, &a);
+		b[r] = in_child(mem_gcry, NULL);
+	}
+	double me = median(e, RUNS), mb = median(b, RUNS);
+	printf("\nMemory per flow: %d idle flows stopped mid-handshake (%zu frames each: SYN .. ServerHelloDone)\n", NFLOWS, a.cut);
+	printf("  %-36s %12s %14s %8s\n", "", "engine B/flow", "gcry hd B", "ratio");
+	printf("  %-36s %12.0f %14.0f %8.2f   (RSS growth / flows; baseline: one open AES-GCM handle)\n",
+	       "RSS per flow", me, mb, me / mb);
+	free_frames(&fr);
+	tlsgen_result_free(&g);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "-q")) RUNS = 1;
+	if (tls_engine_global_init() != 0) return 1;
+	snprintf(KEY, sizeof KEY, "%s/rsa.key", tu_tmpdir());
+	snprintf(CERT, sizeof CERT, "%s/rsa.crt", tu_tmpdir());
+	if (tlsgen_make_key("rsa2048", KEY, CERT, NULL) != 0) { fprintf(stderr, "bench: key generation failed\n"); return 1; }
+	printf("protocol_tls engine benchmark (median of %d runs; %s, %s)\n", RUNS, gcry_check_version(NULL),
+	       OpenSSL_version(OPENSSL_VERSION));
+	bench_throughput();
+	bench_handshakes();
+	bench_memory();
+	return 0;
+}

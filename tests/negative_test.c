@@ -194,11 +194,18 @@ static void hostile_input(void)
 	tls_engine_feed_frame(e, 1, buf, n, 3000.0);
 	n = build_frame(buf, 50000, 5061, 78, 0x18, (const uint8_t *)sip, strlen(sip));
 	tls_engine_feed_frame(e, 1, buf, n, 3000.1);
+	/* the same on plain SIP's port 5060: a TCP flow that is not TLS is not a session */
+	n = build_frame(buf, 50001, 5060, 77, 0x02, NULL, 0);
+	tls_engine_feed_frame(e, 1, buf, n, 3000.2);
+	n = build_frame(buf, 50001, 5060, 78, 0x18, (const uint8_t *)sip, strlen(sip));
+	tls_engine_feed_frame(e, 1, buf, n, 3000.3);
 	tls_engine_flush(e);
 	tls_engine_stats_t st;
 	tls_engine_get_stats(e, &st);
 	tls_engine_free(e);
 	tls_keystore_unref(ks);
+	tap_ok(!tu_session_by_port(&r, 50001) && st.flows_not_tls >= 1,
+	       "plain SIP on port 5060: no session record, counted as non-TLS flow (%llu)", (unsigned long long)st.flows_not_tls);
 	tap_ok(r.n_msgs == 0, "hostile input: no plaintext emitted (%zu)", r.n_msgs);
 	tap_ok(st.packets_malformed > 0, "hostile input: malformed frames counted (%llu)", (unsigned long long)st.packets_malformed);
 	tap_ok(st.bytes_buffered == 0, "hostile input: nothing left buffered after flush (%llu)", (unsigned long long)st.bytes_buffered);

@@ -234,7 +234,7 @@ static tls_reason_t final_reason(const flow_t *f)
 	if (c->decrypted || c->keys_proven) return TLS_REASON_NONE;
 	if (!c->ch_seen && !c->sh_seen) {
 		bool rec = f->d[0].seen_record || f->d[1].seen_record;
-		return (f->not_tls && !rec) ? TLS_REASON_NOT_TLS : TLS_REASON_HANDSHAKE_MISSED;
+		return rec ? TLS_REASON_HANDSHAKE_MISSED : TLS_REASON_NOT_TLS;
 	}
 	if (c->waiting_keylog) {
 		if (c->resumed && !c->tls13) return TLS_REASON_RESUMPTION_MISS;
@@ -244,10 +244,30 @@ static tls_reason_t final_reason(const flow_t *f)
 	return TLS_REASON_TRUNCATED;
 }
 
+/* Ports where TLS is expected: the configured tls-ports, else the IANA TLS services. */
+static bool expected_tls_port(const struct tls_engine *e, uint16_t p)
+{
+	static const uint16_t well_known[] = { 443, 5061, 8443, 465, 563, 636, 853, 989, 990, 992, 993,
+	                                       994, 995, 2083, 2087, 4433, 5349, 5986, 6514, 8883, 9443 };
+	if (e->cfg.n_tls_ports) {
+		for (size_t i = 0; i < e->cfg.n_tls_ports; i++) if (e->ports[i] == p) return true;
+		return false;
+	}
+	for (size_t i = 0; i < sizeof well_known / sizeof *well_known; i++) if (well_known[i] == p) return true;
+	return false;
+}
+
 void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 {
 	const tls_conn_t *c = &f->conn;
 	if (!f->any_payload) return;
+	/* A TCP flow that never looked like TLS is not a TLS session: only counted, unless it
+	 * runs on a port where TLS was expected (then "not_tls" is worth reporting). */
+	if (!c->ch_seen && !c->sh_seen && !f->d[0].seen_record && !f->d[1].seen_record &&
+	    !expected_tls_port(e, f->ep.server_port)) {
+		if (final) e->st.flows_not_tls++;
+		return;
+	}
 	bool decrypted = c->decrypted || c->keys_proven;
 	tls_reason_t reason = final ? final_reason(f) : c->reason;
 	if (decrypted && reason == TLS_REASON_NONE) reason = TLS_REASON_NONE;

@@ -183,6 +183,7 @@ void tls_engine_flush(tls_engine_t *e);
 typedef struct tls_engine_stats {
 	uint64_t packets, packets_malformed, packets_non_tcp, bytes_in;
 	uint64_t flows_created, flows_active, flows_evicted_timeout, flows_evicted_limit, flows_closed;
+	uint64_t flows_not_tls;         /* TCP flows that never carried TLS (not reported as sessions) */
 	uint64_t sessions, sessions_decrypted, sessions_failed[TLS_REASON__COUNT];
 	uint64_t records, records_decrypted, records_auth_failed, records_oversize;
 	uint64_t messages, plaintext_bytes;

@@ -475,9 +475,10 @@ static void test_sip_large(void)
 	size_t n2 = c.n;
 	size_t buffered = app_framing_buffered(&f);
 	push_copy(&f, 0, s.p + b, s.n - b, &c);
-	tap_ok(n1 == 0 && n2 == 0 && buffered == b, "40 KB SIP message: nothing emitted until complete, %zu buffered", buffered);
+	tap_ok(n1 == 0 && n2 == 0 && buffered >= b, "40 KB SIP message: nothing emitted until complete, %zu allocated", buffered);
 	tap_ok(c.n == 1 && msg_is(&c, 0, TLS_APP_SIP, s.p, s.n), "40 KB SIP message across 3 pushes: one exact message");
-	tap_ok(app_framing_buffered(&f) == 0, "40 KB SIP message: buffer empty afterwards");
+	tap_ok(app_framing_buffered(&f) <= 65536, "40 KB SIP message: at most a 64 KiB buffer kept for reuse afterwards (%zu)",
+	       app_framing_buffered(&f));
 
 	/* steady state: the buffer is reused, no reallocation for more such messages */
 	uint8_t *bp = f.dir[0].buf;
@@ -865,7 +866,7 @@ static void test_raw(void)
 	push_copy(&f, 0, inv + 3, 10, &c);
 	size_t n2 = c.n;
 	push_copy(&f, 0, inv + 13, strlen(inv) - 13, &c);
-	tap_ok(n1 == 0 && b1 == 3 && n2 == 0 && c.n == 1 && rec_is(&c.v[0], TLS_APP_SIP, inv),
+	tap_ok(n1 == 0 && b1 >= 3 && n2 == 0 && c.n == 1 && rec_is(&c.v[0], TLS_APP_SIP, inv),
 	       "first record shorter than the request line: waits, then one SIP message");
 	app_framing_free(&f);
 	coll_free(&c);

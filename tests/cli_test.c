@@ -78,11 +78,11 @@ static size_t concat_dir(const char *json, const char *dir, uint8_t *out, size_t
 		char *d = strstr(line, "\"data\":\"");
 		if (strstr(line, "\"type\":\"message\"") && strstr(line, want) && d) {
 			d += 8;
-			int acc = 0, bits = 0;
+			uint32_t acc = 0; int bits = 0;
 			for (; *d && *d != '"'; d++) {
 				int v = b64val(*d);
 				if (v < 0) continue;
-				acc = (acc << 6) | v; bits += 6;
+				acc = ((acc << 6) | (uint32_t)v) & 0xffffff; bits += 6;
 				if (bits >= 8) { bits -= 8; if (n < cap) out[n++] = (uint8_t)(acc >> bits); }
 			}
 		}

@@ -258,6 +258,111 @@ static void hostile_input(void)
 	}
 }
 
+/* ---- regressions from the code review (forged handshakes through tls_engine_feed_tcp) ---- */
+
+static uint8_t R_CIP[4] = { 10, 9, 0, 1 }, R_SIP[4] = { 10, 9, 0, 2 };
+static uint32_t r_cseq, r_sseq;
+static uint16_t r_cport;
+
+static void r_seg(tls_engine_t *e, int c2s, uint8_t flags, const uint8_t *p, size_t n, double ts)
+{
+	tls_tcp_segment_t sg;
+	memset(&sg, 0, sizeof sg);
+	sg.family = AF_INET;
+	sg.src_ip = c2s ? R_CIP : R_SIP; sg.dst_ip = c2s ? R_SIP : R_CIP;
+	sg.sport = c2s ? r_cport : 443; sg.dport = c2s ? 443 : r_cport;
+	sg.seq = c2s ? r_cseq : r_sseq;
+	sg.flags = flags; sg.payload = p; sg.len = n;
+	if (c2s) r_cseq += (uint32_t)n; else r_sseq += (uint32_t)n;
+	tls_engine_feed_tcp(e, &sg, ts);
+}
+
+static size_t r_rec(uint8_t *out, uint8_t type, const uint8_t *body, size_t n)
+{
+	out[0] = type; out[1] = 3; out[2] = 3; out[3] = (uint8_t)(n >> 8); out[4] = (uint8_t)n;
+	memcpy(out + 5, body, n);
+	return n + 5;
+}
+
+/* ClientHello / ServerHello with the given suite and extension block (may be NULL). */
+static size_t r_hello(uint8_t *o, int server, uint16_t suite, const uint8_t *ext, size_t elen)
+{
+	size_t n = 4;
+	o[n++] = 3; o[n++] = 3;
+	memset(o + n, server ? 0xbb : 0xaa, 32); n += 32;
+	o[n++] = 0;
+	if (server) { o[n++] = (uint8_t)(suite >> 8); o[n++] = (uint8_t)suite; o[n++] = 0; }
+	else { o[n++] = 0; o[n++] = 2; o[n++] = (uint8_t)(suite >> 8); o[n++] = (uint8_t)suite; o[n++] = 1; o[n++] = 0; }
+	if (ext) { o[n++] = (uint8_t)(elen >> 8); o[n++] = (uint8_t)elen; memcpy(o + n, ext, elen); n += elen; }
+	o[0] = server ? 2 : 1; o[1] = 0; o[2] = (uint8_t)((n - 4) >> 8); o[3] = (uint8_t)(n - 4);
+	return n;
+}
+
+static void review_regressions(void)
+{
+	uint8_t m[512], r[700];
+	size_t n;
+	/* 1. TLS 1.3 with an unknown suite, then plaintext KeyUpdate / Finished: no key
+	 * schedule without a suite (was a NULL dereference: remote crash with 3 packets) */
+	for (int v = 0; v < 2; v++) {
+		tu_run_t run;
+		memset(&run, 0, sizeof run);
+		tls_callbacks_t cb = tu_callbacks(&run);
+		tls_engine_t *e = tls_engine_new(NULL, NULL, 0, &cb);
+		r_cport = (uint16_t)(41000 + v); r_cseq = 1000; r_sseq = 5000;
+		n = r_hello(m, 0, 0x1301, NULL, 0); n = r_rec(r, 22, m, n); r_seg(e, 1, 0x18, r, n, 1.0);
+		static const uint8_t sv[] = { 0, 43, 0, 2, 3, 4 };
+		n = r_hello(m, 1, 0xffff, sv, sizeof sv); n = r_rec(r, 22, m, n); r_seg(e, 0, 0x18, r, n, 1.1);
+		uint8_t hs[] = { v ? 20 : 24, 0, 0, 1, 0 };
+		n = r_rec(r, 22, hs, sizeof hs); r_seg(e, 0, 0x18, r, n, 1.2);
+		tls_engine_free(e);
+		tap_ok(run.n_sess == 1 && run.sess[0].reason == TLS_REASON_UNSUPPORTED_SUITE,
+		       "TLS 1.3 unknown suite + forged plaintext %s: no crash, unsupported_suite", v ? "Finished" : "KeyUpdate");
+		tu_run_free(&run);
+	}
+	/* 2. a flow ending (RST / idle expiry) while a record waits for key-log keys in the
+	 * reassembly queue must leave the key-log wait list (was a use-after-free) */
+	for (int mode = 0; mode < 2; mode++) {
+		char kl[600], err[256];
+		snprintf(kl, sizeof kl, "%s/empty.keys", tu_tmpdir());
+		FILE *f = fopen(kl, "w");
+		if (f) fclose(f);
+		tls_keystore_t *ks = tls_keystore_new();
+		tls_keystore_add_keylog(ks, kl, 1000, err, sizeof err);
+		tu_run_t run;
+		memset(&run, 0, sizeof run);
+		tls_callbacks_t cb = tu_callbacks(&run);
+		tls_engine_t *e = tls_engine_new(NULL, &ks, 1, &cb);
+		r_cport = (uint16_t)(42000 + mode); r_cseq = 1000; r_sseq = 5000;
+		n = r_hello(m, 0, 0x009c, NULL, 0); n = r_rec(r, 22, m, n); r_seg(e, 1, 0x18, r, n, 1.0);
+		n = r_hello(m, 1, 0x009c, NULL, 0);
+		m[n++] = 14; m[n++] = 0; m[n++] = 0; m[n++] = 0;      /* ServerHelloDone */
+		n = r_rec(r, 22, m, n); r_seg(e, 0, 0x18, r, n, 1.1);
+		uint8_t cke[70] = { 16, 0, 0, 66, 0, 64 };
+		memset(cke + 6, 0x55, 64);
+		n = r_rec(r, 22, cke, sizeof cke);
+		uint8_t ccs = 1;
+		n += r_rec(r + n, 20, &ccs, 1);
+		r_seg(e, 1, 0x18, r, n, 1.2);
+		uint8_t fin[40];
+		memset(fin, 0x77, sizeof fin);
+		n = r_rec(r, 22, fin, sizeof fin);
+		r_cseq += 10;                                       /* 10 bytes missing: held out of order */
+		r_seg(e, 1, 0x18, r, n, 1.3);
+		if (mode == 0) r_seg(e, 1, 0x04, NULL, 0, 1.4);     /* RST */
+		else tls_engine_expire(e, 1000.0, false);
+		r_cport = 42100; r_cseq = 1;                        /* another flow later: walks the wait list */
+		n = r_rec(r, 23, fin, sizeof fin);
+		r_seg(e, 1, 0x18, r, n, 1000.5);
+		tls_engine_free(e);
+		tls_keystore_unref(ks);
+		tap_ok(run.n_sess >= 1 && run.sess[0].final_reports == 1,
+		       "flow ends by %s while waiting for key-log keys: reported once, no use after free",
+		       mode ? "idle expiry" : "RST");
+		tu_run_free(&run);
+	}
+}
+
 static void key_file_errors(void)
 {
 	char err[512], p[600];
@@ -411,6 +516,7 @@ int main(void)
 	} else tap_skip("Camellia not available in this OpenSSL");
 
 	hostile_input();
+	review_regressions();
 	key_file_errors();
 	eviction();
 	return tap_done();

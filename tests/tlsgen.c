@@ -768,17 +768,19 @@ static void mangle_coalesce(segv_t *s)
 	*s = o;
 }
 
-/* lossy capture: remove one data segment per direction from the second half of the
- * connection's data segments of that direction (the capture misses it; the peers did not) */
-static void mangle_drop(segv_t *s, rng_t *r)
+/* lossy capture: remove one data segment per direction, chosen among those starting
+ * between 50 % and 75 % of that direction's byte stream (past the handshake, and well
+ * before the last messages), as a capture that missed it would; the peers did not. */
+static void mangle_drop(segv_t *s, rng_t *r, const buf_t tls[2])
 {
 	for (int d = 0; d < 2; d++) {
-		size_t n = 0;
-		for (size_t i = 0; i < s->n; i++) if (is_data(&s->v[i]) && s->v[i].dir == d) n++;
-		if (n < 4) continue;
-		size_t pick = n / 2 + rng_u(r, (uint32_t)(n - n / 2 - 1)), k = 0;
+		size_t lo = tls[d].len / 2, hi = tls[d].len * 3 / 4, n = 0;
+		for (size_t i = 0; i < s->n; i++)
+			if (is_data(&s->v[i]) && s->v[i].dir == d && s->v[i].off >= lo && s->v[i].off < hi) n++;
+		if (n == 0) continue;
+		size_t pick = rng_u(r, (uint32_t)n), k = 0;
 		for (size_t i = 0; i < s->n; i++) {
-			if (!is_data(&s->v[i]) || s->v[i].dir != d) continue;
+			if (!is_data(&s->v[i]) || s->v[i].dir != d || s->v[i].off < lo || s->v[i].off >= hi) continue;
 			if (k++ == pick) {
 				memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
 				s->n--;
@@ -1649,7 +1651,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		if (o.coalesce) mangle_coalesce(&g.segs);
 		if (o.reorder) mangle_reorder(&g.segs, &nrng);
 		if (o.duplicate) mangle_duplicate(&g.segs, &nrng, g.tls);
-		if (o.drop) mangle_drop(&g.segs, &nrng);
+		if (o.drop) mangle_drop(&g.segs, &nrng, g.tls);
 
 		oc->first_packet = (size_t)pcapw_count(w);
 		if (write_conn(&ow, &g, cport, o.server_port)) {

@@ -78,9 +78,9 @@ typedef struct tlsgen_opts {
 	const char *sni;          /* ClientHello server_name; NULL: "sip.example.com"/"www.example.com" by app; "": no SNI */
 	int split_writes;         /* 1 (default): sometimes deliver one message with two SSL_write calls
 	                             (message boundaries then do not coincide with record boundaries) */
-	int drop;                 /* lossy capture: drop one data segment per direction in the second half
-	                             of each connection (the plaintext recorded is what was SENT; the
-	                             capture lacks those bytes) */
+	int drop;                 /* lossy capture: drop one data segment per direction, starting between
+	                             50 % and 75 % of that direction's bytes (the plaintext recorded is
+	                             what was SENT; the capture lacks those bytes) */
 	int early_data;           /* TLS 1.3 with resume=2: connections 2..n send their first client
 	                             message as 0-RTT early data (SSL_write_early_data) */
 	const char *static_ecdhe_key; /* EC P-256/P-384 or X25519 private key file: the server's (EC)DHE

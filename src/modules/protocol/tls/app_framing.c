@@ -126,6 +126,8 @@ static int append(app_framing_t *f, app_dir_state_t *d, const uint8_t *p, size_t
 	return 0;
 }
 
+#define AF_KEEP_BUFFER 65536      /* buffers up to this size are reused between messages */
+
 static void release(app_dir_state_t *d)
 {
 	if (d->buf) {
@@ -483,6 +485,7 @@ static void finish(pctx_t *c)
 	app_dir_state_t *d = c->d;
 	do_emit(c->emit, c->ctx, c->dir, app_of(d), cur_msg(c), (size_t)d->msg_len, false);
 	d->len = 0;
+	if (d->cap > AF_KEEP_BUFFER) release(d);     /* a big message's buffer is not kept idle */
 	int after = d->after;
 	reset_msg(d);
 	if (after == AFTER_RAW) {
@@ -891,7 +894,7 @@ void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx)
 
 size_t app_framing_buffered(const app_framing_t *f)
 {
-	return f ? f->dir[0].len + f->dir[1].len : 0;
+	return f ? f->dir[0].cap + f->dir[1].cap : 0;   /* allocated, not just used */
 }
 
 void app_framing_free(app_framing_t *f)

@@ -61,7 +61,8 @@ void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx);
  * push on, emit bytes as raw until a line that starts a SIP/HTTP message, then frame
  * normally again (a lost segment must not turn the rest of a SIP session into raw). */
 void app_framing_gap(app_framing_t *f, int dir);
-/* Bytes currently buffered in both directions. */
+/* Bytes allocated for partial messages in both directions (what counts against the
+ * engine's memory bound; buffers above 64 KiB are released once their message is out). */
 size_t app_framing_buffered(const app_framing_t *f);
 /* Free buffers (wiped: they hold plaintext). */
 void app_framing_free(app_framing_t *f);

@@ -296,7 +296,7 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	s.ems = c->ems && !c->tls13;
 	s.etm = c->etm;
 	s.key = decrypted ? c->key_kind : TLS_KEY_NONE;
-	s.decrypted = decrypted && (reason == TLS_REASON_NONE || reason == TLS_REASON_DECRYPT_ERROR || reason == TLS_REASON_GAP);
+	s.decrypted = decrypted;         /* keys proven; reason then tells what went wrong later, if anything */
 	s.reason = reason;
 	s.final = final;
 	s.msgs[0] = f->d[0].msgs; s.msgs[1] = f->d[1].msgs;
@@ -360,7 +360,6 @@ static void account_app(struct tls_engine *e, flow_t *f, size_t before)
 static void flow_end(struct tls_engine *e, flow_t *f, int why)
 {
 	flow_table_remove(&e->table, &f->node);
-	waitlist_remove(e, f);
 	size_t before = app_framing_buffered(&f->app);
 	for (int i = 0; i < 2; i++) {
 		struct deliver_ctx dc = { f, i };
@@ -373,6 +372,7 @@ static void flow_end(struct tls_engine *e, flow_t *f, int why)
 	if (why == 0) e->st.flows_closed++;
 	else if (why == 1) e->st.flows_evicted_timeout++;
 	else if (why == 2) e->st.flows_evicted_limit++;
+	waitlist_remove(e, f);            /* after the flushes above: they may have re-added it */
 	flow_free(e, f);
 }
 
@@ -464,6 +464,8 @@ static void process_waitlist(struct tls_engine *e, bool final)
 	}
 }
 
+static void expire_locked(tls_engine_t *e, double now, bool all);
+
 int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
 	if (ts > e->now) e->now = ts;
@@ -526,7 +528,7 @@ housekeeping:
 		e->last_wait_check = e->now;
 		process_waitlist(e, false);
 	}
-	tls_engine_expire(e, e->now, false);
+	expire_locked(e, e->now, false);
 	return 0;
 }
 
@@ -573,8 +575,11 @@ static void expire_locked(tls_engine_t *e, double now, bool all)
 
 PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)
 {
-	/* called with the lock held from the feed path; the public entry takes it itself */
+	if (!e) return;
+	pthread_mutex_lock(&e->lock);
+	if (now > e->now) e->now = now;
 	expire_locked(e, now, all);
+	pthread_mutex_unlock(&e->lock);
 }
 
 PTLS_API void tls_engine_flush(tls_engine_t *e)

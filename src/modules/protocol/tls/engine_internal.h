@@ -79,6 +79,8 @@ typedef struct tls_dirstate {
 	bool have_next_secret;
 	bool hs_known;               /* TLS 1.3 handshake traffic secret of this direction is in secret */
 	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
+	unsigned resync_tries;       /* candidate headers tried since the last gap */
+	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
 	held_rec_t *held, **held_tail;
 	size_t held_bytes;
 	uint64_t msgs, bytes;
@@ -96,7 +98,10 @@ typedef struct tls_conn {
 	uint8_t client_random[32], server_random[32];
 	uint8_t ch_sid[32], sh_sid[32];
 	uint8_t ch_sid_len, sh_sid_len;
-	uint8_t ticket_hash[32];     /* SHA-256 of the ticket offered in the ClientHello */
+	uint8_t offered_ticket_hash[32]; /* SHA-256 of the ticket offered in the ClientHello */
+	uint8_t new_ticket_hash[32];     /* SHA-256 of the ticket a NewSessionTicket issued */
+	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
+	bool waiting_gave_up;        /* the key log did not bring the keys in time */
 	char sni[256];
 	tls_transcript_t transcript;
 	bool transcript_on;

@@ -106,7 +106,7 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 		case EXT_SESSION_TICKET:
 			if (cur_left(&ed) > 0) {
 				size_t n = cur_left(&ed);
-				tls_hash(TLS_HASH_SHA256, cur_span(&ed, n), n, c->ticket_hash);
+				tls_hash(TLS_HASH_SHA256, cur_span(&ed, n), n, c->offered_ticket_hash);
 				c->ticket_offered = true;
 			}
 			break;
@@ -202,6 +202,14 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 			}
 		}
 		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+		/* HRR rejects 0-RTT: the client's next record is a plaintext ClientHello2 */
+		if (f->d[TLS_DIR_C2S].app_epoch < 0) {
+			f->d[TLS_DIR_C2S].encrypted = false;
+			f->d[TLS_DIR_C2S].app_epoch = 0;
+			rec_drop_held(f, TLS_DIR_C2S);
+			c->waiting_keylog = false;
+		}
+		c->early_data_offered = false;
 		return;                                  /* the real ServerHello follows */
 	}
 	if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
@@ -303,24 +311,29 @@ static bool key_applies(const flow_t *f, const ks_key_t *k)
 }
 
 /* Every key source that may yield this session's master secret; cheap ones first. */
-static void gather_candidates12(flow_t *f)
+static void gather_candidates12(flow_t *f, bool keylog_only)
 {
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->conn;
 	uint8_t ms[48], pms[48];
 	if (keylog_find(e, KL_CLIENT_RANDOM, c->client_random, 32, ms, 48) == 48)
 		add_candidate(c, ms, TLS_KEY_KEYLOG);
+	if (c->cs->kx == TLS_KX_RSA && c->enc_pms && c->enc_pms_len >= 8 &&
+	    keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
+		add_candidate(c, ms, TLS_KEY_KEYLOG);
+	if (keylog_only) {        /* retry while waiting: the other sources were tried already */
+		tls_wipe(ms, sizeof ms);
+		tls_wipe(pms, sizeof pms);
+		return;
+	}
 	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {
 		uint16_t s, v;
 		if (c->ch_sid_len && session_cache_get(e->cache, c->ch_sid, c->ch_sid_len, ms, &s, &v) == 0)
 			add_candidate(c, ms, TLS_KEY_RESUMPTION);
-		if (c->ticket_offered && session_cache_get(e->cache, c->ticket_hash, 32, ms, &s, &v) == 0)
+		if (c->ticket_offered && session_cache_get(e->cache, c->offered_ticket_hash, 32, ms, &s, &v) == 0)
 			add_candidate(c, ms, TLS_KEY_RESUMPTION);
 	}
 	if (c->cs->kx == TLS_KX_RSA && c->enc_pms) {
-		if (c->enc_pms_len >= 8 && keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 &&
-		    derive_master(c, pms, 48, ms) == 0)
-			add_candidate(c, ms, TLS_KEY_KEYLOG);
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *k = &e->stores[s]->keys[i];
@@ -417,7 +430,7 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 	c->resumed_known = true;
 	if (!c->cand_done || c->waiting_keylog) {
 		c->n_cand = 0;
-		gather_candidates12(f);
+		gather_candidates12(f, c->cand_done);   /* RSA / static ECDHE only once per handshake */
 		c->cand_done = true;
 	}
 	for (int i = 0; i < c->n_cand; i++) {
@@ -443,7 +456,7 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 			if (setup_dir12(f, o, c->master, &f->d[o].cs) == 0) f->d[o].cs_active = true;
 		}
 		cache_session(f);
-		if (c->n_tickets_seen) session_cache_put(e->cache, c->ticket_hash, 32, c->master, c->suite, c->version);
+		if (c->n_tickets_seen) session_cache_put(e->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
 		eng_log(e, 6, "flow %llu: keys proven (%s)", (unsigned long long)f->id, tls_key_kind_name(c->key_kind));
 		return 1;
 	}
@@ -452,8 +465,9 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 	c->n_cand = 0;
 	if (any_keylog(e) && !had) return 0;                          /* wait for the key log */
 	eng_log(e, 4, "flow %llu %s: no key authenticates the Finished message", (unsigned long long)f->id, dirname_(dir));
-	eng_fail(f, had || c->rsa_tried ? (c->resumed && !c->rsa_tried ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_WRONG_KEY)
-	                                 : reason_without_key(f));
+	eng_fail(f, c->hs_gap ? TLS_REASON_GAP
+	          : had || c->rsa_tried ? (c->resumed && !c->rsa_tried ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_WRONG_KEY)
+	                                : reason_without_key(f));
 	eng_report_session(e, f, false);
 	return -1;
 }
@@ -598,7 +612,11 @@ static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 			d->app_epoch = 0;                    /* early data was rejected or is over */
 			return 1;
 		}
-		if (!d->hs_known && any_keylog(e) && !c->keys_proven) return 0;
+		if (d->have_next_secret && try13(f, dir, d->next_secret, type, version, frag, len, true)) {
+			d->app_epoch = 1;                    /* handshake records were missed */
+			return 1;
+		}
+		if ((!d->hs_known || !d->have_next_secret) && any_keylog(e) && !c->waiting_gave_up) return 0;
 		return ++d->skipped < 64 ? 2 : -1;     /* early data we have no key for */
 	}
 	if (d->app_epoch == 0 && d->hs_known) {
@@ -651,6 +669,7 @@ int hs13_next_epoch(flow_t *f, int dir)
 {
 	tls_conn_t *c = &f->conn;
 	tls_dirstate_t *d = &f->d[dir];
+	if (!c->cs) return -1;
 	size_t hl = tls_hash_len(c->cs->prf);
 	if (d->app_epoch >= 1) return 0;
 	d->app_epoch = 1;
@@ -669,10 +688,10 @@ static void tls13_key_update(flow_t *f, int dir)
 {
 	tls_conn_t *c = &f->conn;
 	tls_dirstate_t *d = &f->d[dir];
+	if (!d->cs_active || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t next[TLS_MAX_HASH_LEN];
-	if (!d->cs_active) return;
 	if (tls13_hkdf_expand_label(h, d->secret, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
 	memcpy(d->secret, next, hl);
 	tls_wipe(next, sizeof next);
@@ -774,10 +793,10 @@ static void parse_new_session_ticket(flow_t *f, cursor_t *m)
 	cursor_t t = cur_sub16(m);
 	if (cur_failed(m) || cur_left(&t) == 0) return;
 	size_t n = cur_left(&t);
-	tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, c->ticket_hash);
+	tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, c->new_ticket_hash);
 	c->n_tickets_seen++;
 	if (c->have_master)
-		session_cache_put(f->eng->cache, c->ticket_hash, 32, c->master, c->suite, c->version);
+		session_cache_put(f->eng->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
 }
 
 /* One complete handshake message (raw = header + body). */
@@ -786,6 +805,10 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 	tls_conn_t *c = &f->conn;
 	cursor_t m = cur_init(raw + 4, rawlen - 4);
 	bool post_handshake = c->tls13 && (type == HS_NEW_SESSION_TICKET || type == HS_KEY_UPDATE);
+	/* TLS 1.3 negotiated with a suite we do not know: nothing to derive (and a forged
+	 * plaintext Finished/KeyUpdate must not reach the key schedule) */
+	if (c->tls13 && !c->cs && (type == HS_FINISHED || type == HS_KEY_UPDATE || type == HS_END_OF_EARLY_DATA))
+		return;
 	if (type == HS_CLIENT_HELLO && dir == TLS_DIR_C2S) {
 		if (!c->transcript_on) c->transcript_on = tls_transcript_init(&c->transcript) == 0;
 		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
@@ -849,10 +872,32 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 	}
 }
 
+/* A handshake message type that can start a record after a gap. */
+static bool known_hs_type(uint8_t t)
+{
+	switch (t) {
+	case HS_CLIENT_HELLO: case HS_SERVER_HELLO: case HS_NEW_SESSION_TICKET: case HS_END_OF_EARLY_DATA:
+	case HS_ENCRYPTED_EXTENSIONS: case HS_CERTIFICATE: case HS_SERVER_KEY_EXCHANGE:
+	case HS_CERTIFICATE_REQUEST: case HS_SERVER_HELLO_DONE: case HS_CERTIFICATE_VERIFY:
+	case HS_CLIENT_KEY_EXCHANGE: case HS_FINISHED: case HS_CERTIFICATE_STATUS: case HS_KEY_UPDATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
 void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 {
 	struct tls_engine *e = f->eng;
 	tls_dirstate_t *d = &f->d[dir];
+	if (d->hs_resync) {
+		/* after a gap the record may continue a lost message: use it only if it starts one */
+		cursor_t c = cur_init(data, len);
+		uint8_t t = cur_u8(&c);
+		uint32_t ml = cur_u24(&c);
+		if (cur_failed(&c) || !known_hs_type(t) || ml > TLS_MAX_HANDSHAKE_MSG) return;
+		d->hs_resync = false;
+	}
 	while (len) {
 		if (d->hlen == 0) {
 			/* whole messages straight from the record */
@@ -891,14 +936,19 @@ void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		if (d->hlen + take > d->hcap) {
 			size_t nc = d->hcap ? d->hcap : 1024;
 			while (nc < d->hlen + take) nc *= 2;
+			if (e->buffered + (nc - d->hcap) > e->cfg.max_total_buffer) {
+				d->broken = true;
+				eng_fail(f, TLS_REASON_TRUNCATED);
+				return;
+			}
 			uint8_t *nb = realloc(d->hbuf, nc);
 			if (!nb) { d->broken = true; return; }
+			e->buffered += nc - d->hcap;        /* capacity counts against the bound */
 			d->hbuf = nb;
 			d->hcap = nc;
 		}
 		memcpy(d->hbuf + d->hlen, data, take);
 		d->hlen += take;
-		e->buffered += take;
 		data += take;
 		len -= take;
 		if (d->hlen >= 4) {
@@ -915,8 +965,14 @@ void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 			if (d->hlen == 4 + ml) {
 				size_t hl = d->hlen;
 				d->hlen = 0;
-				e->buffered -= hl;
 				hs_message(f, dir, type, d->hbuf, hl);
+				if (d->hlen == 0 && d->hcap > 16384) {   /* a big certificate chain: give it back */
+					tls_wipe(d->hbuf, d->hcap);
+					free(d->hbuf);
+					e->buffered -= d->hcap;
+					d->hbuf = NULL;
+					d->hcap = 0;
+				}
 			}
 		}
 	}

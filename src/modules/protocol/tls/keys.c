@@ -36,6 +36,7 @@ static int read_file(const char *path, uint8_t **out, size_t *outlen, char *err,
 	int more = !feof(f);
 	fclose(f);
 	if (rerr) {
+		tls_wipe(buf, n);
 		free(buf);
 		snprintf(err, errlen, "%s: cannot read key file", path);
 		return -1;

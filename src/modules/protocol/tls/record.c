@@ -13,7 +13,8 @@
 #include <string.h>
 #include "engine_internal.h"
 
-#define RESYNC_SEQ_WINDOW 64
+#define RESYNC_SEQ_WINDOW 64     /* records that may have been lost in one gap */
+#define RESYNC_MAX_TRIES 256      /* candidate record headers tried after one gap */
 
 static bool plausible_header(const uint8_t *h, bool strict)
 {
@@ -24,7 +25,12 @@ static bool plausible_header(const uint8_t *h, bool strict)
 	if (type < CT_CCS || type > CT_HEARTBEAT) return false;
 	if ((ver >> 8) != 3 || (ver & 0xff) > 4) return false;
 	if (len > TLS_MAX_RECORD_LEN) return false;
-	if (strict && (type != CT_APPDATA && type != CT_ALERT && type != CT_HANDSHAKE)) return false;
+	if (strict) {
+		/* while resynchronising: real record versions only, and a CCS is exactly 1 byte */
+		if (ver < 0x0301 || ver > 0x0303 || len == 0) return false;
+		if (type == CT_CCS) return len == 1;
+		if (type != CT_APPDATA && type != CT_ALERT && type != CT_HANDSHAKE) return false;
+	}
 	return true;
 }
 
@@ -73,6 +79,7 @@ static void give_up_waiting(flow_t *f)
 	rec_drop_held(f, 0);
 	rec_drop_held(f, 1);
 	c->waiting_keylog = false;
+	c->waiting_gave_up = true;
 	if (c->reason == TLS_REASON_NONE) {
 		tls_reason_t r;
 		if (c->resumed && !c->tls13) r = TLS_REASON_RESUMPTION_MISS;
@@ -146,6 +153,7 @@ static int decrypt_after_gap(flow_t *f, tls_dirstate_t *d, uint8_t *ct, uint16_t
 		}
 	}
 	if (rc != 0) d->cs.seq = base;
+	tls_wipe(copy, len);
 	free(copy);
 	(void)f;
 	return rc;
@@ -199,6 +207,14 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 				ct = type;
 				d->cs_active = false;
 				int r = hs_prove_keys(f, dir, type, version, frag, len);
+				if (r == 0) {                      /* the key log may still bring the key */
+					tls_wipe(copy, len);
+					free(copy);
+					if (!hold_record(f, dir, type, version, frag, len)) { give_up_waiting(f); return; }
+					if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = e->now; }
+					eng_waitlist_add(e, f);
+					return;
+				}
 				rc = (r == 1) ? tls_cipher_decrypt(&d->cs, &ct, version, frag, len, &plain, &plen) : 1;
 			}
 			tls_wipe(copy, len);
@@ -215,7 +231,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 			eng_log(e, 4, "flow %llu %s: record failed authentication; direction abandoned",
 			        (unsigned long long)f->id, dir == TLS_DIR_C2S ? "c2s" : "s2c");
 			d->broken = true;
-			if (!c->decrypted) eng_fail(f, TLS_REASON_WRONG_KEY);
+			if (!c->decrypted) eng_fail(f, c->hs_gap ? TLS_REASON_GAP : TLS_REASON_WRONG_KEY);
 			else if (c->reason == TLS_REASON_NONE) eng_fail(f, TLS_REASON_DECRYPT_ERROR);
 			eng_report_session(e, f, false);
 			return;
@@ -296,6 +312,24 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 		uint16_t version = cur_u16(&c);
 		size_t rl = cur_u16(&c);
 		if (cur_left(&c) < rl) break;               /* incomplete: wait for more */
+		if (d->resync) {
+			/* After a gap: a candidate header must be followed by another plausible one
+			 * (when that one is already here), which rules out most false matches before
+			 * any trial decryption; and the search is bounded. */
+			bool chained = cur_left(&c) < rl + 5 || plausible_header(h + 5 + rl, true);
+			if (!chained || ++d->resync_tries > RESYNC_MAX_TRIES) {
+				if (d->resync_tries > RESYNC_MAX_TRIES) {
+					eng_log(e, 4, "flow %llu %s: no record boundary found after a gap; direction abandoned",
+					        (unsigned long long)f->id, dir == TLS_DIR_C2S ? "c2s" : "s2c");
+					d->broken = true;
+					eng_fail(f, TLS_REASON_GAP);
+					break;
+				}
+				off++;
+				continue;
+			}
+			if (!d->cs_active) d->resync = false;   /* plaintext direction: boundary found */
+		}
 		/* Decrypt in place in the scratch buffer (the input is const capture memory). */
 		memcpy(e->scratch, h + 5, rl);
 		bool was_resync = d->resync && d->cs_active;
@@ -315,9 +349,15 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 	bool stop = false;
 	if (!data) {                                     /* lost bytes */
 		e->st.gaps++;
-		if (d->rlen) { e->buffered -= d->rlen; d->rlen = 0; }
-		if (d->cs_active || d->encrypted) d->resync = true;
-		else if (!f->conn.decrypted) d->resync = true;
+		d->rlen = 0;                                  /* the partial record is lost */
+		d->hlen = 0;                                  /* and so is a partial handshake message */
+		if (!d->encrypted) {
+			/* handshake bytes lost: the transcript (EMS, TLS 1.3) is incomplete */
+			f->conn.hs_gap = true;
+			d->hs_resync = true;
+		}
+		d->resync = true;
+		d->resync_tries = 0;
 		app_framing_gap(&f->app, dir);                /* the partial message is lost */
 		return;
 	}
@@ -330,7 +370,9 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		if (d->broken || len == 0) return;
 		if (len > TLS_MAX_RECORD_LEN + 5 && !d->resync) { d->broken = true; return; }
 	}
-	/* keep the partial record (bounded by the largest legal record) */
+	/* keep the partial record (bounded by the largest legal record); the buffer's whole
+	 * capacity counts against max-buffer-total and is reused for the flow's life (no
+	 * allocation per packet), except that it is given back under memory pressure */
 	while (len) {
 		size_t room = TLS_MAX_RECORD_LEN + 5 - d->rlen;
 		if (d->rcap < TLS_MAX_RECORD_LEN + 5) {
@@ -340,32 +382,38 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 				size_t nc = d->rcap ? d->rcap : 2048;
 				while (nc < want) nc *= 2;
 				if (nc > TLS_MAX_RECORD_LEN + 5) nc = TLS_MAX_RECORD_LEN + 5;
+				if (e->buffered + (nc - d->rcap) > e->cfg.max_total_buffer) {
+					eng_log(e, 4, "flow %llu: engine buffer bound reached; direction abandoned", (unsigned long long)f->id);
+					d->broken = true;
+					d->rlen = 0;
+					eng_fail(f, TLS_REASON_TRUNCATED);
+					return;
+				}
 				uint8_t *nb = realloc(d->rbuf, nc);
-				if (!nb) { d->broken = true; return; }
+				if (!nb) { d->broken = true; d->rlen = 0; return; }
+				e->buffered += nc - d->rcap;
 				d->rbuf = nb;
 				d->rcap = nc;
 			}
 		}
 		size_t take = len < room ? len : room;
-		if (e->buffered + take > e->cfg.max_total_buffer) {
-			eng_log(e, 4, "flow %llu: engine buffer bound reached; direction abandoned", (unsigned long long)f->id);
-			d->broken = true;
-			eng_fail(f, TLS_REASON_TRUNCATED);
-			return;
-		}
 		memcpy(d->rbuf + d->rlen, data, take);
 		d->rlen += take;
-		e->buffered += take;
 		data += take;
 		len -= take;
 		size_t used = consume_records(f, dir, d->rbuf, d->rlen, &stop);
 		if (used) {
 			memmove(d->rbuf, d->rbuf + used, d->rlen - used);
 			d->rlen -= used;
-			e->buffered -= used;
 		}
-		if (d->broken) { e->buffered -= d->rlen; d->rlen = 0; return; }
+		if (d->broken) { d->rlen = 0; break; }
 		if (take == 0) break;
+	}
+	if (d->rlen == 0 && d->rbuf && (d->broken || e->buffered > e->cfg.max_total_buffer / 2)) {
+		e->buffered -= d->rcap;
+		free(d->rbuf);
+		d->rbuf = NULL;
+		d->rcap = 0;
 	}
 }
 
@@ -373,7 +421,7 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 {
 	if (d->rbuf) { tls_wipe(d->rbuf, d->rcap); free(d->rbuf); }
 	if (d->hbuf) { tls_wipe(d->hbuf, d->hcap); free(d->hbuf); }
-	e->buffered -= d->rlen + d->hlen;
+	e->buffered -= d->rcap + d->hcap;
 	d->rbuf = d->hbuf = NULL;
 	d->rlen = d->hlen = d->rcap = d->hcap = 0;
 	tls_cipher_free(&d->cs);

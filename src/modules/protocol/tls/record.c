@@ -13,8 +13,8 @@
 #include <string.h>
 #include "engine_internal.h"
 
-#define RESYNC_SEQ_WINDOW 64     /* records that may have been lost in one gap */
-#define RESYNC_MAX_TRIES 256      /* candidate record headers tried after one gap */
+#define RESYNC_SEQ_WINDOW 16     /* records that may have been lost in one gap */
+#define RESYNC_MAX_TRIES 32       /* candidate record headers tried after one gap (each: up to RESYNC_SEQ_WINDOW trial decryptions) */
 
 static bool plausible_header(const uint8_t *h, bool strict)
 {

@@ -207,6 +207,49 @@ int main(void)
 		tlsgen_result_free(&g);
 	}
 
+	/* -c protocol_tls.xml: two profiles (an RSA key; a key log), both sessions decrypt */
+	{
+		const char *sd = tu_samples_dir();
+		if (!sd) tap_skip("../shared/samples not found: captls -c not tested against them");
+		else {
+			char xml[700], p1[1200], p2[1200];
+			snprintf(xml, sizeof xml, "%s/protocol_tls.xml", tu_tmpdir());
+			FILE *f = fopen(xml, "w");
+			fprintf(f, "<?xml version=\"1.0\"?>\n<document type=\"captagent_module/xml\">\n"
+			           "<module name=\"protocol_tls\" description=\"TLS\" serial=\"1\">\n"
+			           "<profile name=\"sip\" description=\"SIP\" enable=\"true\" serial=\"1\"><settings>\n"
+			           "<param name=\"flow-timeout\" value=\"180\"/>\n"
+			           "<param name=\"private-key-path\" value=\"%s/keys/server-rsa.pkcs1.pem\"/>\n"
+			           "</settings></profile>\n"
+			           "<profile name=\"web\" description=\"HTTPS\" enable=\"true\" serial=\"1\"><settings>\n"
+			           "<param name=\"keylog-file\" value=\"%s/keylogs/https-tls13-aes128gcm-keylog.keys\"/>\n"
+			           "</settings></profile>\n</module>\n</document>\n", sd, sd);
+			fclose(f);
+			snprintf(p1, sizeof p1, "%s/pcaps/sip-tls12-rsa-aes256gcm-ems.pcap", sd);
+			snprintf(p2, sizeof p2, "%s/pcaps/https-tls13-aes128gcm-keylog.pcap", sd);
+			for (int i = 0; i < 2; i++) {
+				char *out, *err;
+				snprintf(cmd, sizeof cmd, "%s -r %s -c %s -o json", CAPTLS, i ? p2 : p1, xml);
+				int rc = run(cmd, &out, &err);
+				tap_ok(rc == 0 && count_lines(out, "\"decrypted\":true") == 1 &&
+				       count_lines(out, i ? "\"key\":\"keylog\"" : "\"key\":\"rsa\"") == 1,
+				       "captls -c with two profiles decrypts the %s sample", i ? "TLS 1.3 key-log" : "RSA");
+				free(out); free(err);
+			}
+			/* a bad value in the file: exit 2 with one line naming the file */
+			f = fopen(xml, "w");
+			fprintf(f, "<?xml version=\"1.0\"?>\n<document><module name=\"protocol_tls\"><profile name=\"p\" enable=\"true\">"
+			           "<settings><param name=\"flow-timeout\" value=\"abc\"/></settings></profile></module></document>\n");
+			fclose(f);
+			char *out, *err;
+			snprintf(cmd, sizeof cmd, "%s -r %s -c %s", CAPTLS, p1, xml);
+			int rc = run(cmd, &out, &err);
+			tap_ok(rc == 2 && strstr(err, xml) && strstr(err, "flow-timeout"), "captls -c with a bad value: exit 2 (\"%.*s\")",
+			       (int)strcspn(err, "\n"), err);
+			free(out); free(err);
+		}
+	}
+
 	/* configuration errors: exit 2, one line naming the problem */
 	static const struct { const char *name; const char *args; const char *expect; } BAD[] = {
 		{ "missing key file", "-k /nonexistent.key", "/nonexistent.key" },

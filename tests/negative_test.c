@@ -515,6 +515,32 @@ int main(void)
 		tlsgen_result_free(&g);
 	} else tap_skip("Camellia not available in this OpenSSL");
 
+	/* key selectors: a key restricted to another server or SNI is not used */
+	base(&o);
+	o.cipher = "AES128-GCM-SHA256";
+	o.sni = "sip.example.com";
+	if (gen(&o, "sel", pcap, sizeof pcap, &g) == 0) {
+		static const struct { const char *server, *sni; int ok; } SEL[] = {
+			{ "10.0.0.2:5061", NULL, 1 }, { ":5061", NULL, 1 }, { "10.0.0.2", "sip.example.com", 1 },
+			{ NULL, "SIP.Example.COM", 1 }, { "10.0.0.9", NULL, 0 }, { ":443", NULL, 0 }, { NULL, "other.example.com", 0 },
+		};
+		for (size_t i = 0; i < sizeof SEL / sizeof *SEL; i++) {
+			char err[256];
+			tls_keystore_t *ks = tls_keystore_new();
+			int rc = tls_keystore_add_key_file(ks, KEY, NULL, SEL[i].server, SEL[i].sni, err, sizeof err, NULL, 0);
+			tu_run_t r;
+			tu_run_pcap(pcap, &ks, 1, NULL, &r);
+			tls_keystore_unref(ks);
+			int good = rc == 0 && r.n_sess == 1 &&
+			           (SEL[i].ok ? r.sess[0].decrypted && r.n_msgs > 0
+			                      : !r.sess[0].decrypted && r.sess[0].reason == TLS_REASON_NO_KEY && r.n_msgs == 0);
+			tap_ok(good, "key selector server=%s sni=%s: %s", SEL[i].server ? SEL[i].server : "-",
+			       SEL[i].sni ? SEL[i].sni : "-", SEL[i].ok ? "used" : "not used (no_key)");
+			tu_run_free(&r);
+		}
+		tlsgen_result_free(&g);
+	}
+
 	hostile_input();
 	review_regressions();
 	key_file_errors();

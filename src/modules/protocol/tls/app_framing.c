@@ -105,8 +105,11 @@ static int reserve(app_framing_t *f, app_dir_state_t *d, size_t add)
 	while (nc < want && nc <= SIZE_MAX / 2) nc *= 2;
 	if (nc > lim) nc = lim;
 	if (nc < want) nc = want;
+	/* the engine's memory bound: growing past it means "cannot buffer", i.e. raw output */
+	if (f->budget_used && *f->budget_used + (nc - d->cap) > f->budget_max) return -1;
 	uint8_t *nb = malloc(nc);
 	if (!nb) return -1;
+	if (f->budget_used) *f->budget_used += nc - d->cap;
 	if (d->buf) {
 		if (d->len) memcpy(nb, d->buf, d->len);
 		wipe(d->buf, d->cap);
@@ -128,8 +131,9 @@ static int append(app_framing_t *f, app_dir_state_t *d, const uint8_t *p, size_t
 
 #define AF_KEEP_BUFFER 65536      /* buffers up to this size are reused between messages */
 
-static void release(app_dir_state_t *d)
+static void release(app_framing_t *f, app_dir_state_t *d)
 {
+	if (f->budget_used) *f->budget_used -= d->cap;
 	if (d->buf) {
 		wipe(d->buf, d->cap);
 		free(d->buf);
@@ -485,7 +489,7 @@ static void finish(pctx_t *c)
 	app_dir_state_t *d = c->d;
 	do_emit(c->emit, c->ctx, c->dir, app_of(d), cur_msg(c), (size_t)d->msg_len, false);
 	d->len = 0;
-	if (d->cap > AF_KEEP_BUFFER) release(d);     /* a big message's buffer is not kept idle */
+	if (d->cap > AF_KEEP_BUFFER) release(c->f, d);     /* a big message's buffer is not kept idle */
 	int after = d->after;
 	reset_msg(d);
 	if (after == AFTER_RAW) {
@@ -866,6 +870,7 @@ int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
 	} else {
 		wipe(tmp, tc);
 		free(tmp);
+		if (f->budget_used) *f->budget_used -= tc;
 	}
 	if (tk < len) rc |= run(f, dir, data + tk, len - tk, emit, ctx);
 	return rc;
@@ -883,7 +888,7 @@ void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx)
 	uint64_t qh = d->q_head, qc = d->q_connect;
 	uint8_t qn = d->q_n;
 	uint32_t nm = d->n_missing_length, nf = d->n_fallbacks;
-	release(d);
+	release(f, d);
 	memset(d, 0, sizeof *d);
 	d->q_head = qh;
 	d->q_connect = qc;
@@ -900,8 +905,8 @@ size_t app_framing_buffered(const app_framing_t *f)
 void app_framing_free(app_framing_t *f)
 {
 	if (!f) return;
-	release(&f->dir[0]);
-	release(&f->dir[1]);
+	release(f, &f->dir[0]);
+	release(f, &f->dir[1]);
 	uint32_t mm = f->max_message;
 	memset(f, 0, sizeof *f);
 	f->max_message = mm;

@@ -43,6 +43,11 @@ typedef struct app_dir_state {
 typedef struct app_framing {
 	app_dir_state_t dir[2]; /* [TLS_DIR_C2S], [TLS_DIR_S2C] */
 	uint32_t max_message;
+	/* optional shared memory account: every allocation and release of a message buffer
+	 * is added to / subtracted from *budget_used, and a buffer may not grow past
+	 * budget_max (the message is then emitted as raw chunks instead) */
+	uint64_t *budget_used;
+	uint64_t budget_max;
 } app_framing_t;
 
 /* Initialize (no allocation until data arrives). max_message 0 means 1 MiB. */

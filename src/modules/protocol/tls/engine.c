@@ -335,8 +335,7 @@ static void flow_free(struct tls_engine *e, flow_t *f)
 		tcp_stream_free(&f->d[i].tcp, &e->tcp_lim);
 		rec_dir_free(e, &f->d[i]);
 	}
-	e->buffered -= app_framing_buffered(&f->app);
-	app_framing_free(&f->app);
+	app_framing_free(&f->app);                 /* gives its buffers back to e->buffered */
 	hs_conn_free(&f->conn);
 	free(f);
 }
@@ -349,25 +348,16 @@ static void deliver_cb(void *ctx, const uint8_t *data, size_t len)
 	rec_stream_data(dc->f, dc->dir, data, len);
 }
 
-static void account_app(struct tls_engine *e, flow_t *f, size_t before)
-{
-	size_t after = app_framing_buffered(&f->app);
-	e->buffered += after;
-	e->buffered -= before;
-}
-
 /* End a flow: deliver what can be delivered, final report, free. */
 static void flow_end(struct tls_engine *e, flow_t *f, int why)
 {
 	flow_table_remove(&e->table, &f->node);
-	size_t before = app_framing_buffered(&f->app);
 	for (int i = 0; i < 2; i++) {
 		struct deliver_ctx dc = { f, i };
 		tcp_stream_flush(&f->d[i].tcp, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &dc);
 	}
 	rec_retry_held(f, true);
 	for (int i = 0; i < 2; i++) app_framing_flush(&f->app, i, eng_emit_message, f);
-	account_app(e, f, before);
 	eng_report_session(e, f, true);
 	if (why == 0) e->st.flows_closed++;
 	else if (why == 1) e->st.flows_evicted_timeout++;
@@ -424,6 +414,8 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 		f->d[i].held_tail = &f->d[i].held;
 	}
 	app_framing_init(&f->app, e->cfg.max_message);
+	f->app.budget_used = &e->buffered;
+	f->app.budget_max = e->cfg.max_total_buffer;
 	/* Roles: SYN, then hello type, then ports. */
 	bool src_is_client;
 	if ((seg->flags & 0x02) && !(seg->flags & 0x10)) { src_is_client = true; f->roles_known = true; }
@@ -453,9 +445,7 @@ static void process_waitlist(struct tls_engine *e, bool final)
 	flow_t *f = e->waitlist;
 	while (f) {
 		flow_t *next = f->wait_next;
-		size_t before = app_framing_buffered(&f->app);
 		rec_retry_held(f, final);
-		account_app(e, f, before);
 		if (!f->conn.waiting_keylog) {
 			waitlist_remove(e, f);
 			if (f->ended) flow_end(e, f, 0);
@@ -506,7 +496,6 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	tls_dirstate_t *d = &f->d[dir];
 	d->ts = ts;
 	if (seg->len) f->any_payload = true;
-	size_t before = app_framing_buffered(&f->app);
 	struct deliver_ctx dc = { f, dir };
 	tcp_stream_segment(&d->tcp, seg->seq, seg->flags, seg->payload, seg->len, &e->tcp_lim, &e->tcp_cnt,
 	                   deliver_cb, &dc);
@@ -515,7 +504,6 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		struct deliver_ctx oc = { f, 1 - dir };
 		tcp_stream_acked(&f->d[1 - dir].tcp, seg->ack, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}
-	account_app(e, f, before);
 	if ((seg->flags & 0x04) ||
 	    (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp))) {
 		/* A session still waiting for key-log keys stays parked (the endpoint may write

@@ -79,6 +79,9 @@ static void setf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* one line, always: libxml2 messages may carry newlines and raw input bytes */
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) *p = ' ';
 }
 
 static void warnf(void (*cb)(void *, const char *), void *u, const char *fmt, ...)

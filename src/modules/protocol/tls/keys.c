@@ -19,6 +19,7 @@
 #include <openssl/core_names.h>
 #include "keys.h"
 #include "kdf.h"
+#include "cursor.h"
 
 #define MAX_KEY_FILE (1024 * 1024)
 
@@ -289,8 +290,52 @@ size_t keys_ecdh(const ks_key_t *k, const uint8_t *peer, size_t peerlen, uint8_t
 	return result;
 }
 
+/* One DER TLV: tag byte, definite length (short or long form up to 4 bytes); the value
+ * becomes a sub-cursor. Returns false on any malformation. */
+static bool der_tlv(cursor_t *c, uint8_t *tag, cursor_t *val)
+{
+	*tag = cur_u8(c);
+	uint8_t l0 = cur_u8(c);
+	size_t n = l0;
+	if (l0 & 0x80) {
+		int k = l0 & 0x7f;
+		if (k == 0 || k > 4) return cur_fail(c);
+		n = 0;
+		for (int i = 0; i < k; i++) n = (n << 8) | cur_u8(c);
+	}
+	*val = cur_sub(c, n);
+	return !cur_failed(c);
+}
+
+/* The SubjectPublicKeyInfo element of a DER certificate, found by walking
+ * Certificate → tbsCertificate → [version], serial, signature, issuer, validity, subject. */
+static bool der_find_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *spki_len)
+{
+	cursor_t c = cur_init(der, len), cert, tbs, v;
+	uint8_t tag;
+	if (!der_tlv(&c, &tag, &cert) || tag != 0x30) return false;
+	if (!der_tlv(&cert, &tag, &tbs) || tag != 0x30) return false;
+	cursor_t probe = tbs;
+	if (der_tlv(&probe, &tag, &v) && tag == 0xa0) tbs = probe;      /* [0] version */
+	for (int i = 0; i < 5; i++)                                      /* serial .. subject */
+		if (!der_tlv(&tbs, &tag, &v)) return false;
+	size_t start = cur_offset(&tbs);
+	if (!der_tlv(&tbs, &tag, &v) || tag != 0x30) return false;
+	*spki = tbs.p + start;
+	*spki_len = cur_offset(&tbs) - start;
+	return true;
+}
+
 int keys_cert_spki_hash(const uint8_t *der, size_t len, uint8_t out[32])
 {
+	/* Fast path (a full X.509 decode cost more than half of a handshake): hash the
+	 * SubjectPublicKeyInfo bytes as they stand in the DER certificate, which are exactly
+	 * what i2d_PUBKEY produces for the key. */
+	const uint8_t *spki;
+	size_t sl;
+	unsigned int ol = 32;
+	if (der_find_spki(der, len, &spki, &sl) && EVP_Digest(spki, sl, out, &ol, EVP_sha256(), NULL))
+		return 0;
 	const unsigned char *p = der;
 	X509 *x = d2i_X509(NULL, &p, (long)len);
 	if (!x) { ERR_clear_error(); return -1; }

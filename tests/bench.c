@@ -112,45 +112,6 @@ static size_t rss_now(void)
 	return (size_t)b * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-/* Frames of a capture held in memory. */
-typedef struct frames { uint8_t **d; size_t *len; double *ts; size_t n; int dlt; } frames_t;
-
-static int load_frames(const char *path, frames_t *fr)
-{
-	char eb[PCAP_ERRBUF_SIZE];
-	pcap_t *p = pcap_open_offline(path, eb);
-	if (!p) { fprintf(stderr, "%s: %s\n", path, eb); return -1; }
-	memset(fr, 0, sizeof *fr);
-	fr->dlt = pcap_datalink(p);
-	struct pcap_pkthdr *h;
-	const u_char *d;
-	size_t cap = 0;
-	while (pcap_next_ex(p, &h, &d) == 1) {
-		if (fr->n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			fr->d = realloc(fr->d, cap * sizeof *fr->d);
-			fr->len = realloc(fr->len, cap * sizeof *fr->len);
-			fr->ts = realloc(fr->ts, cap * sizeof *fr->ts);
-			if (!fr->d || !fr->len || !fr->ts) abort();
-		}
-		fr->d[fr->n] = malloc(h->caplen);
-		if (!fr->d[fr->n]) abort();
-		memcpy(fr->d[fr->n], d, h->caplen);
-		fr->len[fr->n] = h->caplen;
-		fr->ts[fr->n] = h->ts.tv_sec + h->ts.tv_usec / 1e6;
-		fr->n++;
-	}
-	pcap_close(p);
-	return 0;
-}
-
-static void free_frames(frames_t *fr)
-{
-	for (size_t i = 0; i < fr->n; i++) free(fr->d[i]);
-	free(fr->d); free(fr->len); free(fr->ts);
-	memset(fr, 0, sizeof *fr);
-}
-
 /* Ethernet/IPv4/TCP frame: direction (1: from the client port) and payload length. */
 static int frame_tcp(const uint8_t *f, size_t len, uint16_t client_port, size_t *plen)
 {
@@ -339,7 +300,7 @@ static tls_keystore_t *keystore(const char *keylog)
 typedef struct tput { double mbps; double allocs_per_pkt; uint64_t bytes; size_t pkts; } tput_t;
 
 /* Feed the handshake untimed, then time the remaining frames. */
-static tput_t engine_throughput(const frames_t *fr, tls_keystore_t *ks)
+static tput_t engine_throughput(const tu_frames_t *fr, tls_keystore_t *ks)
 {
 	/* the application-data part starts after the first client frame with > 1000 payload
 	 * bytes once both sides have talked (handshake flights are smaller) */
@@ -483,8 +444,8 @@ static void bench_throughput(void)
 			printf("  %-36s generator failed\n", SUITES[s].label);
 			continue;
 		}
-		frames_t fr;
-		if (load_frames(pcap, &fr) != 0) continue;
+		tu_frames_t fr;
+		if (tu_load_frames(pcap, &fr) != 0) continue;
 		tls_keystore_t *ks = keystore(SUITES[s].version == TLS1_3_VERSION ? kl : NULL);
 		double e[5], b[5], a = 0;
 		uint64_t bytes = 0;
@@ -501,7 +462,7 @@ static void bench_throughput(void)
 		printf("  %-36s %12.0f %14.0f %8.2f %14s   (%.1f MB decrypted per run)\n", SUITES[s].label, me, mb,
 		       me / mb, al, bytes / 1e6);
 		tls_keystore_unref(ks);
-		free_frames(&fr);
+		tu_free_frames(&fr);
 	}
 }
 
@@ -519,8 +480,8 @@ static void bench_handshakes(void)
 	o.no_tickets = 1;
 	o.seed = 7;
 	if (tlsgen_run(&o, pcap, NULL, err, sizeof err) != 0) { printf("handshakes: generator failed: %s\n", err); return; }
-	frames_t fr;
-	if (load_frames(pcap, &fr) != 0) return;
+	tu_frames_t fr;
+	if (tu_load_frames(pcap, &fr) != 0) return;
 	tls_keystore_t *ks = keystore(NULL);
 	double e[5], b[5], allocs = 0;
 	uint64_t dec = 0;
@@ -551,7 +512,7 @@ static void bench_handshakes(void)
 	printf("  %-36s %12.0f %14.0f %8.2f %14s   (%llu of 200 decrypted)\n", "full handshakes", me, mb, me / mb, al,
 	       (unsigned long long)dec);
 	tls_keystore_unref(ks);
-	free_frames(&fr);
+	tu_free_frames(&fr);
 }
 
 /* Run fn in a child, get a double back. */
@@ -574,7 +535,7 @@ static double in_child(double (*fn)(void *), void *arg)
 	return v;
 }
 
-typedef struct memarg { frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
+typedef struct memarg { tu_frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
 
 #define NFLOWS 10000
 
@@ -626,8 +587,8 @@ static void bench_memory(void)
 	tlsgen_result_t g;
 	memset(&g, 0, sizeof g);
 	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return; }
-	frames_t fr;
-	if (load_frames(pcap, &fr) != 0) return;
+	tu_frames_t fr;
+	if (tu_load_frames(pcap, &fr) != 0) return;
 	memarg_t a = { &fr, 0, g.conns[0].client_port, 0 };
 	/* cut after the server's first flight: before the client's second data frame */
 	int cdata = 0;
@@ -646,7 +607,7 @@ static void bench_memory(void)
 	printf("  %-36s %12s %14s %8s\n", "", "engine B/flow", "gcry hd B", "ratio");
 	printf("  %-36s %12.0f %14.0f %8.2f   (RSS growth / flows; baseline: one open AES-GCM handle)\n",
 	       "RSS per flow", me, mb, me / mb);
-	free_frames(&fr);
+	tu_free_frames(&fr);
 	tlsgen_result_free(&g);
 }
 

@@ -382,45 +382,6 @@ static void sc_handshake_256k_done(void)
 	tls_engine_free(e);
 }
 
-/* Frames of a pcap, in memory. *//* Frames of a pcap, in memory. */
-typedef struct frames { uint8_t **d; size_t *len; double *ts; size_t n; int dlt; } frames_t;
-
-static int load_frames(const char *path, frames_t *fr)
-{
-	char eb[PCAP_ERRBUF_SIZE];
-	pcap_t *p = pcap_open_offline(path, eb);
-	if (!p) return -1;
-	memset(fr, 0, sizeof *fr);
-	fr->dlt = pcap_datalink(p);
-	struct pcap_pkthdr *h;
-	const u_char *d;
-	size_t cap = 0;
-	while (pcap_next_ex(p, &h, &d) == 1) {
-		if (fr->n == cap) {
-			cap = cap ? cap * 2 : 256;
-			fr->d = realloc(fr->d, cap * sizeof *fr->d);
-			fr->len = realloc(fr->len, cap * sizeof *fr->len);
-			fr->ts = realloc(fr->ts, cap * sizeof *fr->ts);
-			if (!fr->d || !fr->len || !fr->ts) abort();
-		}
-		fr->d[fr->n] = malloc(h->caplen);
-		if (!fr->d[fr->n]) abort();
-		memcpy(fr->d[fr->n], d, h->caplen);
-		fr->len[fr->n] = h->caplen;
-		fr->ts[fr->n] = h->ts.tv_sec + h->ts.tv_usec / 1e6;
-		fr->n++;
-	}
-	pcap_close(p);
-	return 0;
-}
-
-static void free_frames(frames_t *fr)
-{
-	for (size_t i = 0; i < fr->n; i++) free(fr->d[i]);
-	free(fr->d); free(fr->len); free(fr->ts);
-	memset(fr, 0, sizeof *fr);
-}
-
 static char KEY[600], CERT[600];
 
 static void sc_keylog_long_lines(void)
@@ -455,8 +416,8 @@ static void sc_keylog_long_lines(void)
 	fwrite(line, 1, ll, f);
 	fclose(f);
 	free(line);
-	frames_t fr;
-	load_frames(pcap, &fr);
+	tu_frames_t fr;
+	tu_load_frames(pcap, &fr);
 
 	tls_keystore_t *ks = tls_keystore_new();
 	tls_keystore_add_keylog(ks, big, 0, err, sizeof err);
@@ -482,7 +443,7 @@ static void sc_keylog_long_lines(void)
 	diag("key log with 4 MB lines: RSS +%.1f MiB", grow);
 	check(!RSS_CHECKS || grow <= 4.0, "key log with 4 MB lines: RSS growth %.1f MiB <= 4 MiB (lines not buffered)", grow);
 	tls_engine_free(e);
-	free_frames(&fr);
+	tu_free_frames(&fr);
 	tlsgen_result_free(&g);
 }
 
@@ -529,8 +490,8 @@ static void app_messages(int complete)
 	const tlsgen_conn_t *c = &g.conns[0];
 	size_t first_len = 0;
 	for (size_t i = 0; i < c->n_msgs; i++) if (c->msgs[i].dir == 0) { first_len = c->msgs[i].len; break; }
-	frames_t fr;
-	load_frames(pcap, &fr);
+	tu_frames_t fr;
+	tu_load_frames(pcap, &fr);
 	/* where to cut, found on a probe engine: partial = once half the message is buffered,
 	 * complete = the frame that delivered the first message */
 	size_t cut_partial = 0, cut_done = 0;
@@ -549,7 +510,7 @@ static void app_messages(int complete)
 		tls_engine_free(pe);
 	}
 	size_t cut = complete ? cut_done : cut_partial;
-	if (!cut) { check(0, "app messages: no cut point found"); free_frames(&fr); tlsgen_result_free(&g); return; }
+	if (!cut) { check(0, "app messages: no cut point found"); tu_free_frames(&fr); tlsgen_result_free(&g); return; }
 	tls_keystore_t *ks = tu_keystore(KEY, NULL);
 	watch_t w;
 	tls_engine_t *e = mk_engine(&w, ks);
@@ -576,7 +537,7 @@ static void app_messages(int complete)
 		verdicts(&w, "1000 decrypted flows inside a large message", limit_default());
 	}
 	tls_engine_free(e);
-	free_frames(&fr);
+	tu_free_frames(&fr);
 	tlsgen_result_free(&g);
 }
 

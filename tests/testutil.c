@@ -138,6 +138,44 @@ size_t tu_count(const tu_run_t *r, uint64_t flow, int dir)
 	return n;
 }
 
+int tu_load_frames(const char *path, tu_frames_t *fr)
+{
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, eb);
+	if (!p) { fprintf(stderr, "%s: %s\n", path, eb); return -1; }
+	memset(fr, 0, sizeof *fr);
+	fr->dlt = pcap_datalink(p);
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	size_t cap = 0;
+	while (pcap_next_ex(p, &h, &d) == 1) {
+		if (fr->n == cap) {
+			cap = cap ? cap * 2 : 256;
+			fr->d = realloc(fr->d, cap * sizeof *fr->d);
+			fr->len = realloc(fr->len, cap * sizeof *fr->len);
+			fr->ts = realloc(fr->ts, cap * sizeof *fr->ts);
+			if (!fr->d || !fr->len || !fr->ts) abort();
+		}
+		fr->d[fr->n] = malloc(h->caplen ? h->caplen : 1);
+		if (!fr->d[fr->n]) abort();
+		memcpy(fr->d[fr->n], d, h->caplen);
+		fr->len[fr->n] = h->caplen;
+		fr->ts[fr->n] = h->ts.tv_sec + h->ts.tv_usec / 1e6;
+		fr->n++;
+	}
+	pcap_close(p);
+	return 0;
+}
+
+void tu_free_frames(tu_frames_t *fr)
+{
+	for (size_t i = 0; i < fr->n; i++) free(fr->d[i]);
+	free(fr->d);
+	free(fr->len);
+	free(fr->ts);
+	memset(fr, 0, sizeof *fr);
+}
+
 int tu_read_file(const char *path, uint8_t **data, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

@@ -57,6 +57,11 @@ const tu_session_t *tu_session_by_port(const tu_run_t *r, uint16_t client_port);
 uint8_t *tu_concat(const tu_run_t *r, uint64_t flow, int dir, size_t *len);
 /* Number of messages of (flow, dir). */
 size_t tu_count(const tu_run_t *r, uint64_t flow, int dir);
+/* The frames of a pcap file, loaded into memory (so they can be fed without I/O). */
+typedef struct tu_frames { uint8_t **d; size_t *len; double *ts; size_t n; int dlt; } tu_frames_t;
+/* Load every frame of `path`. Returns 0, or -1 (message on stderr) if it cannot be read. */
+int tu_load_frames(const char *path, tu_frames_t *fr);
+void tu_free_frames(tu_frames_t *fr);
 /* Read a whole file. Returns 0 / -1. */
 int tu_read_file(const char *path, uint8_t **data, size_t *len);
 /* Create a fresh temp dir (static storage). */

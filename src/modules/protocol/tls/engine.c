@@ -270,7 +270,6 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	}
 	bool decrypted = c->decrypted || c->keys_proven;
 	tls_reason_t reason = final ? final_reason(f) : c->reason;
-	if (decrypted && reason == TLS_REASON_NONE) reason = TLS_REASON_NONE;
 	if (!final && f->last_rep_valid && f->last_rep_decrypted == decrypted && f->last_rep_reason == reason)
 		return;
 	f->last_rep_valid = true;

@@ -131,7 +131,7 @@ void rec_retry_held(flow_t *f, bool final)
 
 /* Decrypt a record after a gap: the records in between were lost, so the sequence number
  * is unknown; try the next few numbers on a copy and keep the one that authenticates. */
-static int decrypt_after_gap(flow_t *f, tls_dirstate_t *d, uint8_t *ct, uint16_t version,
+static int decrypt_after_gap(tls_dirstate_t *d, uint8_t *ct, uint16_t version,
                              uint8_t *frag, size_t len, uint8_t **plain, size_t *plen)
 {
 	uint8_t *copy = malloc(len ? len : 1);
@@ -155,7 +155,6 @@ static int decrypt_after_gap(flow_t *f, tls_dirstate_t *d, uint8_t *ct, uint16_t
 	if (rc != 0) d->cs.seq = base;
 	tls_wipe(copy, len);
 	free(copy);
-	(void)f;
 	return rc;
 }
 
@@ -193,7 +192,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 		size_t plen = 0;
 		int rc;
 		if (d->resync) {
-			rc = decrypt_after_gap(f, d, &ct, version, frag, len, &plain, &plen);
+			rc = decrypt_after_gap(d, &ct, version, frag, len, &plain, &plen);
 			if (rc == 0) d->resync = false;
 		} else if (d->app_epoch < 0) {
 			/* 0-RTT epoch: the record may already be under the handshake key (early

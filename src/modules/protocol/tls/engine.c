@@ -12,121 +12,7 @@
 #include "engine_internal.h"
 
 #define EXPIRE_PER_PACKET 4
-#define WAITLIST_PERIOD 0.05        /* s of capture time between key-log re-checks */
 #define LOG_PER_SECOND 20
-
-/* ---------------- names ---------------- */
-
-PTLS_API const char *tls_reason_name(tls_reason_t r)
-{
-	static const char *n[TLS_REASON__COUNT] = {
-		"none", "no_key", "pfs_no_keylog", "handshake_missed", "wrong_key", "unsupported_suite",
-		"resumption_miss", "truncated", "decrypt_error", "not_tls", "gap", "static_key_mismatch" };
-	return (unsigned)r < TLS_REASON__COUNT ? n[r] : "unknown";
-}
-
-PTLS_API const char *tls_key_kind_name(tls_key_kind_t k)
-{
-	switch (k) {
-	case TLS_KEY_RSA: return "rsa";
-	case TLS_KEY_ECDHE_STATIC: return "ecdhe-static";
-	case TLS_KEY_KEYLOG: return "keylog";
-	case TLS_KEY_RESUMPTION: return "resumption";
-	default: return NULL;
-	}
-}
-
-PTLS_API const char *tls_version_name(uint16_t v)
-{
-	switch (v) {
-	case 0x0300: return "SSL3.0";
-	case 0x0301: return "TLS1.0";
-	case 0x0302: return "TLS1.1";
-	case 0x0303: return "TLS1.2";
-	case 0x0304: return "TLS1.3";
-	default: return NULL;
-	}
-}
-
-/* ---------------- global init ---------------- */
-
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_result;
-
-static void do_global_init(void)
-{
-	if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
-		if (!gcry_check_version("1.8.0")) { init_result = -1; return; }
-		/* Secrets are wiped explicitly (tls_wipe); secure memory would need privileges. */
-		gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
-		gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-	}
-	init_result = 0;
-}
-
-PTLS_API int tls_engine_global_init(void)
-{
-	pthread_once(&init_once, do_global_init);
-	return init_result;
-}
-
-/* ---------------- keystore ---------------- */
-
-PTLS_API tls_keystore_t *tls_keystore_new(void)
-{
-	if (tls_engine_global_init() != 0) return NULL;
-	tls_keystore_t *ks = calloc(1, sizeof *ks);
-	if (ks) ks->refs = 1;
-	return ks;
-}
-
-PTLS_API void tls_keystore_ref(tls_keystore_t *ks)
-{
-	if (ks) __atomic_add_fetch(&ks->refs, 1, __ATOMIC_SEQ_CST);
-}
-
-PTLS_API void tls_keystore_unref(tls_keystore_t *ks)
-{
-	if (!ks || __atomic_sub_fetch(&ks->refs, 1, __ATOMIC_SEQ_CST) > 0) return;
-	for (size_t i = 0; i < ks->n_keys; i++) keys_free(&ks->keys[i]);
-	for (size_t i = 0; i < ks->n_keylogs; i++) tls_keylog_free(ks->keylogs[i]);
-	free(ks->keys);
-	free(ks->keylogs);
-	free(ks);
-}
-
-PTLS_API int tls_keystore_add_key_file(tls_keystore_t *ks, const char *path, const char *password,
-                                       const char *server, const char *sni,
-                                       char *err, size_t errlen, char *warn, size_t warnlen)
-{
-	if (!ks || !path) { snprintf(err, errlen, "no key file given"); return -1; }
-	ks_key_t k;
-	if (keys_load_file(&k, path, password, err, errlen, warn, warnlen) != 0) return -1;
-	if (keys_parse_selector(&k, server, sni) != 0) {
-		snprintf(err, errlen, "%s: bad server selector '%s' (want ip, ip:port, :port or [v6]:port)",
-		         path, server ? server : "");
-		keys_free(&k);
-		return -1;
-	}
-	ks_key_t *nk = realloc(ks->keys, (ks->n_keys + 1) * sizeof *nk);
-	if (!nk) { keys_free(&k); snprintf(err, errlen, "%s: out of memory", path); return -1; }
-	ks->keys = nk;
-	ks->keys[ks->n_keys++] = k;
-	return 0;
-}
-
-PTLS_API int tls_keystore_add_keylog(tls_keystore_t *ks, const char *path, size_t max_entries,
-                                     char *err, size_t errlen)
-{
-	if (!ks || !path) { snprintf(err, errlen, "no key log file given"); return -1; }
-	tls_keylog_t *kl = tls_keylog_open(path, max_entries, err, errlen);
-	if (!kl) return -1;
-	tls_keylog_t **n = realloc(ks->keylogs, (ks->n_keylogs + 1) * sizeof *n);
-	if (!n) { tls_keylog_free(kl); snprintf(err, errlen, "%s: out of memory", path); return -1; }
-	ks->keylogs = n;
-	ks->keylogs[ks->n_keylogs++] = kl;
-	return 0;
-}
 
 /* ---------------- engine ---------------- */
 
@@ -209,21 +95,33 @@ void eng_fail(flow_t *f, tls_reason_t r)
 	if (f->conn.reason == TLS_REASON_NONE) f->conn.reason = r;
 }
 
+uint64_t eng_keylog_generation(struct tls_engine *e)
+{
+	uint64_t g = 0;
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+			g += tls_keylog_generation(e->stores[s]->keylogs[i]);
+	return g;
+}
+
 void eng_waitlist_add(struct tls_engine *e, flow_t *f)
 {
-	if (f->in_waitlist) return;
-	f->in_waitlist = true;
-	f->wait_next = e->waitlist;
-	e->waitlist = f;
+	if (dlink_linked(&f->wait_link) || e->waiting.head == &f->wait_link) return;
+	f->wait_deadline = e->now + e->cfg.keylog_wait;
+	f->wait_gen = eng_keylog_generation(e);
+	dlist_append(&e->waiting, &f->wait_link);
 }
 
 static void waitlist_remove(struct tls_engine *e, flow_t *f)
 {
-	if (!f->in_waitlist) return;
-	for (flow_t **pp = &e->waitlist; *pp; pp = &(*pp)->wait_next)
-		if (*pp == f) { *pp = f->wait_next; break; }
-	f->in_waitlist = false;
-	f->wait_next = NULL;
+	if (e->retry_cursor == &f->wait_link) e->retry_cursor = f->wait_link.next;
+	dlist_remove(&e->waiting, &f->wait_link);
+}
+
+static void closing_remove(struct tls_engine *e, flow_t *f)
+{
+	dlist_remove(&e->closing, &f->close_link);
+	f->rst_dir = -1;
 }
 
 /* Final status of a session, derived from what was seen. */
@@ -231,7 +129,11 @@ static tls_reason_t final_reason(const flow_t *f)
 {
 	const tls_conn_t *c = &f->conn;
 	if (c->reason != TLS_REASON_NONE) return c->reason;
-	if (c->decrypted || c->keys_proven) return TLS_REASON_NONE;
+	if (c->decrypted || c->keys_proven) {
+		/* bytes the peers exchanged are missing: never a clean success */
+		if (f->d[0].tcp.lost_bytes || f->d[1].tcp.lost_bytes) return TLS_REASON_GAP;
+		return TLS_REASON_NONE;
+	}
 	if (!c->ch_seen && !c->sh_seen) {
 		bool rec = f->d[0].seen_record || f->d[1].seen_record;
 		return rec ? TLS_REASON_HANDSHAKE_MISSED : TLS_REASON_NOT_TLS;
@@ -279,9 +181,13 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 		e->st.sessions++;
 		if (decrypted && reason == TLS_REASON_NONE) e->st.sessions_decrypted++;
 		else e->st.sessions_failed[reason]++;
-		if (!decrypted || reason != TLS_REASON_NONE)
-			eng_log(e, 6, "session %llu %s: not decrypted: %s", (unsigned long long)f->id,
-			        c->sni[0] ? c->sni : "-", tls_reason_name(reason));
+		if (!decrypted)
+			eng_log(e, 6, "session %llu%s%s: not decrypted: %s", (unsigned long long)f->id,
+			        c->sni[0] ? " " : "", c->sni, tls_reason_name(reason));
+		else if (reason != TLS_REASON_NONE)
+			eng_log(e, 6, "session %llu%s%s: decrypted, incomplete: %s (lost %llu+%llu bytes)",
+			        (unsigned long long)f->id, c->sni[0] ? " " : "", c->sni, tls_reason_name(reason),
+			        (unsigned long long)f->d[0].tcp.lost_bytes, (unsigned long long)f->d[1].tcp.lost_bytes);
 	}
 	if (!e->cb.on_session) return;
 	tls_session_info_t s;
@@ -300,6 +206,10 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	s.final = final;
 	s.msgs[0] = f->d[0].msgs; s.msgs[1] = f->d[1].msgs;
 	s.bytes[0] = f->d[0].bytes; s.bytes[1] = f->d[1].bytes;
+	for (int i = 0; i < 2; i++) {
+		s.gaps[i] = f->d[i].tcp.gaps;
+		s.lost_bytes[i] = f->d[i].tcp.lost_bytes;
+	}
 	e->cb.on_session(e->cb.user, &s);
 }
 
@@ -362,6 +272,7 @@ static void flow_end(struct tls_engine *e, flow_t *f, int why)
 	else if (why == 1) e->st.flows_evicted_timeout++;
 	else if (why == 2) e->st.flows_evicted_limit++;
 	waitlist_remove(e, f);            /* after the flushes above: they may have re-added it */
+	closing_remove(e, f);
 	flow_free(e, f);
 }
 
@@ -408,6 +319,7 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 	f->id = e->next_flow_id++;
 	f->eng = e;
 	f->first_ts = f->last_ts = ts;
+	f->rst_dir = -1;
 	for (int i = 0; i < 2; i++) {
 		tcp_stream_init(&f->d[i].tcp);
 		f->d[i].held_tail = &f->d[i].held;
@@ -439,25 +351,118 @@ static bool src_is_client(const flow_t *f, const tls_tcp_segment_t *seg)
 	return seg->sport == f->ep.client_port && memcmp(seg->src_ip, f->ep.client_ip, alen) == 0;
 }
 
-static void process_waitlist(struct tls_engine *e, bool final)
+static void expire_locked(tls_engine_t *e, double now, bool all);
+
+/* ---------------- timers: key-log waits, reset linger, ACKed holes ---------------- */
+
+#define WAIT_GIVEUP_PER_PACKET 4
+#define RETRY_PER_PACKET 8
+#define KEYLOG_CHECK_PERIOD 0.05    /* s of engine time between key-log re-reads while flows wait */
+#define RST_LINGER 1.0              /* s an accepted RST waits for contradicting data */
+#define RST_WINDOW (4u << 20)       /* an RST further than this beyond the stream is stray */
+#define HOLE_ACK_WAIT 2.0           /* s an ACKed hole may stay open before it counts as lost */
+#define CLOSE_PER_PACKET 4
+
+/* Retry one waiting flow; it leaves the list when it no longer waits. */
+static void wait_retry(struct tls_engine *e, flow_t *f, bool give_up)
 {
-	flow_t *f = e->waitlist;
-	while (f) {
-		flow_t *next = f->wait_next;
-		rec_retry_held(f, final);
-		if (!f->conn.waiting_keylog) {
-			waitlist_remove(e, f);
-			if (f->ended) flow_end(e, f, 0);
-		}
-		f = next;
+	f->wait_gen = eng_keylog_generation(e);
+	rec_retry_held(f, give_up);
+	if (!f->conn.waiting_keylog) {
+		waitlist_remove(e, f);
+		if (f->ended) flow_end(e, f, 0);
 	}
 }
 
-static void expire_locked(tls_engine_t *e, double now, bool all);
+/* Bounded timer work, run once per packet: each list is ordered by deadline, so only
+ * heads are looked at, and a grown key log is retried a few flows at a time. */
+static void housekeeping(struct tls_engine *e)
+{
+	unsigned n = 0;
+	while (e->closing.head && n++ < CLOSE_PER_PACKET) {
+		flow_t *f = DLIST_ENTRY(e->closing.head, flow_t, close_link);
+		if (f->close_at > e->now) break;
+		closing_remove(e, f);
+		if (f->conn.waiting_keylog) f->ended = true;
+		else flow_end(e, f, 0);
+	}
+	if (!e->waiting.head) return;
+	n = 0;
+	while (e->waiting.head && n++ < WAIT_GIVEUP_PER_PACKET) {
+		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
+		if (f->wait_deadline > e->now) break;
+		waitlist_remove(e, f);
+		rec_retry_held(f, true);
+		if (f->ended) flow_end(e, f, 0);
+	}
+	if (e->now - e->last_keylog_check >= KEYLOG_CHECK_PERIOD || e->now < e->last_keylog_check) {
+		e->last_keylog_check = e->now;
+		for (size_t s = 0; s < e->n_stores; s++)
+			for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+				tls_keylog_refresh(e->stores[s]->keylogs[i]);     /* one stat() per period */
+		uint64_t g = eng_keylog_generation(e);
+		if (g != e->keylog_gen) {
+			e->keylog_gen = g;
+			e->retry_cursor = e->waiting.head;                   /* walk the waiters once */
+		}
+	}
+	n = 0;
+	while (e->retry_cursor && n < RETRY_PER_PACKET) {
+		flow_t *f = DLIST_ENTRY(e->retry_cursor, flow_t, wait_link);
+		e->retry_cursor = e->retry_cursor->next;
+		if (f->wait_gen == e->keylog_gen) continue;
+		n++;
+		wait_retry(e, f, false);
+	}
+}
+
+/* ---------------- TCP acceptance: resets and SYNs on a known 5-tuple ---------------- */
+
+/* An RST is believed only when its sequence number is where the sender's stream is
+ * (RFC 5961 §3, passively): at or just beyond the next expected byte. Even then it ends
+ * the flow only after RST_LINGER of silence from its sender; data that follows proves it
+ * stray. Out-of-window resets are counted and ignored. */
+static void handle_rst(struct tls_engine *e, flow_t *f, int dir, const tls_tcp_segment_t *seg)
+{
+	const tcp_stream_t *t = &f->d[dir].tcp;
+	bool ok = true;
+	if (t->started) {
+		int64_t off = tcp_seq_diff(seg->seq, t->next_seq);
+		ok = off >= 0 && off <= (int64_t)RST_WINDOW;
+	}
+	if (!ok) { e->rst_ignored++; return; }
+	if (f->rst_dir < 0) {
+		f->rst_dir = (int8_t)dir;
+		f->close_at = e->now + RST_LINGER;
+		dlist_append(&e->closing, &f->close_link);
+	}
+}
+
+/* What to do with a SYN (without ACK) on a 5-tuple that carries a flow. */
+enum syn_verdict { SYN_SAME, SYN_NEW, SYN_IGNORE };
+
+static enum syn_verdict handle_syn(struct tls_engine *e, flow_t *f, int dir, const tls_tcp_segment_t *seg)
+{
+	const tcp_stream_t *t = &f->d[dir].tcp;
+	if (!f->any_payload) return SYN_SAME;                 /* retransmitted SYN, or data not started */
+	bool closed = f->rst_dir >= 0 || (f->d[0].tcp.fin_seen && f->d[1].tcp.fin_seen);
+	int64_t off = t->started ? tcp_seq_diff(seg->seq + 1, t->next_seq) : (int64_t)1 << 40;
+	bool inside = off > -(int64_t)TCP_STREAM_WINDOW && off < (int64_t)TCP_STREAM_WINDOW;
+	if (closed && !inside) return SYN_NEW;
+	if (!inside) {
+		/* maybe a new connection on a flow we never saw close: believe it when the other
+		 * side answers it with a SYN-ACK */
+		f->syn_pending = true;
+		f->syn_from_client = dir == TLS_DIR_C2S;
+		f->syn_seq = seg->seq;
+	}
+	e->syn_ignored++;
+	return SYN_IGNORE;
+}
 
 int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
-	if (ts > e->now) e->now = ts;
+	e->now = clock_observe(&e->clock, ts);
 	e->st.bytes_in += seg->len;
 	if (seg->family != AF_INET && seg->family != AF_INET6) { e->st.packets_malformed++; return -1; }
 	if (e->cfg.n_tls_ports && !is_tls_port(e, seg->sport) && !is_tls_port(e, seg->dport)) {
@@ -468,15 +473,27 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	bool swapped;
 	flow_key_make(&k, seg->family, seg->src_ip, seg->sport, seg->dst_ip, seg->dport, &swapped);
 	flow_t *f = (flow_t *)flow_table_find(&e->table, &k);
-	if (f && (seg->flags & 0x12) == 0x02 && f->any_payload) {
-		/* a new connection reusing the 5-tuple: the old one is over */
-		flow_end(e, f, 0);
-		f = NULL;
+	const bool syn = (seg->flags & 0x12) == 0x02, synack = (seg->flags & 0x12) == 0x12;
+	if (f && syn) {
+		enum syn_verdict v = handle_syn(e, f, src_is_client(f, seg) ? TLS_DIR_C2S : TLS_DIR_S2C, seg);
+		if (v == SYN_IGNORE) goto housekeeping;
+		if (v == SYN_NEW) { flow_end(e, f, 0); f = NULL; }
+	} else if (f && synack && f->syn_pending) {
+		bool from_client = src_is_client(f, seg);
+		if (from_client != f->syn_from_client && seg->ack == f->syn_seq + 1) {
+			/* the pending SYN was answered: a new connection reuses the 5-tuple */
+			tls_tcp_segment_t s0 = { .family = seg->family, .src_ip = seg->dst_ip, .dst_ip = seg->src_ip,
+			                         .sport = seg->dport, .dport = seg->sport, .seq = f->syn_seq, .flags = 0x02 };
+			flow_end(e, f, 0);
+			f = flow_create(e, &k, &s0, e->now);
+			if (!f) { e->st.packets_malformed++; return -1; }
+			tcp_stream_segment(&f->d[TLS_DIR_C2S].tcp, s0.seq, s0.flags, NULL, 0, &e->tcp_lim, &e->tcp_cnt, NULL, NULL);
+		}
 	}
 	if (!f) {
 		/* Only a SYN or a segment with data starts tracking (bare ACK/FIN/RST floods don't). */
 		if ((seg->flags & 0x04) || (!seg->len && !(seg->flags & 0x02))) goto housekeeping;
-		f = flow_create(e, &k, seg, ts);
+		f = flow_create(e, &k, seg, e->now);
 		if (!f) { e->st.packets_malformed++; return -1; }
 	} else if (!f->roles_known && seg->len && !f->any_payload) {
 		int h = hello_kind(seg->payload, seg->len);
@@ -490,31 +507,35 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		if (h) f->roles_known = true;
 	}
 	int dir = src_is_client(f, seg) ? TLS_DIR_C2S : TLS_DIR_S2C;
-	flow_table_touch(&e->table, &f->node, ts);
+	if (seg->flags & 0x04) {
+		handle_rst(e, f, dir, seg);
+		goto housekeeping;
+	}
+	flow_table_touch(&e->table, &f->node, e->now);
 	f->last_ts = ts;
 	tls_dirstate_t *d = &f->d[dir];
 	d->ts = ts;
-	if (seg->len) f->any_payload = true;
+	if (seg->len) {
+		f->any_payload = true;
+		if (f->rst_dir == dir) { closing_remove(e, f); e->rst_ignored++; }   /* data after it: stray RST */
+	}
 	struct deliver_ctx dc = { f, dir };
 	tcp_stream_segment(&d->tcp, seg->seq, seg->flags, seg->payload, seg->len, &e->tcp_lim, &e->tcp_cnt,
 	                   deliver_cb, &dc);
-	if ((seg->flags & 0x10) && f->d[1 - dir].tcp.ooo) {
-		/* this side acknowledged data of the other one that the capture is missing */
-		struct deliver_ctx oc = { f, 1 - dir };
-		tcp_stream_acked(&f->d[1 - dir].tcp, seg->ack, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
+	if (seg->flags & 0x10) tcp_stream_acked(&f->d[1 - dir].tcp, seg->ack, e->now);
+	for (int i = 0; i < 2; i++) {
+		if (!f->d[i].tcp.hole_acked) continue;
+		struct deliver_ctx oc = { f, i };
+		tcp_stream_age_hole(&f->d[i].tcp, e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}
-	if ((seg->flags & 0x04) ||
-	    (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp))) {
+	if (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp)) {
 		/* A session still waiting for key-log keys stays parked (the endpoint may write
 		 * its keys after closing) until the keys arrive, keylog-wait expires or input ends. */
 		if (f->conn.waiting_keylog) f->ended = true;
 		else flow_end(e, f, 0);
 	}
 housekeeping:
-	if (e->waitlist && e->now - e->last_wait_check >= WAITLIST_PERIOD) {
-		e->last_wait_check = e->now;
-		process_waitlist(e, false);
-	}
+	housekeeping(e);
 	expire_locked(e, e->now, false);
 	return 0;
 }
@@ -564,8 +585,9 @@ PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)
 {
 	if (!e) return;
 	pthread_mutex_lock(&e->lock);
-	if (now > e->now) e->now = now;
-	expire_locked(e, now, all);
+	e->now = clock_observe(&e->clock, now);
+	housekeeping(e);
+	expire_locked(e, e->now, all);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -573,7 +595,16 @@ PTLS_API void tls_engine_flush(tls_engine_t *e)
 {
 	if (!e) return;
 	pthread_mutex_lock(&e->lock);
-	process_waitlist(e, true);
+	/* end of input: the key logs get one last, unthrottled read */
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+			tls_keylog_refresh(e->stores[s]->keylogs[i]);
+	while (e->waiting.head) {
+		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
+		waitlist_remove(e, f);
+		rec_retry_held(f, true);
+		if (f->ended) flow_end(e, f, 0);
+	}
 	expire_locked(e, e->now, true);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -611,5 +642,10 @@ PTLS_API void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st)
 		}
 	st->keylog_lines = l;
 	st->keylog_malformed = m;
+	st->rst_ignored = e->rst_ignored;
+	st->syn_ignored = e->syn_ignored;
+	st->clock_outliers = e->clock.outliers;
+	st->clock_steps = e->clock.steps;
+	st->lost_bytes = e->tcp_cnt.lost_bytes;
 	pthread_mutex_unlock(&e->lock);
 }

@@ -24,6 +24,8 @@
 #include "tcp_stream.h"
 #include "session_cache.h"
 #include "app_framing.h"
+#include "clock.h"
+#include "dlist.h"
 
 #define PTLS_API __attribute__((visibility("default")))
 
@@ -153,8 +155,16 @@ typedef struct flow {
 	bool last_rep_decrypted;
 	tls_reason_t last_rep_reason;
 	bool last_rep_valid;
-	bool in_waitlist;
-	struct flow *wait_next;      /* flows with held records (key log) */
+	/* timers (engine time; O(1) insertion/removal through the links) */
+	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */
+	double wait_deadline;        /* give up waiting at this engine time */
+	uint64_t wait_gen;           /* key-log generation of the last lookup */
+	dlink_t close_link;          /* on eng->closing: an accepted RST, ends at close_at */
+	double close_at;
+	int8_t rst_dir;              /* direction whose RST is pending (-1 none) */
+	bool syn_pending;            /* a SYN outside the sequence space: new connection if answered */
+	bool syn_from_client;
+	uint32_t syn_seq;
 } flow_t;
 
 struct tls_engine {
@@ -171,9 +181,14 @@ struct tls_engine {
 	tcp_counters_t tcp_cnt;
 	session_cache_t *cache;
 	tls_engine_stats_t st;
-	flow_t *waitlist;
-	double now;
-	double last_wait_check;
+	eng_clock_t clock;           /* the one owner of time (clock.h) */
+	double now;                  /* == clock.now, engine time of the packet being processed */
+	dlist_t waiting;             /* flows waiting for key-log keys, by deadline */
+	dlist_t closing;             /* flows with an accepted RST, by close time */
+	dlink_t *retry_cursor;       /* next waiting flow to retry after the key log grew */
+	uint64_t keylog_gen;         /* sum of the key logs' generations at the last check */
+	double last_keylog_check;
+	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
 	/* log rate limiting */
 	double log_window_start;
 	unsigned log_in_window;
@@ -192,6 +207,8 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 void eng_fail(flow_t *f, tls_reason_t r);
 /* Put a flow on the list of flows waiting for key-log keys. */
 void eng_waitlist_add(struct tls_engine *e, flow_t *f);
+/* Sum of the generations of every key log of the engine's keystores. */
+uint64_t eng_keylog_generation(struct tls_engine *e);
 
 /* ---- record.c ---- */
 /* In-order TCP bytes of direction dir (data NULL: gap of len bytes). */

@@ -295,7 +295,7 @@ static size_t keylog_find(struct tls_engine *e, tls_keylog_label_t label, const 
 {
 	for (size_t s = 0; s < e->n_stores; s++)
 		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++) {
-			size_t n = tls_keylog_lookup(e->stores[s]->keylogs[i], label, id, idlen, out, cap);
+			size_t n = tls_keylog_find(e->stores[s]->keylogs[i], label, id, idlen, out, cap);
 			if (n) return n;
 		}
 	return 0;

@@ -89,6 +89,7 @@ struct tls_keylog {
 	uint8_t *chunk;     /* read buffer, KL_READ_CHUNK bytes, wiped after use */
 
 	uint64_t lines, malformed;
+	uint64_t generation;    /* bumped whenever secrets were added */
 };
 
 /* ---- small helpers ---- */
@@ -415,6 +416,7 @@ static size_t kl_refresh_locked(tls_keylog_t *kl)
 		wipe(kl->chunk, (size_t)r);
 	}
 	close(fd);
+	kl->generation += added;
 	return added;
 }
 
@@ -479,8 +481,8 @@ size_t tls_keylog_refresh(tls_keylog_t *kl)
 	return n;
 }
 
-size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
-                         size_t idlen, uint8_t *out, size_t outcap)
+static size_t kl_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
+                        size_t idlen, uint8_t *out, size_t outcap, bool refresh)
 {
 	kl_entry_t *e;
 	size_t n = 0;
@@ -491,7 +493,7 @@ size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8
 		return 0;
 	pthread_mutex_lock(&kl->mu);
 	e = kl_find(kl, (uint8_t)label, id, idlen);
-	if (!e) {
+	if (!e && refresh) {
 		kl_refresh_locked(kl);
 		e = kl_find(kl, (uint8_t)label, id, idlen);
 	}
@@ -501,6 +503,29 @@ size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8
 	}
 	pthread_mutex_unlock(&kl->mu);
 	return n;
+}
+
+size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
+                         size_t idlen, uint8_t *out, size_t outcap)
+{
+	return kl_lookup(kl, label, id, idlen, out, outcap, true);
+}
+
+size_t tls_keylog_find(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
+                       size_t idlen, uint8_t *out, size_t outcap)
+{
+	return kl_lookup(kl, label, id, idlen, out, outcap, false);
+}
+
+uint64_t tls_keylog_generation(tls_keylog_t *kl)
+{
+	uint64_t g;
+	if (!kl)
+		return 0;
+	pthread_mutex_lock(&kl->mu);
+	g = kl->generation;
+	pthread_mutex_unlock(&kl->mu);
+	return g;
 }
 
 void tls_keylog_counters(tls_keylog_t *kl, uint64_t *lines, uint64_t *malformed)

@@ -36,11 +36,22 @@ size_t tls_keylog_refresh(tls_keylog_t *kl);
 
 /* Find the secret for (label, id) — id is the 32-byte client random, or for KL_RSA the
  * first 8 bytes of the encrypted pre-master secret (idlen 8). If absent, refreshes once
+
  * and retries. Returns the secret length copied to out (<= outcap), or 0 if unknown. */
 size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
                          size_t idlen, uint8_t *out, size_t outcap);
 
 /* Counters: lines parsed into secrets, malformed/over-long lines skipped. */
+/* Like tls_keylog_lookup without the refresh on a miss: what the engine uses, so that a
+ * miss costs no stat() however many sessions never get their keys (the engine re-reads
+ * the file once per period and retries waiting sessions only when secrets were added). */
+size_t tls_keylog_find(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
+                       size_t idlen, uint8_t *out, size_t outcap);
+
+/* Changes whenever a refresh added secrets: a session that missed its keys only needs a
+ * new lookup when this moved. */
+uint64_t tls_keylog_generation(tls_keylog_t *kl);
+
 void tls_keylog_counters(tls_keylog_t *kl, uint64_t *lines, uint64_t *malformed);
 
 /* Wipe all secrets and free. */

@@ -128,6 +128,10 @@ static void gap_to(tcp_stream_t *s, uint32_t to, tcp_counters_t *cnt,
 		return;
 	s->next_seq = to;
 	cnt->gaps++;
+	cnt->lost_bytes += (uint64_t)g;
+	s->gaps++;
+	s->lost_bytes += (uint64_t)g;
+	s->hole_acked = false;
 	emit(deliver, ctx, NULL, (size_t)g);
 }
 
@@ -364,24 +368,42 @@ void tcp_stream_flush(tcp_stream_t *s, const tcp_limits_t *lim, tcp_counters_t *
 		gap_to(s, s->fin_seq, cnt, deliver, ctx);
 }
 
-void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, const tcp_limits_t *lim, tcp_counters_t *cnt,
-                      tcp_deliver_fn deliver, void *ctx)
+void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, double now)
+{
+	if (!s || !s->started || !s->ooo)
+		return;
+	/* ACKs of bytes we hold are normal; an ACK covering the start of the held data means
+	 * the receiver got the bytes of the hole. They may still be on their way to us (late
+	 * segment): only remember when this was first seen. */
+	int64_t a = rel(s, ack);
+	if (a <= 0 || a > (int64_t)TCP_STREAM_WINDOW || tcp_seq_gt(s->ooo->seq, ack))
+		return;
+	if (!s->hole_acked || s->hole_seq != s->ooo->seq) {
+		s->hole_acked = true;
+		s->hole_seq = s->ooo->seq;
+		s->hole_ack_ts = now;
+	}
+	s->hole_ack = ack;
+}
+
+bool tcp_stream_age_hole(tcp_stream_t *s, double now, double wait, const tcp_limits_t *lim,
+                         tcp_counters_t *cnt, tcp_deliver_fn deliver, void *ctx)
 {
 	tcp_counters_t scratch = { 0 };
 	if (!cnt)
 		cnt = &scratch;
-	if (!s || !s->started || !s->ooo)
-		return;
-	/* ACKs of bytes we hold are normal; an ACK covering the start of the held data means
-	 * the receiver got everything before it, so what we lack there was lost by the capture. */
-	int64_t a = rel(s, ack);
-	if (a <= 0 || a > (int64_t)TCP_STREAM_WINDOW)
-		return;
-	const lims_t l = get_lims(lim);
-	while (s->ooo && tcp_seq_leq(s->ooo->seq, ack)) {
-		gap_to(s, s->ooo->seq, cnt, deliver, ctx);
-		drain(s, &l, cnt, deliver, ctx);
+	if (!s || !s->started || !s->ooo || !s->hole_acked)
+		return false;
+	if (s->hole_seq != s->ooo->seq) {       /* the hole changed since the ACK: start over */
+		s->hole_acked = false;
+		return false;
 	}
+	if (now - s->hole_ack_ts < wait)
+		return false;
+	const lims_t l = get_lims(lim);
+	gap_to(s, s->ooo->seq, cnt, deliver, ctx);
+	drain(s, &l, cnt, deliver, ctx);
+	return true;
 }
 
 bool tcp_stream_finished(const tcp_stream_t *s)

@@ -49,6 +49,13 @@ typedef struct tcp_stream {
 	tcp_ooo_seg_t *ooo;     /* held segments, sorted by seq, non-overlapping, all > next_seq */
 	tcp_ooo_seg_t *ooo_tail;/* last held segment (O(1) append in the common loss case) */
 	uint32_t ooo_bytes, ooo_count;  /* held bytes (as charged to the limits) and segments */
+	/* ACK evidence about the first hole: the peer acknowledged bytes up to hole_ack, which
+	 * covers the start of the first held segment (hole_seq), first seen at hole_ack_ts. */
+	bool hole_acked;
+	uint32_t hole_seq, hole_ack;
+	double hole_ack_ts;
+	uint64_t lost_bytes;    /* bytes declared lost (reported as gaps) */
+	uint32_t gaps;          /* gaps declared */
 } tcp_stream_t;
 
 typedef struct tcp_limits {
@@ -62,7 +69,7 @@ typedef struct tcp_limits {
  * TCP_STREAM_DEFAULT_* per-direction bounds and no global bound. */
 
 typedef struct tcp_counters {
-	uint64_t out_of_order, retransmits, dropped, gaps;
+	uint64_t out_of_order, retransmits, dropped, gaps, lost_bytes;
 } tcp_counters_t;
 
 /* Sink for in-order bytes: data == NULL with len > 0 means `len` bytes were lost (gap).
@@ -83,7 +90,8 @@ void tcp_stream_init(tcp_stream_t *s);
  * - FIN records fin_seq = (data seq)+len (first FIN within the window wins; a FIN behind
  *   next_seq is ignored); bytes at or beyond fin_seq are discarded (counted dropped),
  *   including held ones. RST finishes the stream at once; its payload and everything
- *   after it are ignored (counted dropped if they carry data).
+ *   after it are ignored (counted dropped if they carry data). Callers that validate
+ *   resets themselves (the engine does) pass the flags without RST.
  * - Entirely old data counts a retransmit; a partially old segment is trimmed and counts
  *   a retransmit. In-order data is delivered from `payload` without copying.
  * - Future data (at most TCP_STREAM_WINDOW ahead; further is dropped) is copied and held
@@ -102,12 +110,19 @@ int tcp_stream_segment(tcp_stream_t *s, uint32_t seq, uint8_t flags, const uint8
 void tcp_stream_flush(tcp_stream_t *s, const tcp_limits_t *lim, tcp_counters_t *cnt,
                       tcp_deliver_fn deliver, void *ctx);
 
-/* The other direction acknowledged every byte before `ack`. If segments are held and
- * `ack` reaches the first of them, the missing bytes before it were lost by the capture
- * (the receiver had them): report the gap now and deliver the held data, instead of
- * waiting for the hold bound or the end of the flow. No-op when nothing is held. */
-void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, const tcp_limits_t *lim, tcp_counters_t *cnt,
-                      tcp_deliver_fn deliver, void *ctx);
+/* The other direction acknowledged every byte before `ack` (capture time `now`). An ACK
+ * never declares bytes lost by itself: the capture may still bring the late segment (a
+ * SPAN port or multi-queue NIC delivers [D2, ACK(D), D]). When `ack` covers the start of the
+ * held data, the hole is only marked as acknowledged, with the time first seen; see
+ * tcp_stream_age_hole. No-op when nothing is held. */
+void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, double now);
+
+/* Declare the first hole lost if the peer acknowledged it at least `wait` seconds ago
+ * (engine time `now`) and it is still open: the receiver had those bytes long ago, the
+ * capture will not bring them any more. Delivers the gap and what became in order.
+ * Returns true if a gap was declared. */
+bool tcp_stream_age_hole(tcp_stream_t *s, double now, double wait, const tcp_limits_t *lim,
+                         tcp_counters_t *cnt, tcp_deliver_fn deliver, void *ctx);
 
 /* True once FIN (all bytes before it delivered) or RST was seen. */
 bool tcp_stream_finished(const tcp_stream_t *s);

@@ -111,7 +111,11 @@ typedef struct tls_session_info {
 	tls_reason_t reason;
 	bool final;                 /* the flow ended: this is the session's last report */
 	uint64_t msgs[2], bytes[2]; /* messages / plaintext bytes delivered per direction */
+	/* TCP bytes the peers exchanged that the capture lacks, per direction: holes declared
+	 * lost (gaps) and their size. A decrypted session with loss has reason "gap". */
+	uint64_t gaps[2], lost_bytes[2];
 } tls_session_info_t;
+#define TLS_SESSION_HAS_LOSS 1
 
 typedef struct tls_callbacks {
 	/* Every complete application message, in stream order, exactly once. */
@@ -190,6 +194,12 @@ typedef struct tls_engine_stats {
 	uint64_t reasm_out_of_order, reasm_retransmits, reasm_dropped, gaps;
 	uint64_t keylog_lines, keylog_malformed, resumptions;
 	uint64_t bytes_buffered;
+	/* appended: packets the engine did not believe (counted, otherwise ignored) */
+	uint64_t rst_ignored;           /* resets out of window, or followed by data from their sender */
+	uint64_t syn_ignored;           /* SYNs inside an established flow's sequence space */
+	uint64_t clock_outliers;        /* capture stamps far from engine time (not taken as time) */
+	uint64_t clock_steps;           /* confirmed capture clock steps (absorbed) */
+	uint64_t lost_bytes;            /* TCP bytes declared lost over all flows */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

@@ -237,6 +237,10 @@ int out_session(out_ctx_t *o, const tls_session_info_t *si)
 		json_object_object_add(j, "msgs_s2c", json_object_new_uint64(si->msgs[TLS_DIR_S2C]));
 		json_object_object_add(j, "bytes_c2s", json_object_new_uint64(si->bytes[TLS_DIR_C2S]));
 		json_object_object_add(j, "bytes_s2c", json_object_new_uint64(si->bytes[TLS_DIR_S2C]));
+		json_object_object_add(j, "gaps_c2s", json_object_new_uint64(si->gaps[TLS_DIR_C2S]));
+		json_object_object_add(j, "gaps_s2c", json_object_new_uint64(si->gaps[TLS_DIR_S2C]));
+		json_object_object_add(j, "lost_bytes_c2s", json_object_new_uint64(si->lost_bytes[TLS_DIR_C2S]));
+		json_object_object_add(j, "lost_bytes_s2c", json_object_new_uint64(si->lost_bytes[TLS_DIR_S2C]));
 		return put_json(o, j);
 	}
 
@@ -256,6 +260,11 @@ int out_session(out_ctx_t *o, const tls_session_info_t *si)
 	fprintf(o->f, ", c2s %llu msgs %llu bytes, s2c %llu msgs %llu bytes\n",
 	        (unsigned long long)si->msgs[TLS_DIR_C2S], (unsigned long long)si->bytes[TLS_DIR_C2S],
 	        (unsigned long long)si->msgs[TLS_DIR_S2C], (unsigned long long)si->bytes[TLS_DIR_S2C]);
+	if (si->gaps[0] || si->gaps[1])
+		fprintf(o->f, "session %llu lost: c2s %llu bytes in %llu gaps, s2c %llu bytes in %llu gaps\n",
+		        (unsigned long long)si->flow_id,
+		        (unsigned long long)si->lost_bytes[TLS_DIR_C2S], (unsigned long long)si->gaps[TLS_DIR_C2S],
+		        (unsigned long long)si->lost_bytes[TLS_DIR_S2C], (unsigned long long)si->gaps[TLS_DIR_S2C]);
 	return check(o);
 }
 

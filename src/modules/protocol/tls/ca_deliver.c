@@ -238,6 +238,11 @@ static void cb_session(void *user, const tls_session_info_t *s)
 		        e->label, s->flow_id, c, sv, ver ? ver : "?", suite ? suite : "?",
 		        kk ? kk : "?", s->resumed ? " resumed" : "", s->msgs[0], s->msgs[1],
 		        s->bytes[0], s->bytes[1]);
+		if (s->gaps[0] || s->gaps[1])
+			TERR("protocol_tls[%s]: session %" PRIu64 " %s->%s: capture lost bytes (%s): "
+			     "c2s %" PRIu64 " bytes in %" PRIu64 " gaps, s2c %" PRIu64 " bytes in %" PRIu64 " gaps",
+			     e->label, s->flow_id, c, sv, tls_reason_name(s->reason),
+			     s->lost_bytes[0], s->gaps[0], s->lost_bytes[1], s->gaps[1]);
 	} else {
 		TDEBUG("protocol_tls[%s]: session %" PRIu64 " %s->%s: %s %s %s%s", e->label,
 		       s->flow_id, c, sv, ver ? ver : "?", suite ? suite : "?",

@@ -83,6 +83,7 @@ typedef struct tls_dirstate {
 	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
 	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
+	bool wait_peer;              /* held records wait for the other direction's handshake */
 	held_rec_t *held, **held_tail;
 	size_t held_bytes;
 	uint64_t msgs, bytes;
@@ -137,6 +138,11 @@ typedef struct tls_conn {
 	tls_reason_t reason;
 	bool decrypted;
 	int n_tickets_seen;
+	/* flight progress the cross-direction gate (hs_gate.c) looks at */
+	bool sh_psk;                 /* ServerHello selected a PSK */
+	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
+	bool srv_fin_seen;           /* the server's Finished of the current handshake */
+	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
 } tls_conn_t;
 
 typedef struct flow {
@@ -163,6 +169,7 @@ typedef struct flow {
 	double close_at;
 	int8_t rst_dir;              /* direction whose RST is pending (-1 none) */
 	bool syn_pending;            /* a SYN outside the sequence space: new connection if answered */
+	bool in_retry, retry_again;  /* held-record replay running (no recursion) / to run again */
 	bool syn_from_client;
 	uint32_t syn_seq;
 } flow_t;
@@ -234,6 +241,14 @@ void hs_ccs(flow_t *f, int dir);
 int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len);
 /* TLS 1.3: set up dir's cipher state for the next epoch if the secret is known. */
 int hs13_next_epoch(flow_t *f, int dir);
+/* 0-RTT was accepted or rejected by the server: rejected early data is never emitted. */
+void hs_early_decide(flow_t *f, bool accepted);
+
+/* ---- hs_gate.c ---- */
+/* May a record of direction dir be processed now, or does it depend on a handshake
+ * message of the other direction that the capture has not delivered yet (reply captured
+ * before its request)? `hs_partial`: the record continues a buffered handshake message. */
+bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len);
 void hs_conn_free(tls_conn_t *c);
 
 /* ---- packet.c ---- */

@@ -66,6 +66,7 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 		if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); c->enc_pms = NULL; }
 		c->srv_pub_len = c->cli_pub_len = 0;
 	}
+	if (second && c->hrr_seen) c->ch_after_hrr = true;
 	memcpy(c->client_random, rnd, 32);
 	c->ch_sid_len = (uint8_t)cur_left(&sid);
 	cur_copy(&sid, c->ch_sid, c->ch_sid_len);
@@ -76,6 +77,9 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 	}
 	c->n_ch_share = 0;
 	c->early_data_offered = false;
+	c->early_decided = c->early_accepted = false;
+	c->sh_psk = false;
+	c->srv_fin_seen = false;
 	if (cur_left(m) == 0) return;               /* no extensions */
 	cursor_t exts = cur_sub16(m);
 	while (cur_left(&exts) >= 4) {
@@ -168,6 +172,7 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 			}
 			case EXT_EMS: ems = true; break;
 			case EXT_ETM: etm = true; break;
+			case EXT_PSK: c->sh_psk = true; break;
 			case EXT_KEY_SHARE:
 				ks_group = cur_u16(&ed);
 				if (!hrr) {
@@ -213,6 +218,8 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		return;                                  /* the real ServerHello follows */
 	}
 	if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+	/* 0-RTT needs TLS 1.3 and an accepted PSK; EncryptedExtensions then decides */
+	if (c->early_data_offered && (version != 0x0304 || !c->sh_psk)) hs_early_decide(f, false);
 	memcpy(c->server_random, rnd, 32);
 	c->sh_sid_len = (uint8_t)cur_left(&sid);
 	cur_copy(&sid, c->sh_sid, c->sh_sid_len);
@@ -422,6 +429,7 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 	tls_conn_t *c = &f->conn;
 	tls_dirstate_t *d = &f->d[dir];
 	if (c->have_master) {
+		tls_cipher_free(&d->cs);
 		if (setup_dir12(f, dir, c->master, &d->cs) != 0) { eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE); return -1; }
 		d->cs_active = true;
 		return 1;
@@ -448,11 +456,13 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		tls_wipe(c->cand, sizeof c->cand);
 		c->n_cand = 0;
 		if (c->resumed) e->st.resumptions++;
+		tls_cipher_free(&d->cs);
 		if (setup_dir12(f, dir, c->master, &d->cs) != 0) return -1;
 		d->cs_active = true;
 		/* the other direction may already have switched */
 		int o = 1 - dir;
 		if (f->d[o].encrypted && !f->d[o].cs_active && !f->d[o].held) {
+			tls_cipher_free(&f->d[o].cs);
 			if (setup_dir12(f, o, c->master, &f->d[o].cs) == 0) f->d[o].cs_active = true;
 		}
 		cache_session(f);
@@ -716,6 +726,7 @@ void hs_ccs(flow_t *f, int dir)
 	}
 	d->encrypted = true;
 	d->cs_active = false;
+	tls_cipher_free(&d->cs);                 /* the previous epoch's (renegotiation) */
 	if (c->have_master && c->cs) {
 		if (setup_dir12(f, dir, c->master, &d->cs) == 0) d->cs_active = true;
 	}
@@ -799,6 +810,41 @@ static void parse_new_session_ticket(flow_t *f, cursor_t *m)
 		session_cache_put(f->eng->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
 }
 
+/* RFC 8446 §4.2.10: the server accepted 0-RTT data iff EncryptedExtensions has early_data. */
+static void parse_encrypted_extensions(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	bool early = false;
+	cursor_t exts = cur_sub16(m);
+	while (cur_left(&exts) >= 4) {
+		uint16_t et = cur_u16(&exts);
+		cursor_t ed = cur_sub16(&exts);
+		(void)ed;
+		if (cur_failed(&exts)) break;
+		if (et == EXT_EARLY_DATA) early = true;
+	}
+	if (c->early_data_offered && !c->early_decided) hs_early_decide(f, early);
+}
+
+void hs_early_decide(flow_t *f, bool accepted)
+{
+	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->d[TLS_DIR_C2S];
+	c->early_decided = true;
+	c->early_accepted = accepted;
+	if (!accepted && d->app_epoch < 0) {
+		/* rejected: the early records are skipped by the server and never emitted here;
+		 * the client's next records are under its handshake key */
+		d->app_epoch = 0;
+		d->cs_active = false;
+		tls_cipher_free(&d->cs);
+		if (d->hs_known && c->cs) {
+			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
+			if (!d->cs_active) tls_cipher_free(&d->cs);
+		}
+	}
+}
+
 /* One complete handshake message (raw = header + body). */
 static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, size_t rawlen)
 {
@@ -842,6 +888,7 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (dir == TLS_DIR_S2C) parse_new_session_ticket(f, &m);
 		break;
 	case HS_ENCRYPTED_EXTENSIONS:
+		if (dir == TLS_DIR_S2C && c->tls13) parse_encrypted_extensions(f, &m);
 		break;
 	case HS_END_OF_EARLY_DATA:
 		if (dir == TLS_DIR_C2S && c->tls13 && f->d[dir].hs_known) {
@@ -852,6 +899,7 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		}
 		break;
 	case HS_FINISHED:
+		if (dir == TLS_DIR_S2C) c->srv_fin_seen = true;
 		if (c->tls13) {
 			if (dir == TLS_DIR_S2C) tls13_static_app_secrets(f);
 			hs13_next_epoch(f, dir);

@@ -90,43 +90,88 @@ static void give_up_waiting(flow_t *f)
 	eng_report_session(f->eng, f, false);
 }
 
+/* Replay the held records of one direction in order, as far as keys and the
+ * cross-direction gate allow. Returns true if at least one record was processed. */
+static bool drain_dir(flow_t *f, int dir, bool final)
+{
+	tls_dirstate_t *d = &f->d[dir];
+	bool progress = false;
+	while (d->held && !d->broken) {
+		held_rec_t *h = d->held;
+		if (!final && hs_gate_wait(f, dir, h->type, h->data, h->len)) { d->wait_peer = true; break; }
+		d->wait_peer = false;
+		bool plain_ccs = h->type == CT_CCS && (f->conn.tls13 || !d->encrypted || d->app_epoch < 0);
+		if (d->encrypted && !d->cs_active && !plain_ccs) {
+			if (f->conn.reason != TLS_REASON_NONE && !f->conn.waiting_keylog) { rec_drop_held(f, dir); break; }
+			int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
+			if (r == 0) break;                  /* still no key */
+			if (r < 0) { rec_drop_held(f, dir); break; }
+			if (r == 2) {                       /* record unreadable, skip it */
+				d->held = h->next;
+				if (!d->held) d->held_tail = &d->held;
+				d->held_bytes -= h->len;
+				f->eng->buffered -= h->len;
+				free(h);
+				continue;
+			}
+		}
+		d->held = h->next;
+		if (!d->held) d->held_tail = &d->held;
+		d->held_bytes -= h->len;
+		f->eng->buffered -= h->len;
+		double saved = d->ts;
+		d->ts = h->ts;
+		rec_process(f, dir, h->type, h->version, h->data, h->len, true);
+		d->ts = saved;
+		tls_wipe(h->data, h->len);
+		free(h);
+		progress = true;
+	}
+	if (!d->held) d->wait_peer = false;
+	return progress;
+}
+
 void rec_retry_held(flow_t *f, bool final)
 {
 	tls_conn_t *c = &f->conn;
-	for (int dir = 0; dir < 2; dir++) {
-		tls_dirstate_t *d = &f->d[dir];
-		while (d->held && !d->broken) {
-			held_rec_t *h = d->held;
-			if (!d->cs_active) {
-				int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
-				if (r == 0) break;                  /* still no key */
-				if (r < 0) { rec_drop_held(f, dir); break; }
-				if (r == 2) {                       /* record unreadable, skip it */
-					d->held = h->next;
-					if (!d->held) d->held_tail = &d->held;
-					d->held_bytes -= h->len;
-					f->eng->buffered -= h->len;
-					free(h);
-					continue;
-				}
-			}
-			d->held = h->next;
-			if (!d->held) d->held_tail = &d->held;
-			d->held_bytes -= h->len;
-			f->eng->buffered -= h->len;
-			double saved = d->ts;
-			d->ts = h->ts;
-			rec_process(f, dir, h->type, h->version, h->data, h->len, true);
-			d->ts = saved;
-			tls_wipe(h->data, h->len);
-			free(h);
-		}
-	}
+	if (f->in_retry) { f->retry_again = true; return; }   /* the running replay loops again */
+	f->in_retry = true;
+	do {
+		f->retry_again = false;
+		for (int dir = 0; dir < 2; dir++)
+			if (drain_dir(f, dir, final) && f->d[1 - dir].held) f->retry_again = true;
+	} while (f->retry_again);
+	f->in_retry = false;
+	if (final && c->early_data_offered && !c->early_decided) hs_early_decide(f, false);
 	if (!f->d[0].held && !f->d[1].held) c->waiting_keylog = false;
 	if (c->waiting_keylog) {
 		if (final || f->eng->now - c->wait_since > f->eng->cfg.keylog_wait)
 			give_up_waiting(f);
 	}
+}
+
+/* After a record of `dir` was processed: if the other direction waits for this one's
+ * handshake and may now go on, replay it. */
+static void release_peer(flow_t *f, int dir)
+{
+	tls_dirstate_t *o = &f->d[1 - dir];
+	if (!o->wait_peer || !o->held) return;
+	if (hs_gate_wait(f, 1 - dir, o->held->type, o->held->data, o->held->len)) return;
+	rec_retry_held(f, false);
+}
+
+/* Hold a record behind others or for the other direction; when the hold bound is hit the
+ * direction stops waiting for its peer and goes on in capture order. */
+static void hold_or_go(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *frag, size_t len)
+{
+	if (hold_record(f, dir, type, version, frag, len)) return;
+	tls_dirstate_t *d = &f->d[dir];
+	if (f->conn.waiting_keylog) { give_up_waiting(f); return; }
+	eng_log(f->eng, 4, "flow %llu %s: hold bound reached while waiting for the other direction",
+	        (unsigned long long)f->id, dir == TLS_DIR_C2S ? "c2s" : "s2c");
+	drain_dir(f, dir, true);
+	d->wait_peer = false;
+	rec_process(f, dir, type, version, frag, len, true);
 }
 
 /* Decrypt a record after a gap: the records in between were lost, so the sequence number
@@ -164,7 +209,18 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	tls_dirstate_t *d = &f->d[dir];
 	tls_conn_t *c = &f->conn;
 	d->seen_record = true;
-	if (!from_held) e->st.records++;
+	if (!from_held) {
+		e->st.records++;
+		if (d->held) {                              /* keep order behind held records */
+			hold_or_go(f, dir, type, version, frag, len);
+			return;
+		}
+		if (hs_gate_wait(f, dir, type, frag, len)) {   /* the other direction must go first */
+			d->wait_peer = true;
+			hold_or_go(f, dir, type, version, frag, len);
+			return;
+		}
+	}
 
 	/* ChangeCipherSpec is plaintext in TLS <= 1.2 (before encryption) and a no-op in TLS 1.3. */
 	if (type == CT_CCS && (c->tls13 || !d->encrypted || d->app_epoch < 0)) {
@@ -172,10 +228,6 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 		return;
 	}
 	if (d->encrypted) {
-		if (d->held && !from_held) {                /* keep order behind held records */
-			if (!hold_record(f, dir, type, version, frag, len)) give_up_waiting(f);
-			return;
-		}
 		if (!d->cs_active) {
 			if (c->reason != TLS_REASON_NONE && !c->waiting_keylog) return;
 			int r = hs_prove_keys(f, dir, type, version, frag, len);
@@ -333,6 +385,7 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 		memcpy(e->scratch, h + 5, rl);
 		bool was_resync = d->resync && d->cs_active;
 		rec_process(f, dir, type, version, e->scratch, rl, false);
+		release_peer(f, dir);
 		/* A header found while resynchronising that did not authenticate was a false
 		 * match inside ciphertext: look again one byte further, not past its "length". */
 		off += (was_resync && d->resync) ? 1 : 5 + rl;

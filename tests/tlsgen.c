@@ -1678,6 +1678,7 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 		if (o->no_tickets) SSL_CTX_set_num_tickets(c, 0);
 		if (o->early_data) {
 			SSL_CTX_set_max_early_data(c, 65536);
+			SSL_CTX_set_recv_max_early_data(c, 65536);   /* default 16384: a BIG first message is more */
 			SSL_CTX_set_options(c, SSL_OP_NO_ANTI_REPLAY);   /* stateless tickets */
 		}
 		if (o->early_data_reject) SSL_CTX_set_allow_early_data_cb(c, allow_early_cb, NULL);

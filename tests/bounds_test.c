@@ -59,7 +59,7 @@ static size_t rss_now(void)
 /* Result a scenario child sends back to the parent. */
 typedef struct result {
 	int n;
-	struct { int ok; char name[160]; char todo[160]; } r[8];
+	struct { int ok; char name[160]; char todo[160]; char skip[160]; } r[8];
 	char diag[4096];
 } result_t;
 
@@ -82,6 +82,19 @@ static void check(int ok, const char *fmt, ...)
 	va_end(ap);
 	if (!ok && known_bug && bug) snprintf(R->r[R->n].todo, sizeof R->r[0].todo, "%s", bug);
 	R->r[R->n++].ok = ok;
+}
+
+/* A check that cannot be made here (reported "ok N # SKIP reason", never as a pass). */
+static void skip(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void skip(const char *reason, const char *fmt, ...)
+{
+	if (R->n >= 8) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(R->r[R->n].name, sizeof R->r[0].name, fmt, ap);
+	va_end(ap);
+	snprintf(R->r[R->n].skip, sizeof R->r[0].skip, "%s", reason);
+	R->r[R->n++].ok = 1;
 }
 
 static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -178,7 +191,7 @@ static void verdicts(watch_t *w, const char *what, double limit_mib)
 	if (RSS_CHECKS)
 		check(grow <= limit_mib, "%s: RSS growth %.1f MiB <= %.0f MiB", what, grow, limit_mib);
 	else                          /* ASan's quarantine and shadow memory are not ours */
-		check(1, "%s: RSS growth %.1f MiB (not checked under AddressSanitizer)", what, grow);
+		skip("RSS is meaningless under AddressSanitizer", "%s: RSS growth %.1f MiB", what, grow);
 }
 
 static void seg(tls_engine_t *e, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
@@ -441,7 +454,10 @@ static void sc_keylog_long_lines(void)
 	      (unsigned long long)st.keylog_malformed);
 	double grow = (double)(w.rss_max - w.rss0) / MiB;
 	diag("key log with 4 MB lines: RSS +%.1f MiB", grow);
-	check(!RSS_CHECKS || grow <= 4.0, "key log with 4 MB lines: RSS growth %.1f MiB <= 4 MiB (lines not buffered)", grow);
+	if (RSS_CHECKS)
+		check(grow <= 4.0, "key log with 4 MB lines: RSS growth %.1f MiB <= 4 MiB (lines not buffered)", grow);
+	else
+		skip("RSS is meaningless under AddressSanitizer", "key log with 4 MB lines: RSS growth %.1f MiB", grow);
 	tls_engine_free(e);
 	tu_free_frames(&fr);
 	tlsgen_result_free(&g);
@@ -544,6 +560,72 @@ static void app_messages(int complete)
 static void sc_partial_app_messages(void) { app_messages(0); }
 static void sc_done_app_messages(void) { app_messages(1); }
 
+/* 65,536 half-open flows: each a SYN and one real ClientHello (OpenSSL's, TLS 1.3), no
+ * reply, distinct client addresses/ports, on an engine with default limits (max_flows
+ * 65536). Per-flow cost from the engine's bytes_buffered and from the RSS growth. The
+ * issue-9 engine keeps such a flow <= 2 KiB; that bound is asserted only when the engine
+ * says it has landed (TLS_SESSION_HAS_LOSS comes with it), and never under ASan. */
+#define HALF_OPEN 65536
+static void sc_half_open(void)
+{
+	char pcap[700], err[512];
+	snprintf(pcap, sizeof pcap, "%s/ch.pcap", tu_tmpdir());
+	tlsgen_opts_t o;
+	tlsgen_opts_defaults(&o);
+	o.key_file = KEY; o.cert_file = CERT;
+	o.tls_version = 0x0304;
+	o.n_messages = 1;
+	tlsgen_result_t g;
+	memset(&g, 0, sizeof g);
+	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { check(0, "half-open: generator: %s", err); return; }
+	const uint8_t *t = g.conns[0].tls[0];
+	size_t chl = 5 + ((size_t)t[3] << 8 | t[4]);
+	if (t[0] != 22 || chl > g.conns[0].tls_len[0]) { check(0, "half-open: no ClientHello record"); tlsgen_result_free(&g); return; }
+	uint8_t ch[2048];
+	if (chl > sizeof ch) { check(0, "half-open: ClientHello of %zu bytes", chl); tlsgen_result_free(&g); return; }
+	memcpy(ch, t, chl);
+	tlsgen_result_free(&g);
+
+	tls_engine_config_t cfg;
+	tls_engine_config_defaults(&cfg);
+	cfg.max_flows = HALF_OPEN;
+	tls_callbacks_t cb = { NULL, NULL, NULL, NULL };
+	tls_engine_t *e = tls_engine_new(&cfg, NULL, 0, &cb);
+	if (!e) { check(0, "half-open: engine"); return; }
+	size_t rss0 = rss_now();
+	double ts = 1700000000.0;
+	for (uint32_t i = 0; i < HALF_OPEN; i++) {
+		uint32_t src = CLI + (i >> 14);
+		uint16_t sp = (uint16_t)(1024 + (i & 0x3fff));
+		uint32_t isn = i * 2654435761u;
+		seg(e, src, sp, SRV, 443, isn, 0x02, NULL, 0, ts);
+		for (size_t k = 32; k < 38 && k + 6 < chl; k++) ch[k] = (uint8_t)(i >> (k - 32));   /* vary the client random */
+		seg(e, src, sp, SRV, 443, isn + 1, 0x18, ch, chl, ts + 1e-4);
+		ts += 1e-5;
+	}
+	size_t rss1 = rss_now();
+	tls_engine_stats_t st;
+	tls_engine_get_stats(e, &st);
+	double per_buf = (double)st.bytes_buffered / HALF_OPEN, per_rss = (double)(rss1 - rss0) / HALF_OPEN;
+	diag("half-open: %d flows of one %zu-byte ClientHello: flows created %llu, active %llu; bytes_buffered %llu "
+	     "(%.0f B/flow); RSS +%.1f MiB (%.0f B/flow)", HALF_OPEN, chl, (unsigned long long)st.flows_created,
+	     (unsigned long long)st.flows_active, (unsigned long long)st.bytes_buffered, per_buf, (rss1 - rss0) / MiB, per_rss);
+	check(st.flows_created == HALF_OPEN && st.flows_active <= HALF_OPEN && st.sessions_decrypted == 0,
+	      "half-open: %d flows created, active <= max_flows (%llu, %llu)", HALF_OPEN,
+	      (unsigned long long)st.flows_created, (unsigned long long)st.flows_active);
+#ifdef TLS_SESSION_HAS_LOSS
+	check(per_buf <= 2048, "half-open: bytes_buffered %.0f B/flow <= 2048", per_buf);
+	if (RSS_CHECKS) check(per_rss <= 2048, "half-open: RSS growth %.0f B/flow <= 2048", per_rss);
+	else skip("RSS is meaningless under AddressSanitizer", "half-open: RSS growth %.0f B/flow", per_rss);
+#else
+	skip("engine without TLS_SESSION_HAS_LOSS (issue 9 not landed): bound not asserted",
+	     "half-open: bytes_buffered %.0f B/flow <= 2048", per_buf);
+	skip(RSS_CHECKS ? "engine without TLS_SESSION_HAS_LOSS (issue 9 not landed): bound not asserted"
+	                : "RSS is meaningless under AddressSanitizer", "half-open: RSS growth %.0f B/flow <= 2048", per_rss);
+#endif
+	tls_engine_free(e);
+}
+
 /* ---- driver ---- */
 
 static void run(const char *name, void (*fn)(void))
@@ -583,7 +665,10 @@ static void run(const char *name, void (*fn)(void))
 	char *s = res.diag, *nl;
 	while ((nl = strchr(s, '\n')) != NULL) { *nl = '\0'; tap_diag("%s", s); s = nl + 1; }
 	for (int i = 0; i < res.n; i++) {
-		if (!res.r[i].ok && res.r[i].todo[0]) {
+		if (res.r[i].skip[0]) {
+			printf("ok %d - %s # SKIP %s\n", ++tap_n, res.r[i].name, res.r[i].skip);
+			fflush(stdout);
+		} else if (!res.r[i].ok && res.r[i].todo[0]) {
 			printf("not ok %d - %s # TODO %s\n", ++tap_n, res.r[i].name, res.r[i].todo);
 			fflush(stdout);
 		} else {
@@ -611,5 +696,6 @@ int main(void)
 	run("key log long lines", sc_keylog_long_lines);
 	run("partial app messages", sc_partial_app_messages);
 	run("completed app messages", sc_done_app_messages);
+	run("65,536 half-open flows", sc_half_open);
 	return tap_done();
 }

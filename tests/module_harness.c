@@ -675,8 +675,8 @@ static void gen_case(const char *name, tlsgen_opts_t *o, int mode, int want_reru
 	tlsgen_result_t res;
 	char pcap[512];
 	if (!have_gen || gen(o, name, &res, pcap, sizeof pcap) < 0) {
-		tap_skip("tlsgen capture not available");
-		tap_skip("tlsgen capture not available");
+		tap_ok(0, "tlsgen capture not available (generator failed)");
+		tap_ok(0, "tlsgen capture not available (generator failed)");
 		return;
 	}
 	static expect_t exp[8192];
@@ -803,7 +803,7 @@ int main(int argc, char **argv)
 	snprintf(keyfile, sizeof keyfile, "%s/server.key", tmpdir);
 	snprintf(certfile, sizeof certfile, "%s/server.crt", tmpdir);
 	have_gen = tlsgen_make_key("rsa2048", keyfile, certfile, NULL) == 0;
-	if (!have_gen) tap_diag("tlsgen_make_key failed: generated cases skipped");
+	if (!have_gen) tap_diag("tlsgen_make_key failed: the generated cases FAIL");
 
 	/* ---- load errors ---- */
 	write_conf(one_profile("p1", "      <param name=\"private-key-path\" value=\"/nonexistent/k.pem\"/>\n"));
@@ -856,7 +856,7 @@ int main(int argc, char **argv)
 		tap_ok(ex->serial_f() != 0, "serial_f returns a serial");
 		ex->unload_f();
 	} else {
-		for (int i = 0; i < 8; i++) tap_skip("no generated key");
+		for (int i = 0; i < 8; i++) tap_ok(0, "no generated key (tlsgen_make_key failed)");
 	}
 
 	/* ---- decryption through the plan ---- */
@@ -933,8 +933,8 @@ int main(int argc, char **argv)
 				tap_ok(parse_tls_zero_returns == 0, "3 connections: parse_tls never returned 0");
 				tlsgen_result_free(&res);
 			} else {
-				tap_skip("tlsgen failed");
-				tap_skip("tlsgen failed");
+				tap_ok(0, "tlsgen failed");
+				tap_ok(0, "tlsgen failed");
 			}
 		}
 
@@ -971,7 +971,7 @@ int main(int argc, char **argv)
 				       nrecs, total);
 				tlsgen_result_free(&res);
 			} else {
-				for (int i = 0; i < 7; i++) tap_skip("tlsgen failed");
+				for (int i = 0; i < 7; i++) tap_ok(0, "tlsgen failed");
 			}
 		}
 
@@ -1009,7 +1009,7 @@ int main(int argc, char **argv)
 				       fallback_used);
 				tlsgen_result_free(&res);
 			} else {
-				tap_skip("tlsgen failed"); tap_skip("tlsgen failed"); tap_skip("tlsgen failed");
+				tap_ok(0, "tlsgen failed"); tap_ok(0, "tlsgen failed"); tap_ok(0, "tlsgen failed");
 			}
 		}
 		ex->unload_f();
@@ -1042,7 +1042,7 @@ int main(int argc, char **argv)
 				check_recs("plan-index 1", exp, nexp, &ci, 1);
 				tlsgen_result_free(&res);
 			} else {
-				tap_skip("tlsgen failed"); tap_skip("tlsgen failed"); tap_skip("tlsgen failed");
+				tap_ok(0, "tlsgen failed"); tap_ok(0, "tlsgen failed"); tap_ok(0, "tlsgen failed");
 			}
 		}
 		ex->unload_f();
@@ -1076,7 +1076,7 @@ int main(int argc, char **argv)
 				ex->unload_f();
 				tlsgen_result_free(&res);
 			} else {
-				for (int i = 0; i < 3; i++) tap_skip("tlsgen failed");
+				for (int i = 0; i < 3; i++) tap_ok(0, "tlsgen failed");
 			}
 		}
 
@@ -1107,7 +1107,7 @@ int main(int argc, char **argv)
 				tlsgen_result_free(&res);
 			} else {
 				ex->unload_f();
-				tap_skip("tlsgen failed"); tap_skip("tlsgen failed");
+				tap_ok(0, "tlsgen failed"); tap_ok(0, "tlsgen failed");
 			}
 		}
 	}

@@ -152,25 +152,40 @@ static void hostile_input(void)
 	static uint8_t buf[70000];
 	/* 1. random frames for every link type */
 	static const int dlts[] = { 0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 9999 };
+	tls_engine_stats_t s0, s1;
+	tls_engine_get_stats(e, &s0);
+	uint64_t fed = 0, rejected = 0;
 	for (int i = 0; i < 20000; i++) {
 		size_t len = rnd() % 200;
 		for (size_t k = 0; k < len; k++) buf[k] = (uint8_t)rnd();
 		if (len > 14 && (i & 1)) { buf[12] = 0x08; buf[13] = 0; buf[14] = 0x45; }
-		tls_engine_feed_frame(e, dlts[i % 11], buf, len, 1000.0 + i * 0.001);
+		fed += len;
+		if (tls_engine_feed_frame(e, dlts[i % 11], buf, len, 1000.0 + i * 0.001) != 0) rejected++;
 	}
-	tap_ok(1, "20000 random frames over 11 link types: no crash");
+	tls_engine_get_stats(e, &s1);
+	/* the API contract: every frame counted; -1 exactly for the malformed ones (counted) */
+	tap_ok(s1.packets - s0.packets == 20000 && s1.packets_malformed - s0.packets_malformed == rejected && rejected > 0 &&
+	       s1.sessions_decrypted == 0 && s1.records_decrypted == 0 && r.n_msgs == 0 && s1.bytes_buffered <= fed,
+	       "20000 random frames over 11 link types: all counted (%llu), %llu malformed = %llu rejected, "
+	       "nothing decrypted, %llu bytes buffered of %llu fed",
+	       (unsigned long long)(s1.packets - s0.packets), (unsigned long long)(s1.packets_malformed - s0.packets_malformed),
+	       (unsigned long long)rejected, (unsigned long long)s1.bytes_buffered, (unsigned long long)fed);
 	/* 2. records with illegal lengths, huge handshake lengths, malformed hellos */
 	uint8_t pl[600];
 	size_t n;
+	tls_engine_get_stats(e, &s0);
+	fed = 0;
 	uint32_t seq = 1000;
 	/* oversized record */
 	memcpy(pl, "\x16\x03\x01\xff\xff\x01\x00\x00\x10", 9);
 	n = build_frame(buf, 40000, 5061, seq, 0x18, pl, 9);
 	tls_engine_feed_frame(e, 1, buf, n, 2000.0);
+	fed += n;
 	/* handshake message declaring 16 MB */
 	memcpy(pl, "\x16\x03\x01\x00\x08\x01\xff\xff\xff\x03\x03\x00\x00", 13);
 	n = build_frame(buf, 40001, 5061, seq, 0x18, pl, 13);
 	tls_engine_feed_frame(e, 1, buf, n, 2000.1);
+	fed += n;
 	/* ClientHello whose extension block lengths lie */
 	for (int i = 0; i < 500; i++) {
 		size_t body = 2 + 32 + 1 + 4 + 2 + 2 + 40;
@@ -186,8 +201,15 @@ static void hostile_input(void)
 		for (int j = 0; j < 40; j++) pl[k++] = (uint8_t)(rnd() & (j % 3 ? 0xff : 0x03));
 		n = build_frame(buf, (uint16_t)(41000 + i), 5061, seq, 0x18, pl, k);
 		tls_engine_feed_frame(e, 1, buf, n, 2001.0 + i * 0.001);
+		fed += n;
 	}
-	tap_ok(1, "oversized records, 16 MB handshake lengths, 500 malformed ClientHellos: no crash");
+	tls_engine_get_stats(e, &s1);
+	tap_ok(s1.packets - s0.packets == 502 && s1.flows_created - s0.flows_created == 502 && s1.sessions_decrypted == 0 &&
+	       s1.records_decrypted == 0 && r.n_msgs == 0 && s1.bytes_buffered <= s0.bytes_buffered + fed,
+	       "oversized records, 16 MB handshake lengths, 500 malformed ClientHellos: 502 packets and flows counted "
+	       "(%llu, %llu), nothing decrypted, buffered %llu bytes (<= %llu fed)",
+	       (unsigned long long)(s1.packets - s0.packets), (unsigned long long)(s1.flows_created - s0.flows_created),
+	       (unsigned long long)(s1.bytes_buffered - s0.bytes_buffered), (unsigned long long)fed);
 	/* 3. non-TLS bytes on the TLS port: plain SIP over TCP */
 	const char *sip = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1\r\nContent-Length: 0\r\n\r\n";
 	n = build_frame(buf, 50000, 5061, 77, 0x02, NULL, 0);

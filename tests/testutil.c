@@ -54,6 +54,9 @@ static void on_session(void *user, const tls_session_info_t *s)
 	t->decrypted = s->decrypted;
 	t->key = s->key;
 	t->reason = s->reason;
+#ifdef TLS_SESSION_HAS_LOSS
+	for (int d = 0; d < 2; d++) { t->gaps[d] = s->gaps[d]; t->lost_bytes[d] = s->lost_bytes[d]; }
+#endif
 	if (s->final) t->final_reports++;
 }
 
@@ -104,6 +107,14 @@ void tu_run_free(tu_run_t *r)
 	free(r->msgs);
 	free(r->sess);
 	memset(r, 0, sizeof *r);
+}
+
+size_t tu_sessions_with_port(const tu_run_t *r, uint16_t port)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_sess; i++)
+		if (r->sess[i].ep.client_port == port) n++;
+	return n;
 }
 
 const tu_session_t *tu_session_by_port(const tu_run_t *r, uint16_t port)

@@ -30,6 +30,9 @@ typedef struct tu_session {
 	tls_key_kind_t key;
 	tls_reason_t reason;
 	int final_reports;          /* how many final reports this flow got (must be 1) */
+#ifdef TLS_SESSION_HAS_LOSS
+	uint64_t gaps[2], lost_bytes[2];  /* per direction, from the last report */
+#endif
 } tu_session_t;
 
 typedef struct tu_run {
@@ -51,6 +54,8 @@ int tu_feed_pcap(tls_engine_t *e, const char *pcap);
 extern const tls_callbacks_t tu_callbacks_template;
 tls_callbacks_t tu_callbacks(tu_run_t *r);
 void tu_run_free(tu_run_t *r);
+/* Number of sessions (flows reported) with the given client port. */
+size_t tu_sessions_with_port(const tu_run_t *r, uint16_t client_port);
 /* Session with the given client port, or NULL. */
 const tu_session_t *tu_session_by_port(const tu_run_t *r, uint16_t client_port);
 /* Concatenation of all messages of (flow, dir). Caller frees. */

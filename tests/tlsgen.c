@@ -728,6 +728,7 @@ typedef struct seg {
 	uint8_t dir;
 	uint8_t flags;
 	uint8_t syn_opts;        /* carries the SYN options */
+	uint8_t stray;           /* injected stray RST/SYN (not part of the peers' exchange) */
 	uint32_t seq, ack;
 	size_t off, len;         /* payload: tls[dir][off .. off+len) */
 } seg_t;
@@ -873,6 +874,176 @@ static void mangle_duplicate(segv_t *s, rng_t *r, const buf_t tls[2])
 	*s = o;
 }
 
+static int is_pure_ack(const seg_t *g) { return g->len == 0 && g->flags == PCAPW_ACK; }
+
+/* ack_before_data: [D, ACK(D)] -> [ACK(D), D] for some pairs (each with probability 1/3,
+ * plus the first candidate of a direction that got none). Returns the number swapped. */
+static unsigned mangle_ack_first(segv_t *s, rng_t *r)
+{
+	size_t n = s->n;
+	uint8_t *pick = calloc(n ? n : 1, 1);
+	if (!pick) abort();
+	unsigned got[2] = { 0, 0 };
+	size_t first[2] = { (size_t)-1, (size_t)-1 };
+	for (size_t i = 1; i < n; i++) {
+		const seg_t *a = &s->v[i], *d = &s->v[i - 1];
+		if (!is_pure_ack(a) || !is_data(d) || d->dir == a->dir || a->ack != d->seq + (uint32_t)d->len) continue;
+		if (first[d->dir] == (size_t)-1) first[d->dir] = i;
+		if (rng_u(r, 3) == 0) { pick[i] = 1; got[d->dir]++; }
+	}
+	for (int d = 0; d < 2; d++)
+		if (!got[d] && first[d] != (size_t)-1) { pick[first[d]] = 1; got[d]++; }
+	for (size_t i = 1; i < n; i++)
+		if (pick[i]) { seg_t t = s->v[i]; s->v[i] = s->v[i - 1]; s->v[i - 1] = t; }
+	free(pick);
+	return got[0] + got[1];
+}
+
+/* late_segment: [D, ACK(D), D2] -> [D2, ACK(D), D] (D2 continues D's direction's stream,
+ * ACK(D) is the peer's pure ACK of exactly D's end). Choice: the first candidate of each
+ * direction where D ends an application write (PSH) and the first in application data are
+ * always taken, the others with probability 1/3, then up to 3 per direction are filled in;
+ * chosen triples never overlap. Counts per direction go to n_late. */
+static void mangle_late(segv_t *s, rng_t *r, const size_t hs_end[2], unsigned n_late[2])
+{
+	size_t n = s->n;
+	uint8_t *cand = calloc(n ? n : 1, 1), *pick = calloc(n ? n : 1, 1);
+	if (!cand || !pick) abort();
+	for (size_t i = 0; i + 2 < n; i++) {
+		const seg_t *d = &s->v[i], *a = &s->v[i + 1], *d2 = &s->v[i + 2];
+		if (!is_data(d) || !is_pure_ack(a) || !is_data(d2)) continue;
+		if (a->dir == d->dir || d2->dir != d->dir) continue;
+		if (a->ack != d->seq + (uint32_t)d->len || d2->off != d->off + d->len) continue;
+		cand[i] = 1;
+	}
+	/* can index i be picked without overlapping a picked triple? */
+#define LATE_FREE(i) (!pick[i] && ((i) < 1 || !pick[(i) - 1]) && ((i) < 2 || !pick[(i) - 2]) && \
+                      ((i) + 1 >= n || !pick[(i) + 1]) && ((i) + 2 >= n || !pick[(i) + 2]))
+	unsigned cnt[2] = { 0, 0 };
+	for (int d = 0; d < 2; d++) {
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < n; i++) {
+				const seg_t *g = &s->v[i];
+				if (!cand[i] || g->dir != d || g->off < hs_end[d] || !LATE_FREE(i)) continue;
+				if (pass == 0 && !(g->flags & PCAPW_PSH)) continue;
+				pick[i] = 1; cnt[d]++;
+				break;
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (cand[i] && LATE_FREE(i) && rng_u(r, 3) == 0) { pick[i] = 1; cnt[s->v[i].dir]++; }
+	for (int d = 0; d < 2; d++)
+		for (size_t i = 0; i < n && cnt[d] < 3; i++)
+			if (cand[i] && s->v[i].dir == d && LATE_FREE(i)) { pick[i] = 1; cnt[d]++; }
+#undef LATE_FREE
+	for (size_t i = 0; i < n; i++)
+		if (pick[i]) { seg_t t = s->v[i]; s->v[i] = s->v[i + 2]; s->v[i + 2] = t; }
+	n_late[0] = cnt[0]; n_late[1] = cnt[1];
+	free(cand); free(pick);
+}
+
+/* reply_first: move the first data segment F of a flight k (1..maxk) packets earlier than
+ * the last data segment A of the other direction before it (see tlsgen.h). Flights in the
+ * handshake (F below hs_end of its direction) always, the first server flight in
+ * application data always, other application flights with probability 1/2. */
+static void mangle_reply_first(segv_t *s, rng_t *r, int maxk, const size_t hs_end[2], unsigned *n_all, unsigned *n_hs)
+{
+	int app_s2c_done = 0;
+	for (size_t i = 3; i < s->n; i++) {
+		seg_t f = s->v[i];
+		if (!is_data(&f)) continue;
+		int d = f.dir;
+		/* a retransmission does not start a flight */
+		int retrans = 0;
+		for (size_t k = 0; k < i && !retrans; k++)
+			if (is_data(&s->v[k]) && s->v[k].dir == d && s->v[k].off + s->v[k].len > f.off) retrans = 1;
+		if (retrans) continue;
+		size_t j = i;
+		while (j > 0 && !is_data(&s->v[j - 1])) j--;
+		if (j == 0) continue;
+		j--;                                   /* the closest earlier data segment */
+		if (s->v[j].dir == d) continue;        /* not the first segment of a flight */
+		int hs = f.off < hs_end[d];
+		int mv = hs;
+		if (!hs) {
+			if (d == 1 && !app_s2c_done) mv = 1;
+			else mv = rng_u(r, 2) == 0;
+		}
+		if (!mv) continue;
+		size_t lb = 3;
+		for (size_t k = j; k > 0; k--)
+			if (is_data(&s->v[k - 1]) && s->v[k - 1].dir == d) { if (k > lb) lb = k; break; }
+		size_t kk = rng_range(r, 1, (uint32_t)maxk);
+		size_t target = j + 1 > kk ? j + 1 - kk : 0;
+		if (target < lb) target = lb;
+		if (target > j) continue;              /* cannot be put before A */
+		memmove(&s->v[target + 1], &s->v[target], (i - target) * sizeof *s->v);
+		s->v[target] = f;
+		(*n_all)++;
+		if (hs) (*n_hs)++;
+		else if (d == 1) app_s2c_done = 1;
+	}
+}
+
+/* Next expected stream offset of direction d from the segments before index i. */
+static size_t next_off(const segv_t *s, size_t i, int d)
+{
+	size_t e = 0;
+	for (size_t k = 0; k < i; k++)
+		if (is_data(&s->v[k]) && s->v[k].dir == d && s->v[k].off + s->v[k].len > e) e = s->v[k].off + s->v[k].len;
+	return e;
+}
+
+/* Inject one stray RST (rst=1, side d) or SYN (rst=0, client side) into the application data,
+ * before a data segment of the same side that starts exactly at that side's next expected
+ * offset, choosing the candidate closest to `frac` (0..1) of the capture. Returns the index
+ * of the injected packet in s, or (size_t)-1 if there is no candidate. */
+static size_t inject_stray(segv_t *s, const uint32_t isn[2], const size_t hs_end[2], int rst, int d, int in_window, double frac)
+{
+	size_t best = (size_t)-1, want = (size_t)(frac * (double)s->n);
+	for (size_t i = 3; i < s->n; i++) {
+		const seg_t *g = &s->v[i];
+		if (!is_data(g) || g->dir != d || g->off < hs_end[d] || g->off == 0) continue;
+		if (next_off(s, i, d) != g->off) continue;
+		size_t dist = i > want ? i - want : want - i, bd = best == (size_t)-1 ? (size_t)-1 : best > want ? best - want : want - best;
+		if (dist < bd) best = i;
+	}
+	if (best == (size_t)-1) return best;
+	size_t off = s->v[best].off;
+	seg_t x = { .dir = (uint8_t)d, .stray = 1 };
+	x.seq = isn[d] + 1 + (uint32_t)off + (in_window ? 0 : 0x40000000u);
+	if (rst) {
+		x.flags = PCAPW_RST | PCAPW_ACK;
+		x.ack = isn[!d] + 1 + (uint32_t)next_off(s, best, !d);
+	} else {
+		x.flags = PCAPW_SYN;
+		x.syn_opts = 1;
+	}
+	segv_push(s, x);                           /* grow, then move into place */
+	memmove(&s->v[best + 1], &s->v[best], (s->n - 1 - best) * sizeof *s->v);
+	s->v[best] = x;
+	return best;
+}
+
+/* Bytes of each direction's stream that no data segment carries. */
+static void count_lost(const segv_t *s, const buf_t tls[2], uint64_t lost[2])
+{
+	for (int d = 0; d < 2; d++) {
+		size_t L = tls[d].len;
+		uint8_t *cov = calloc(L ? L : 1, 1);
+		if (!cov) abort();
+		for (size_t i = 0; i < s->n; i++) {
+			const seg_t *g = &s->v[i];
+			if (!is_data(g) || g->dir != d) continue;
+			for (size_t k = g->off; k < g->off + g->len && k < L; k++) cov[k] = 1;
+		}
+		uint64_t m = 0;
+		for (size_t k = 0; k < L; k++) m += !cov[k];
+		lost[d] = m;
+		free(cov);
+	}
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* TLS driver                                                                            */
 
@@ -891,6 +1062,13 @@ typedef struct gconn {
 	size_t segmax;
 	int peer_closed[2];
 	int hrr_seen, etm_seen;
+	size_t hs_end[2];        /* stream offsets where the (first) handshake ended */
+	unsigned renegotiations;
+	int reject_early;        /* this connection's server refuses 0-RTT (1) / the ticket (2) */
+	buf_t early_plain;       /* the early data the client wrote (accepted or not) */
+	int early_sent;          /* the client wrote early data */
+	uint8_t ch_psk_modes;
+	int ch_key_share, ch_psk, sh_psk, sh_key_share;
 	tlsgen_msg_t *msgs; size_t n_msgs, cap_msgs;
 	char *err; size_t errlen;
 } gconn_t;
@@ -931,9 +1109,16 @@ static void tcp_send(gconn_t *g, int dir, size_t off, size_t len)
 		if (done == len) s.flags |= PCAPW_PSH;
 		segv_push(&g->segs, s);
 		nseg++;
+		/* late_segment: the receiver ACKs every second segment (delayed ACK) */
+		if (g->o->late_segment && done < len && nseg % 2 == 0) {
+			seg_t a = { .dir = (uint8_t)!dir, .flags = PCAPW_ACK, .seq = ack,
+			            .ack = g->isn[dir] + 1 + (uint32_t)(off + done) };
+			segv_push(&g->segs, a);
+		}
 	}
-	/* the receiver acknowledges now and then (always after a multi-segment write) */
-	if (nseg >= 2 || rng_u(g->r, 3) == 0) {
+	/* the receiver acknowledges now and then (always after a multi-segment write, and
+	 * after every write with late_segment) */
+	if (nseg >= 2 || g->o->late_segment || rng_u(g->r, 3) == 0) {
 		seg_t a = { .dir = (uint8_t)!dir, .flags = PCAPW_ACK, .seq = ack,
 		            .ack = g->isn[dir] + 1 + (uint32_t)(off + len) };
 		segv_push(&g->segs, a);
@@ -958,12 +1143,16 @@ static int flush_side(gconn_t *g, int d)
 	return 0;
 }
 
+static void server_rand(gconn_t *g, int on);
+
 /* side d reads all plaintext available; output it produced is flushed */
 static int drain_read(gconn_t *g, int d)
 {
 	uint8_t tmp[16384];
 	for (;;) {
+		if (d == 1) server_rand(g, 1);
 		int n = SSL_read(g->ssl[d], tmp, sizeof tmp);
+		if (d == 1) server_rand(g, 0);
 		if (n > 0) { buf_put(&g->recv[!d], tmp, (size_t)n); continue; }
 		int e = SSL_get_error(g->ssl[d], n);
 		if (e == SSL_ERROR_WANT_READ) break;
@@ -1051,17 +1240,31 @@ static const char *load_static_key(const char *path, char *err, size_t errlen)
 	return group;
 }
 
+/* The static key as the server's randomness (if set) while the server works. */
+static void server_rand(gconn_t *g, int on)
+{
+	if (!g->o->static_ecdhe_key) return;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	RAND_set_rand_method(on ? &static_rand_method : NULL);
+#pragma GCC diagnostic pop
+}
+
 /* One server handshake step, with the static key as the server's randomness if set. */
 static int server_step(gconn_t *g, int (*step)(SSL *), SSL *ssl)
 {
-	if (!g->o->static_ecdhe_key) return step(ssl);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	RAND_set_rand_method(&static_rand_method);
+	server_rand(g, 1);
 	int rc = step(ssl);
-	RAND_set_rand_method(NULL);
-#pragma GCC diagnostic pop
+	server_rand(g, 0);
 	return rc;
+}
+
+static int server_read_early(gconn_t *g, uint8_t *buf, size_t n, size_t *rb)
+{
+	server_rand(g, 1);
+	int r = SSL_read_early_data(g->ssl[1], buf, n, rb);
+	server_rand(g, 0);
+	return r;
 }
 
 static void add_msg(gconn_t *g, const spec_t *s);
@@ -1080,10 +1283,12 @@ static int early_data(gconn_t *g, plan_t *p)
 		return -1;
 	}
 	if (flush_side(g, 0)) return -1;
+	g->early_sent = 1;
+	buf_put(&g->early_plain, s->data.p, s->data.len);
 	uint8_t tmp[16384];
 	for (int it = 0; it < 32; it++) {
 		size_t rb = 0;
-		int r = SSL_read_early_data(g->ssl[1], tmp, sizeof tmp, &rb);
+		int r = server_read_early(g, tmp, sizeof tmp, &rb);
 		if (r == SSL_READ_EARLY_DATA_SUCCESS) { buf_put(&g->recv[0], tmp, rb); continue; }
 		if (flush_side(g, 1)) return -1;
 		if (r == SSL_READ_EARLY_DATA_FINISH) break;
@@ -1150,6 +1355,29 @@ static void add_msg(gconn_t *g, const spec_t *s)
 	m->chunked = s->chunked;
 }
 
+/* TLS <= 1.2: one client-initiated renegotiation (a full handshake under the current keys). */
+static int renegotiate_once(gconn_t *g)
+{
+	if (SSL_renegotiate(g->ssl[0]) != 1) {
+		set_err(g->err, g->errlen, "SSL_renegotiate failed");
+		add_ssl_err(g->err, g->errlen);
+		return -1;
+	}
+	for (int it = 0; it < 32; it++) {
+		int r = SSL_do_handshake(g->ssl[0]);
+		if (r <= 0 && SSL_get_error(g->ssl[0], r) != SSL_ERROR_WANT_READ) {
+			flush_side(g, 0);
+			set_err(g->err, g->errlen, "renegotiation %u: client handshake failed", g->renegotiations + 1);
+			add_ssl_err(g->err, g->errlen);
+			return -1;
+		}
+		if (flush_side(g, 0) || drain_read(g, 1)) return -1;
+		if (r == 1 && !SSL_renegotiate_pending(g->ssl[0])) { g->renegotiations++; return 0; }
+	}
+	set_err(g->err, g->errlen, "renegotiation %u did not complete", g->renegotiations + 1);
+	return -1;
+}
+
 static int exchange(gconn_t *g, plan_t *p)
 {
 	const tlsgen_opts_t *o = g->o;
@@ -1163,10 +1391,22 @@ static int exchange(gconn_t *g, plan_t *p)
 		if (ku_s == (size_t)-1)
 			for (size_t i = 0; i < p->n; i++) if (p->v[i].dir == 1 && !p->v[i].merge_prev) { ku_s = i; break; }
 	}
+	/* renegotiations: spread over the write points (specs starting a flush, not the first) */
+	size_t nwp = 0;
+	for (size_t i = 1; i < p->n; i++) if (!p->v[i].merge_prev && !p->v[i].early) nwp++;
+	size_t wp = 0;
+	int reneg = o->renegotiate > 0 ? o->renegotiate : 0;
 	for (size_t i = 0; i < p->n; i++) {
 		spec_t *s = &p->v[i];
 		int d = s->dir;
 		if (s->early) continue;
+		if (reneg && i > 0 && !s->merge_prev) {
+			/* write point wp (0-based) of nwp gets renegotiations up to (wp+1)*reneg/nwp */
+			size_t upto = nwp ? (size_t)(((uint64_t)(wp + 1) * (uint64_t)reneg) / nwp) : (size_t)reneg;
+			wp++;
+			while (g->renegotiations < upto)
+				if (renegotiate_once(g)) return -1;
+		}
 		if (i == ku_c || i == ku_s) {
 			if (!SSL_key_update(g->ssl[d], d == 0 ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED)) {
 				set_err(g->err, g->errlen, "SSL_key_update failed");
@@ -1202,6 +1442,8 @@ static int exchange(gconn_t *g, plan_t *p)
 		if (i + 1 < p->n && p->v[i + 1].merge_prev && p->v[i + 1].dir == d) continue;
 		if (flush_side(g, d) || drain_read(g, !d)) return -1;
 	}
+	while (reneg && g->renegotiations < (unsigned)reneg)     /* no write point at all */
+		if (renegotiate_once(g)) return -1;
 	return 0;
 }
 
@@ -1235,8 +1477,37 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 	(void)version; (void)arg;
 	const uint8_t *b = buf;
 	gconn_t *g = SSL_get_app_data(ssl);
-	if (!g || write_p || content_type != SSL3_RT_HANDSHAKE || len < 38 || b[0] != 2) return;
+	if (!g || content_type != SSL3_RT_HANDSHAKE || len < 38) return;
+	if (write_p && b[0] == 1) {
+		/* ClientHello: psk_key_exchange_modes (45), key_share (51), pre_shared_key (41) */
+		size_t p = 38;
+		g->ch_psk_modes = 0; g->ch_key_share = g->ch_psk = 0;
+		if (p >= len) return;
+		p += 1 + b[p];                     /* session id */
+		if (p + 2 > len) return;
+		p += 2 + ((size_t)b[p] << 8 | b[p + 1]);   /* cipher suites */
+		if (p >= len) return;
+		p += 1 + b[p];                     /* compression */
+		if (p + 2 > len) return;
+		size_t end = p + 2 + ((size_t)b[p] << 8 | b[p + 1]);
+		if (end > len) end = len;
+		for (p += 2; p + 4 <= end; ) {
+			unsigned type = (unsigned)b[p] << 8 | b[p + 1];
+			size_t l = (size_t)b[p + 2] << 8 | b[p + 3];
+			if (type == 51) g->ch_key_share = 1;
+			if (type == 41) g->ch_psk = 1;
+			if (type == 45 && l >= 1 && p + 4 + l <= end)
+				for (size_t k = 0; k < b[p + 4] && k + 1 < l; k++) {
+					if (b[p + 5 + k] == 0) g->ch_psk_modes |= 1;
+					if (b[p + 5 + k] == 1) g->ch_psk_modes |= 2;
+				}
+			p += 4 + l;
+		}
+		return;
+	}
+	if (write_p || b[0] != 2) return;
 	if (!memcmp(b + 6, hrr_random, 32)) { g->hrr_seen = 1; return; }
+	g->sh_psk = g->sh_key_share = 0;
 	/* ServerHello: note whether encrypt_then_mac (22) was accepted */
 	size_t p = 38;
 	if (p >= len) return;
@@ -1249,6 +1520,8 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 		unsigned type = (unsigned)b[p] << 8 | b[p + 1];
 		size_t l = (size_t)b[p + 2] << 8 | b[p + 3];
 		if (type == 22) g->etm_seen = 1;
+		if (type == 41) g->sh_psk = 1;
+		if (type == 51) g->sh_key_share = 1;
 		p += 4 + l;
 	}
 }
@@ -1300,6 +1573,27 @@ static const char *other_group(const char *list)
 	return "ffdhe2048";
 }
 
+/* early_data_reject: the server's decisions for connections whose gconn says so */
+static int allow_early_cb(SSL *s, void *arg)
+{
+	(void)arg;
+	gconn_t *g = SSL_get_app_data(s);
+	return !(g && g->reject_early);
+}
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *kn, size_t knl,
+                                       SSL_TICKET_STATUS st, void *arg)
+{
+	(void)ss; (void)kn; (void)knl; (void)arg;
+	gconn_t *g = SSL_get_app_data(s);
+	if (g && g->reject_early == 2) return SSL_TICKET_RETURN_IGNORE_RENEW;
+	switch (st) {
+	case SSL_TICKET_SUCCESS: return SSL_TICKET_RETURN_USE;
+	case SSL_TICKET_SUCCESS_RENEW: return SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_EMPTY: case SSL_TICKET_NO_DECRYPT: return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default: return SSL_TICKET_RETURN_IGNORE;
+	}
+}
+
 static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t errlen)
 {
 	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
@@ -1325,6 +1619,8 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 	if (!o->ems) opts |= SSL_OP_NO_EXTENDED_MASTER_SECRET;
 	if (!o->etm) opts |= SSL_OP_NO_ENCRYPT_THEN_MAC;
 	if (o->no_tickets || o->resume == 1) opts |= SSL_OP_NO_TICKET;
+	if (o->psk_ke_only) opts |= SSL_OP_ALLOW_NO_DHE_KEX;
+	if (server && o->renegotiate > 0) opts |= SSL_OP_ALLOW_CLIENT_RENEGOTIATION;
 	SSL_CTX_set_options(c, opts);
 
 	if (server) SSL_CTX_set_dh_auto(c, 1);     /* DHE suites need parameters */
@@ -1344,6 +1640,7 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 			groups = gbuf;
 		}
 	}
+	if (o->psk_ke_only && !server && !groups) groups = "X25519:P-256";
 	if (o->hrr && v >= 0x0304) {
 		const char *g = o->groups && *o->groups ? o->groups : "P-256";
 		if (server) groups = g;
@@ -1381,8 +1678,11 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 		if (o->no_tickets) SSL_CTX_set_num_tickets(c, 0);
 		if (o->early_data) {
 			SSL_CTX_set_max_early_data(c, 65536);
+			SSL_CTX_set_recv_max_early_data(c, 65536);   /* default 16384: a BIG first message is more */
 			SSL_CTX_set_options(c, SSL_OP_NO_ANTI_REPLAY);   /* stateless tickets */
 		}
+		if (o->early_data_reject) SSL_CTX_set_allow_early_data_cb(c, allow_early_cb, NULL);
+		if (o->early_data_reject == 2) SSL_CTX_set_session_ticket_cb(c, NULL, ticket_dec_cb, NULL);
 	} else {
 		SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
 		SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
@@ -1407,11 +1707,94 @@ typedef struct {
 	uint8_t mac[2][6];
 } out_t;
 
-static int write_conn(out_t *ow, gconn_t *g, uint16_t cport, uint16_t sport)
+/* ts_outlier: an unrelated UDP datagram 192.0.2.8:5353 -> 198.51.100.9:9 (or 2001:db8::8 ->
+ * 2001:db8::9) with a small payload. */
+static int write_udp(out_t *ow, uint64_t ts_us)
 {
 	const tlsgen_opts_t *o = ow->o;
+	uint8_t f[128];
+	int lh = pcapw_link_header(f, o->linktype, o->ipv6, 0, ow->mac[1], ow->mac[0], o->vlan ? 100 : 0);
+	if (lh < 0) return -1;
+	static const char pl[] = "tlsgen unrelated datagram";
+	size_t plen = sizeof pl - 1, ulen = 8 + plen, p = (size_t)lh;
+	uint8_t src[16] = { 0 }, dst[16] = { 0 };
+	uint32_t sum = 0;
+	if (o->ipv6) {
+		static const uint8_t s6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 8 }, d6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 9 };
+		memcpy(src, s6, 16); memcpy(dst, d6, 16);
+		uint8_t *ip = f + p;
+		memset(ip, 0, 40);
+		ip[0] = 0x60; ip[4] = (uint8_t)(ulen >> 8); ip[5] = (uint8_t)ulen; ip[6] = 17; ip[7] = 64;
+		memcpy(ip + 8, src, 16); memcpy(ip + 24, dst, 16);
+		sum = pcapw_csum_add(sum, src, 16); sum = pcapw_csum_add(sum, dst, 16);
+		p += 40;
+	} else {
+		static const uint8_t s4[4] = { 192, 0, 2, 8 }, d4[4] = { 198, 51, 100, 9 };
+		memcpy(src, s4, 4); memcpy(dst, d4, 4);
+		uint8_t *ip = f + p;
+		memset(ip, 0, 20);
+		size_t tot = 20 + ulen;
+		ip[0] = 0x45; ip[2] = (uint8_t)(tot >> 8); ip[3] = (uint8_t)tot; ip[8] = 64; ip[9] = 17;
+		memcpy(ip + 12, src, 4); memcpy(ip + 16, dst, 4);
+		uint16_t c = pcapw_csum_fold(pcapw_csum_add(0, ip, 20));
+		ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
+		sum = pcapw_csum_add(sum, src, 4); sum = pcapw_csum_add(sum, dst, 4);
+		p += 20;
+	}
+	uint8_t *u = f + p;
+	u[0] = 5353 >> 8; u[1] = 5353 & 0xff; u[2] = 0; u[3] = 9;
+	u[4] = (uint8_t)(ulen >> 8); u[5] = (uint8_t)ulen; u[6] = u[7] = 0;
+	memcpy(u + 8, pl, plen);
+	uint8_t ph[4] = { 0, 17, (uint8_t)(ulen >> 8), (uint8_t)ulen };
+	sum = pcapw_csum_add(sum, ph, 4);
+	sum = pcapw_csum_add(sum, u, ulen);
+	uint16_t c = pcapw_csum_fold(sum);
+	if (!c) c = 0xffff;
+	u[6] = (uint8_t)(c >> 8); u[7] = (uint8_t)c;
+	return pcapw_write(ow->w, ts_us, f, p + ulen);
+}
+
+/* ts_outlier: an unrelated TCP pure ACK 192.0.2.7:40001 -> 198.51.100.9:8080 (v6: 2001:db8::7 -> ::9). */
+static int write_unrelated_tcp(out_t *ow, uint64_t ts_us)
+{
+	const tlsgen_opts_t *o = ow->o;
+	static const uint8_t s4[16] = { 192, 0, 2, 7 }, d4[16] = { 198, 51, 100, 9 };
+	static const uint8_t s6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 }, d6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 9 };
+	pcapw_tcp_t t = {
+		.ipv6 = o->ipv6, .src = o->ipv6 ? s6 : s4, .dst = o->ipv6 ? d6 : d4,
+		.sport = 40001, .dport = 8080, .seq = 0x12345678u, .ack = 0x9abcdef0u, .flags = PCAPW_ACK,
+		.window = 512, .ip_id = 4242, .outbound = 0, .src_mac = ow->mac[1], .dst_mac = ow->mac[0],
+		.vlan = o->vlan ? 100 : 0,
+	};
+	return pcapw_write_tcp(ow->w, ts_us, &t);
+}
+
+/* What write_conn does besides the connection's own packets. */
+typedef struct wextra {
+	int outliers, step;           /* this connection carries the ts outliers / the clock step */
+	tlsgen_result_t *acc;         /* where their pcap indexes go */
+	tlsgen_conn_t *oc;            /* stray packet indexes */
+} wextra_t;
+
+static int write_conn(out_t *ow, gconn_t *g, uint16_t cport, uint16_t sport, wextra_t *x)
+{
+	const tlsgen_opts_t *o = ow->o;
+	size_t n = g->segs.n, at_future = n * 2 / 5, at_past = n * 3 / 5, at_step = n / 2;
 	for (size_t i = 0; i < g->segs.n; i++) {
 		const seg_t *s = &g->segs.v[i];
+		if (x->outliers && (i == at_future || i == at_past)) {
+			int fut = i == at_future;
+			uint64_t ts = fut ? ow->ts_us + 3650ull * 86400ull * 1000000ull : ow->ts_us - 86400ull * 1000000ull;
+			x->acc->ts_outlier_packet[fut ? 0 : 1] = (size_t)pcapw_count(ow->w);
+			if ((fut ? write_unrelated_tcp(ow, ts) : write_udp(ow, ts)) != 0) return -1;
+			x->acc->n_ts_outliers++;
+		}
+		if (x->step && i == at_step) {
+			ow->ts_us -= 3600ull * 1000000ull;
+			x->acc->ts_step_packet = (size_t)pcapw_count(ow->w);
+			x->acc->ts_steps++;
+		}
+		if (s->stray && x->oc->n_stray < 2) x->oc->stray_packet[x->oc->n_stray++] = (size_t)pcapw_count(ow->w);
 		int d = s->dir;
 		uint8_t opts[12];
 		pcapw_tcp_t t = {
@@ -1465,6 +1848,7 @@ void tlsgen_result_free(tlsgen_result_t *r)
 		for (size_t k = 0; k < c->n_msgs; k++) free(c->msgs[k].data);
 		free(c->msgs);
 		free(c->keylog);
+		free(c->early_plain);
 	}
 	free(r->conns);
 	memset(r, 0, sizeof *r);
@@ -1477,6 +1861,7 @@ static void gconn_free(gconn_t *g)
 		buf_free(&g->tls[d]); buf_free(&g->plain[d]); buf_free(&g->recv[d]);
 	}
 	buf_free(&g->keylog);
+	buf_free(&g->early_plain);
 	free(g->segs.v);
 	for (size_t k = 0; k < g->n_msgs; k++) free(g->msgs[k].data);
 	free(g->msgs);
@@ -1521,6 +1906,23 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		set_err(err, errlen, "ticket resumption requested with tickets disabled");
 		return -1;
 	}
+	if (o.renegotiate < 0 || (o.renegotiate > 0 && o.tls_version > 0x0303)) {
+		set_err(err, errlen, "renegotiate needs TLS <= 1.2");
+		return -1;
+	}
+	if (o.early_data_reject && (!o.early_data || o.resume != 2 || o.tls_version < 0x0304 || o.connections < 2 ||
+	                            o.early_data_reject > 2)) {
+		set_err(err, errlen, "early_data_reject (1 or 2) needs early_data, resume=2, TLS 1.3 and >= 2 connections");
+		return -1;
+	}
+	if (o.psk_ke_only && (o.resume != 2 || o.tls_version < 0x0304 || o.connections < 2)) {
+		set_err(err, errlen, "psk_ke_only needs TLS 1.3, resume=2 and >= 2 connections");
+		return -1;
+	}
+	if (o.reply_first < 0 || o.reply_first > 4) {
+		set_err(err, errlen, "reply_first must be 0..4");
+		return -1;
+	}
 	if (o.linktype != PCAPW_LINK_NULL && o.linktype != PCAPW_LINK_ETHERNET && o.linktype != PCAPW_LINK_RAW &&
 	    o.linktype != PCAPW_LINK_SLL && o.linktype != PCAPW_LINK_SLL2) {
 		set_err(err, errlen, "unsupported link type %d", o.linktype);
@@ -1537,6 +1939,8 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 	size_t nconns = 0;
 	gconn_t g = { 0 };
 	plan_t plan = { 0 };
+	tlsgen_result_t acc;           /* whole-capture counters (ts_outlier, ts_step) */
+	memset(&acc, 0, sizeof acc);
 	/* two streams: `rng` (ports, ISNs, message plan and content) never depends on the TLS
 	 * byte counts, so the plaintext is identical run to run even where OpenSSL's output
 	 * length varies (e.g. ECDSA signatures); `nrng` drives segmentation-level choices */
@@ -1612,6 +2016,12 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		SSL_set_accept_state(g.ssl[1]);
 		if (*sni) SSL_set_tlsext_host_name(g.ssl[0], sni);
 		if (k > 0 && o.resume && sess) SSL_set_session(g.ssl[0], sess);
+		if (k > 0) g.reject_early = o.early_data_reject;
+		if (k > 0 && o.psk_ke_only && !SSL_set1_groups_list(g.ssl[1], "P-521")) {
+			set_err(err, errlen, "psk_ke_only: cannot set the server's groups");
+			add_ssl_err(err, errlen);
+			goto out;
+		}
 
 		int early = 0;
 		if (o.early_data && k > 0 && sess && o.tls_version >= 0x0304 && SSL_SESSION_get_max_early_data(sess) > 0) {
@@ -1619,8 +2029,35 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 			if (early < 0) goto out;
 		}
 		if (handshake(&g)) goto out;
+		g.hs_end[0] = g.tls[0].len; g.hs_end[1] = g.tls[1].len;
 		if (exchange(&g, &plan)) goto out;
 		oc->early_data = early == 1;
+		oc->early_rejected = g.early_sent && early != 1;
+		oc->early_resent = oc->early_rejected;       /* exchange() wrote plan[0] normally */
+		if (g.early_sent) oc->early_plain = buf_take(&g.early_plain, &oc->early_len);
+		oc->renegotiations = g.renegotiations;
+		oc->ch_psk_modes = g.ch_psk_modes;
+		oc->ch_key_share = g.ch_key_share;
+		oc->ch_psk = g.ch_psk;
+		oc->psk_mode = g.sh_psk ? (g.sh_key_share ? 2 : 1) : 0;
+		if (o.renegotiate > 0 && g.renegotiations != (unsigned)o.renegotiate) {
+			set_err(err, errlen, "renegotiate: %u of %d renegotiations done", g.renegotiations, o.renegotiate);
+			goto out;
+		}
+		if (k > 0 && o.early_data_reject) {
+			int resumed = SSL_session_reused(g.ssl[0]) == 1;
+			if (!g.early_sent || early == 1 || SSL_get_early_data_status(g.ssl[0]) != SSL_EARLY_DATA_REJECTED ||
+			    resumed != (o.early_data_reject == 1)) {
+				set_err(err, errlen, "early_data_reject: conn %d: early data sent %d, accepted %d, resumed %d", k + 1,
+				        g.early_sent, early == 1, resumed);
+				goto out;
+			}
+		}
+		if (k > 0 && o.psk_ke_only && (SSL_session_reused(g.ssl[0]) != 1 || oc->psk_mode != 1)) {
+			set_err(err, errlen, "psk_ke_only: conn %d: resumed %d, psk mode %d (want psk_ke)", k + 1,
+			        SSL_session_reused(g.ssl[0]) == 1, oc->psk_mode);
+			goto out;
+		}
 		oc->version = (uint16_t)SSL_version(g.ssl[0]);
 		oc->suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(g.ssl[0]));
 		oc->ems = SSL_get_extms_support(g.ssl[0]) == 1;
@@ -1652,9 +2089,51 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		if (o.reorder) mangle_reorder(&g.segs, &nrng);
 		if (o.duplicate) mangle_duplicate(&g.segs, &nrng, g.tls);
 		if (o.drop) mangle_drop(&g.segs, &nrng, g.tls);
+		if (o.late_segment) {
+			mangle_late(&g.segs, &nrng, g.hs_end, oc->n_late);
+			if (!oc->n_late[0] || !oc->n_late[1]) {
+				set_err(err, errlen, "late_segment: conn %d: %u c2s / %u s2c late segments (need >= 1 each)",
+				        k + 1, oc->n_late[0], oc->n_late[1]);
+				goto out;
+			}
+		}
+		if (o.ack_before_data) {
+			oc->n_ack_first = mangle_ack_first(&g.segs, &nrng);
+			if (!oc->n_ack_first) { set_err(err, errlen, "ack_before_data: conn %d: no ACK to move", k + 1); goto out; }
+		}
+		if (o.reply_first) {
+			mangle_reply_first(&g.segs, &nrng, o.reply_first, g.hs_end, &oc->n_reply_first, &oc->n_reply_first_hs);
+			if (!oc->n_reply_first_hs) {
+				set_err(err, errlen, "reply_first: conn %d: no handshake flight moved", k + 1);
+				goto out;
+			}
+		}
+		if (o.stray_rst || o.stray_syn) {
+			unsigned want = 0, got = 0;
+			if (o.stray_rst) {
+				want++;
+				got += inject_stray(&g.segs, g.isn, g.hs_end, 1, (int)rng_u(&nrng, 2), o.stray_in_window, 0.45) != (size_t)-1;
+			}
+			if (o.stray_syn) {
+				want++;
+				got += inject_stray(&g.segs, g.isn, g.hs_end, 0, 0, o.stray_in_window, 0.6) != (size_t)-1;
+			}
+			if (got != want) {
+				set_err(err, errlen, "stray: conn %d: %u of %u packets injected (no application data segment "
+				        "at the next expected sequence number)", k + 1, got, want);
+				goto out;
+			}
+		}
+		count_lost(&g.segs, g.tls, oc->lost);
+		if (o.drop && !oc->lost[0] && !oc->lost[1]) {
+			set_err(err, errlen, "drop: conn %d: no byte lost", k + 1);
+			goto out;
+		}
 
 		oc->first_packet = (size_t)pcapw_count(w);
-		if (write_conn(&ow, &g, cport, o.server_port)) {
+		wextra_t wx = { .outliers = o.ts_outlier && k == (o.connections - 1) / 2,
+		                .step = o.ts_step && k == (o.connections - 1) / 2, .acc = &acc, .oc = oc };
+		if (write_conn(&ow, &g, cport, o.server_port, &wx)) {
 			set_err(err, errlen, "write to %s failed", pcap_path);
 			goto out;
 		}
@@ -1675,7 +2154,12 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 	}
 	if (pcapw_close(w)) { w = NULL; set_err(err, errlen, "write to %s failed", pcap_path); goto out; }
 	w = NULL;
+	if ((o.ts_outlier && acc.n_ts_outliers != 2) || (o.ts_step && acc.ts_steps != 1)) {
+		set_err(err, errlen, "ts_outlier/ts_step: %u outlier frames, %u clock steps written", acc.n_ts_outliers, acc.ts_steps);
+		goto out;
+	}
 	if (res) {
+		*res = acc;
 		res->conns = conns; res->n_conns = nconns;
 		for (size_t i = 0; i < nconns; i++) res->n_packets += conns[i].n_packets;
 		conns = NULL;
@@ -1688,7 +2172,7 @@ out:
 	if (klf) fclose(klf);
 	if (sess) SSL_SESSION_free(sess);
 	for (int d = 0; d < 2; d++) if (ctx[d]) SSL_CTX_free(ctx[d]);
-	if (conns) { tlsgen_result_t tmp = { conns, nconns, 0 }; tlsgen_result_free(&tmp); }
+	if (conns) { tlsgen_result_t tmp = { .conns = conns, .n_conns = nconns }; tlsgen_result_free(&tmp); }
 	ERR_clear_error();
 	return rc;
 }

@@ -86,6 +86,70 @@ typedef struct tlsgen_opts {
 	const char *static_ecdhe_key; /* EC P-256/P-384 or X25519 private key file: the server's (EC)DHE
 	                             share is computed with this key ("static ephemeral"), TLS 1.2 ECDHE
 	                             and TLS 1.3; the server's groups are pinned to the key's group */
+	/* --- capture conditions (issue 9). All of these change only the order and the time
+	 * stamps of captured packets, or inject packets that are not part of the peers' TCP
+	 * byte streams; the bytes the peers sent are never changed. Each one checks itself:
+	 * if a requested mangling finds nothing to act on, tlsgen_run fails (-1), so a
+	 * broken generator makes a test fail instead of passing vacuously. The counts of
+	 * what was done are in tlsgen_conn_t / tlsgen_result_t. --- */
+	int ack_before_data;      /* some pure ACKs (deterministic from seed, at least one per direction
+	                             where possible, >= 1 in all) are captured just before the data
+	                             segment they acknowledge (tlsgen_conn_t.n_ack_first) */
+	int late_segment;         /* late segments: where the capture has [D, ACK(D), D2] (D2 the next
+	                             segment of D's direction, ACK(D) the peer's pure ACK covering D) the
+	                             order becomes [D2, ACK(D), D]: the late segment is captured after the
+	                             peer acknowledged it. The receiver then ACKs every 2nd segment and
+	                             the end of every write (more candidates). At least 3 per direction
+	                             (fewer only if the capture has fewer candidates, never 0), at least
+	                             one per direction in application data, and (with n_messages >= 3)
+	                             at least one where D ends an application write (a whole message or
+	                             its end is late). Counts: tlsgen_conn_t.n_late[dir] */
+	int reply_first;          /* 1..4: the first data segment F of a flight (a run of one direction's
+	                             data answering the other direction) is captured k (1..N, from seed)
+	                             packets earlier, before the last data segment A of the flight it
+	                             answers (never before the TCP handshake or before earlier data of
+	                             F's own direction). Every handshake flight is moved (so ServerHello
+	                             precedes ClientHello; at TLS <= 1.2 the server's CCS+Finished precedes
+	                             the client's ClientKeyExchange flight), and about half of the
+	                             application flights, at least one server reply. Count:
+	                             tlsgen_conn_t.n_reply_first; hs flights moved: n_reply_first_hs */
+	int stray_rst;            /* inject one RST|ACK on the connection's 5-tuple mid-session (in the
+	                             application data, from a seed-chosen side). Without stray_in_window
+	                             its sequence number is 2^30 beyond the sender's next expected one */
+	int stray_syn;            /* inject one SYN from the client's side, mid-session (same rules) */
+	int stray_in_window;      /* the injected RST/SYN carries exactly the sender's next expected
+	                             sequence number and more data of that sender follows (a real stack
+	                             would have dropped the connection; a passive engine must not end
+	                             or split the flow). The true end (FIN exchange) is kept.
+	                             Counts: tlsgen_conn_t.n_stray, stray_packet[] (pcap indexes) */
+	int ts_outlier;           /* two unrelated frames in the middle of the capture (in the middle
+	                             connection, at ~40 % and ~60 % of its packets): a TCP pure ACK
+	                             192.0.2.7:40001 -> 198.51.100.9:8080 stamped +10 years (3650 days), and
+	                             a UDP datagram 192.0.2.8:5353 -> 198.51.100.9:9 stamped -1 day, both
+	                             relative to the capture clock there; the clock of the following
+	                             packets is unaffected. tlsgen_result_t.n_ts_outliers */
+	int ts_step;              /* the capture clock steps back by 1 hour in the middle of the middle
+	                             connection: every later packet is stamped 3600 s earlier than it
+	                             would be (tlsgen_result_t.ts_steps) */
+	int renegotiate;          /* TLS <= 1.2: the client calls SSL_renegotiate this many times mid-stream
+	                             (full handshakes, secure renegotiation RFC 5746), spread over the
+	                             message plan with application data between (if there are fewer
+	                             write points than renegotiations, several follow each other).
+	                             tlsgen_conn_t.renegotiations counts the completed ones; fewer than
+	                             requested is an error */
+	int early_data_reject;    /* with early_data (TLS 1.3, resume=2, connections >= 2): the server of
+	                             connections 2..n refuses the 0-RTT data. 1: the PSK is accepted
+	                             (resumed) but early data is rejected (allow_early_data_cb returns 0,
+	                             no early_data in EncryptedExtensions); 2: the server ignores the
+	                             ticket (full handshake, no pre_shared_key in ServerHello). The early
+	                             records are in the capture; the server never read them. The client
+	                             then sends the same bytes again as ordinary application data after
+	                             the handshake, as an application must. See tlsgen_conn_t.early_* */
+	int psk_ke_only;          /* TLS 1.3 resumption with psk_ke (no (EC)DHE): SSL_OP_ALLOW_NO_DHE_KEX on
+	                             both peers, and for connections 2..n the server's groups are set to one
+	                             the client does not offer (P-521; the client offers only its first
+	                             connection's groups), so OpenSSL resumes with psk_ke. Requires
+	                             resume=2 (tickets); a resumed connection without psk_ke is an error */
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */
@@ -119,9 +183,41 @@ typedef struct tlsgen_conn {
 	bool hrr;                                 /* the server sent a HelloRetryRequest (seen by the client) */
 	bool early_data;                          /* the first c2s message went as 0-RTT and the server accepted it */
 	bool etm;                                 /* encrypt-then-MAC in use (ServerHello accepted it and the suite is CBC) */
+	/* --- capture conditions (see tlsgen_opts_t) --- */
+	uint64_t lost[2];                         /* stream bytes of each direction that no captured data segment
+	                                             carries (what `drop` removed; 0 otherwise). Retransmissions
+	                                             count: a dropped segment whose duplicate is captured is not lost */
+	unsigned n_ack_first;                     /* ack_before_data: ACKs captured before their data */
+	unsigned n_late[2];                       /* late_segment: [D2, ACK(D), D] patterns per direction */
+	unsigned n_reply_first, n_reply_first_hs; /* reply_first: flights moved (all / handshake flights) */
+	unsigned n_stray;                         /* stray_rst/stray_syn: packets injected */
+	size_t stray_packet[2];                   /* their pcap record indexes (whole file) */
+	unsigned renegotiations;                  /* renegotiate: completed renegotiations */
+	/* 0-RTT. early_data true: the server accepted and read the early data; it is msgs[0] and at
+	 * the start of plain[0] (as before). early_rejected true: the client's early data (early_plain,
+	 * early_len bytes) is in the capture as 0-RTT records but the server did NOT read it; it is not
+	 * in plain[0] or msgs as early data. early_resent: the client then wrote the same bytes again
+	 * with SSL_write after the handshake: that copy is the first c2s entry of msgs and of plain[0]
+	 * (so the early bytes appear in plain[0] exactly once, as the re-sent message). */
+	bool early_rejected, early_resent;
+	uint8_t *early_plain; size_t early_len;
+	/* TLS 1.3 PSK (from the handshake messages the client wrote/read):
+	 * ch_psk_modes: bit 0 psk_ke offered, bit 1 psk_dhe_ke offered (psk_key_exchange_modes);
+	 * ch_key_share / ch_psk: the ClientHello carried key_share / pre_shared_key;
+	 * psk_mode: what the ServerHello chose: 0 no PSK, 1 psk_ke (pre_shared_key, no key_share),
+	 * 2 psk_dhe_ke (pre_shared_key and key_share) */
+	uint8_t ch_psk_modes;
+	bool ch_key_share, ch_psk;
+	int psk_mode;
 } tlsgen_conn_t;
 
-typedef struct tlsgen_result { tlsgen_conn_t *conns; size_t n_conns; size_t n_packets; } tlsgen_result_t;
+typedef struct tlsgen_result {
+	tlsgen_conn_t *conns; size_t n_conns; size_t n_packets;
+	unsigned n_ts_outliers;                   /* ts_outlier: unrelated frames written (2) */
+	size_t ts_outlier_packet[2];              /* their pcap record indexes: [0] future, [1] past */
+	unsigned ts_steps;                        /* ts_step: clock steps applied (1) */
+	size_t ts_step_packet;                    /* pcap index of the first packet after the step */
+} tlsgen_result_t;
 
 /* Fill *o with the defaults: TLS 1.2, OpenSSL default ciphers, ems=1, etm=1, app SIP,
  * n_messages 6, seed 1, IPv4, port 0 (= 5061/443 by app), mss 1460, no mangling,

@@ -33,6 +33,9 @@ static void usage(FILE *f)
 	      "              [--wrap] [--key-update] [--hrr] [--no-tickets] [--groups LIST] [--sni NAME]\n"
 	      "              [--key-pass PW] [--mss N] [--port N] [--ts SECONDS] [--no-split-writes]\n"
 	      "              [--static-ecdhe KEY.pem] [--early-data] [--drop]\n"
+	      "              [--ack-before-data] [--late-segment] [--reply-first 1..4] [--stray-rst]\n"
+	      "              [--stray-syn] [--stray-in-window] [--ts-outlier] [--ts-step]\n"
+	      "              [--renegotiate N] [--early-data-reject 1|2] [--psk-ke-only]\n"
 	      "              [--plaintext-prefix P]\n"
 	      "       tlsgen --make-key rsa2048|rsa1024|p256|p384|x25519|ed25519 KEY.pem CERT.pem [PASSWORD]\n", f);
 }
@@ -70,7 +73,8 @@ int main(int argc, char **argv)
 	const char *out = NULL, *prefix = NULL;
 	enum { O_NOEMS = 256, O_NOETM, O_APP, O_SEED, O_IPV6, O_SPLIT, O_COAL, O_REORD, O_DUP, O_CONN,
 	       O_RESUME, O_KEYLOG, O_LINK, O_VLAN, O_WRAP, O_KU, O_HRR, O_KEY, O_CERT, O_PREFIX,
-	       O_NOTICK, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY, O_DROP };
+	       O_NOTICK, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY, O_DROP,
+	       O_ACKF, O_LATE, O_REPLY, O_RST, O_SYN, O_INWIN, O_TSOUT, O_TSSTEP, O_RENEG, O_EREJ, O_PSKKE };
 	static const struct option lo[] = {
 		{ "out", required_argument, 0, 'o' }, { "version", required_argument, 0, 'v' },
 		{ "cipher", required_argument, 0, 'c' }, { "messages", required_argument, 0, 'n' },
@@ -88,6 +92,12 @@ int main(int argc, char **argv)
 		{ "sni", required_argument, 0, O_SNI }, { "key-pass", required_argument, 0, O_KPASS },
 		{ "mss", required_argument, 0, O_MSS }, { "port", required_argument, 0, O_PORT },
 		{ "ts", required_argument, 0, O_TS }, { "no-split-writes", no_argument, 0, O_NOSW }, { "static-ecdhe", required_argument, 0, O_STATIC }, { "early-data", no_argument, 0, O_EARLY }, { "drop", no_argument, 0, O_DROP },
+		{ "ack-before-data", no_argument, 0, O_ACKF }, { "late-segment", no_argument, 0, O_LATE },
+		{ "reply-first", required_argument, 0, O_REPLY }, { "stray-rst", no_argument, 0, O_RST },
+		{ "stray-syn", no_argument, 0, O_SYN }, { "stray-in-window", no_argument, 0, O_INWIN },
+		{ "ts-outlier", no_argument, 0, O_TSOUT }, { "ts-step", no_argument, 0, O_TSSTEP },
+		{ "renegotiate", required_argument, 0, O_RENEG }, { "early-data-reject", required_argument, 0, O_EREJ },
+		{ "psk-ke-only", no_argument, 0, O_PSKKE },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c;
@@ -143,6 +153,17 @@ int main(int argc, char **argv)
 		case O_STATIC: o.static_ecdhe_key = optarg; break;
 		case O_EARLY: o.early_data = 1; break;
 		case O_DROP: o.drop = 1; break;
+		case O_ACKF: o.ack_before_data = 1; break;
+		case O_LATE: o.late_segment = 1; break;
+		case O_REPLY: o.reply_first = (int)num(optarg, "reply-first distance"); break;
+		case O_RST: o.stray_rst = 1; break;
+		case O_SYN: o.stray_syn = 1; break;
+		case O_INWIN: o.stray_in_window = 1; break;
+		case O_TSOUT: o.ts_outlier = 1; break;
+		case O_TSSTEP: o.ts_step = 1; break;
+		case O_RENEG: o.renegotiate = (int)num(optarg, "renegotiation count"); break;
+		case O_EREJ: o.early_data_reject = (int)num(optarg, "early-data-reject mode"); break;
+		case O_PSKKE: o.psk_ke_only = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -162,6 +183,11 @@ int main(int argc, char **argv)
 		       "c2s %zu bytes s2c %zu bytes %zu messages %zu packets\n",
 		       i + 1, cn->client_port, cn->server_port, cn->version, cn->suite, cn->ems, cn->etm, cn->resumed,
 		       cn->hrr, cn->plain_len[0], cn->plain_len[1], cn->n_msgs, cn->n_packets);
+		printf("  lost %llu/%llu ack_first %u late %u/%u reply_first %u (hs %u) stray %u renegotiations %u "
+		       "early accepted %d rejected %d psk_mode %d ch_psk_modes %u ch_key_share %d\n",
+		       (unsigned long long)cn->lost[0], (unsigned long long)cn->lost[1], cn->n_ack_first, cn->n_late[0],
+		       cn->n_late[1], cn->n_reply_first, cn->n_reply_first_hs, cn->n_stray, cn->renegotiations,
+		       cn->early_data, cn->early_rejected, cn->psk_mode, cn->ch_psk_modes, cn->ch_key_share);
 		if (!prefix) continue;
 		char path[4096];
 		static const char *const dn[2] = { "c2s", "s2c" };

@@ -104,7 +104,7 @@ uint64_t eng_keylog_generation(struct tls_engine *e)
 	return g;
 }
 
-void eng_waitlist_add(struct tls_engine *e, flow_t *f)
+static void eng_waitlist_add(struct tls_engine *e, flow_t *f)
 {
 	if (dlink_linked(&f->wait_link) || e->waiting.head == &f->wait_link) return;
 	f->wait_deadline = e->now + e->cfg.keylog_wait;
@@ -528,6 +528,7 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		struct deliver_ctx oc = { f, i };
 		tcp_stream_age_hole(&f->d[i].tcp, e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}
+	if (f->conn.waiting_keylog) eng_waitlist_add(e, f);
 	if (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp)) {
 		/* A session still waiting for key-log keys stays parked (the endpoint may write
 		 * its keys after closing) until the keys arrive, keylog-wait expires or input ends. */

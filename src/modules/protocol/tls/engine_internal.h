@@ -212,8 +212,6 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final);
 void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, size_t len, bool keepalive);
 /* Mark the session as failed with reason r (first reason wins unless overwrite). */
 void eng_fail(flow_t *f, tls_reason_t r);
-/* Put a flow on the list of flows waiting for key-log keys. */
-void eng_waitlist_add(struct tls_engine *e, flow_t *f);
 /* Sum of the generations of every key log of the engine's keystores. */
 uint64_t eng_keylog_generation(struct tls_engine *e);
 

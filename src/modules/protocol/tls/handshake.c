@@ -230,6 +230,7 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 	} else {
 		c->ems = false;
 		c->etm = false;
+		if (c->sh_psk) c->resumed = c->resumed_known = true;   /* PSK selected: resumption */
 		c->srv_pub_len = ks_len;
 		c->ske_group = ks_group;
 		if (ks_len) memcpy(c->srv_pub, ks_pub, ks_len);

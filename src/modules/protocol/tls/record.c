@@ -90,6 +90,14 @@ static void give_up_waiting(flow_t *f)
 	eng_report_session(f->eng, f, false);
 }
 
+/* Records are held until the key log brings a key; the engine puts the flow on its
+ * wait list (with a deadline) when it sees waiting_keylog after the packet. */
+static void start_waiting(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = f->eng->now; }
+}
+
 /* Replay the held records of one direction in order, as far as keys and the
  * cross-direction gate allow. Returns true if at least one record was processed. */
 static bool drain_dir(flow_t *f, int dir, bool final)
@@ -104,7 +112,7 @@ static bool drain_dir(flow_t *f, int dir, bool final)
 		if (d->encrypted && !d->cs_active && !plain_ccs) {
 			if (f->conn.reason != TLS_REASON_NONE && !f->conn.waiting_keylog) { rec_drop_held(f, dir); break; }
 			int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
-			if (r == 0) break;                  /* still no key */
+			if (r == 0) { start_waiting(f); break; }   /* still no key */
 			if (r < 0) { rec_drop_held(f, dir); break; }
 			if (r == 2) {                       /* record unreadable, skip it */
 				d->held = h->next;
@@ -233,8 +241,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 			int r = hs_prove_keys(f, dir, type, version, frag, len);
 			if (r == 0) {
 				if (!hold_record(f, dir, type, version, frag, len)) { give_up_waiting(f); return; }
-				if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = e->now; }
-				eng_waitlist_add(e, f);
+				start_waiting(f);
 				return;
 			}
 			if (r < 0 || r == 2) return;
@@ -262,8 +269,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 					tls_wipe(copy, len);
 					free(copy);
 					if (!hold_record(f, dir, type, version, frag, len)) { give_up_waiting(f); return; }
-					if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = e->now; }
-					eng_waitlist_add(e, f);
+					start_waiting(f);
 					return;
 				}
 				rc = (r == 1) ? tls_cipher_decrypt(&d->cs, &ct, version, frag, len, &plain, &plen) : 1;

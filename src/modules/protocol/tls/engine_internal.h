@@ -55,6 +55,7 @@ struct tls_keystore {
 /* One held record awaiting key material (key log not written yet). */
 typedef struct held_rec {
 	struct held_rec *next;
+	bool plain;                  /* already decrypted (a renegotiation message held for the peer) */
 	uint8_t type;
 	uint16_t version;
 	size_t len;
@@ -143,6 +144,7 @@ typedef struct tls_conn {
 	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
 	bool srv_fin_seen;           /* the server's Finished of the current handshake */
 	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
+	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
 } tls_conn_t;
 
 typedef struct flow {
@@ -247,6 +249,8 @@ void hs_early_decide(flow_t *f, bool accepted);
  * message of the other direction that the capture has not delivered yet (reply captured
  * before its request)? `hs_partial`: the record continues a buffered handshake message. */
 bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len);
+/* Same for a decrypted handshake record (TLS <= 1.2 renegotiation is encrypted). */
+bool hs_gate_wait_plain(const flow_t *f, int dir, const uint8_t *frag, size_t len);
 void hs_conn_free(tls_conn_t *c);
 
 /* ---- packet.c ---- */

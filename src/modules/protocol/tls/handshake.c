@@ -67,6 +67,7 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 		c->srv_pub_len = c->cli_pub_len = 0;
 	}
 	if (second && c->hrr_seen) c->ch_after_hrr = true;
+	c->ch_count++;
 	memcpy(c->client_random, rnd, 32);
 	c->ch_sid_len = (uint8_t)cur_left(&sid);
 	cur_copy(&sid, c->ch_sid, c->ch_sid_len);
@@ -153,6 +154,7 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		return;
 	}
 	bool hrr = memcmp(rnd, HRR_RANDOM, 32) == 0;
+	c->reply_count++;
 	uint16_t version = legacy;
 	bool ems = false, etm = false;
 	uint16_t ks_group = 0;

@@ -56,12 +56,13 @@ static const struct gate_rule { int8_t dir; uint8_t kind; uint8_t need; } RULES[
 	{ TLS_DIR_C2S, RK_ANY,        N_SH },
 };
 
-static enum rec_kind classify(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len)
+static enum rec_kind classify(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len,
+                             bool plain)
 {
 	const tls_conn_t *c = &f->conn;
 	const tls_dirstate_t *d = &f->d[dir];
 	if (type == CT_CCS) return RK_CCS;
-	if (!d->encrypted) {
+	if (!d->encrypted || plain) {
 		if (type != CT_HANDSHAKE) return RK_ANY;
 		if (d->hlen) return RK_OTHER;               /* continues a buffered message */
 		cursor_t cur = cur_init(frag, len);
@@ -91,10 +92,10 @@ static bool unmet(const flow_t *f, int dir, enum need n)
 	const tls_dirstate_t *o = &f->d[1 - dir];
 	if (o->broken || c->reason != TLS_REASON_NONE) return false;   /* the other side will not progress */
 	switch (n) {
-	case N_CH:
-		return !c->ch_seen && o->tcp.syn_seen;
+	case N_CH:          /* a hello reply needs an unanswered ClientHello (renegotiation too) */
+		return c->ch_count ? c->reply_count >= c->ch_count : o->tcp.syn_seen;
 	case N_HELLO_REPLY:
-		return c->ch_seen && !c->sh_seen && !c->hrr_seen && !c->keys_proven;
+		return c->ch_count > c->reply_count;
 	case N_SHD:
 		return c->ch_seen && !c->keys_proven && (!c->sh_seen || (!c->tls13 && !c->shd_seen && !c->resumed));
 	case N_CKE:
@@ -111,14 +112,24 @@ static bool unmet(const flow_t *f, int dir, enum need n)
 	}
 }
 
-bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len)
+static bool gate(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len, bool plain)
 {
 	if (f->d[dir].broken) return false;
-	enum rec_kind k = classify(f, dir, type, frag, len);
+	enum rec_kind k = classify(f, dir, type, frag, len, plain);
 	if (k == RK_OTHER) return false;
 	for (size_t i = 0; i < sizeof RULES / sizeof *RULES; i++) {
 		if (RULES[i].dir != dir || RULES[i].kind != k) continue;
 		return unmet(f, dir, (enum need)RULES[i].need);
 	}
 	return false;
+}
+
+bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len)
+{
+	return gate(f, dir, type, frag, len, false);
+}
+
+bool hs_gate_wait_plain(const flow_t *f, int dir, const uint8_t *frag, size_t len)
+{
+	return gate(f, dir, CT_HANDSHAKE, frag, len, true);
 }

@@ -49,7 +49,8 @@ void rec_drop_held(flow_t *f, int dir)
 }
 
 /* Keep a copy of a record until key material arrives. Returns false when a bound is hit. */
-static bool hold_record(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len,
+                           bool plain, bool at_head)
 {
 	struct tls_engine *e = f->eng;
 	tls_dirstate_t *d = &f->d[dir];
@@ -59,18 +60,31 @@ static bool hold_record(flow_t *f, int dir, uint8_t type, uint16_t version, cons
 	held_rec_t *h = malloc(sizeof *h + len);
 	if (!h) return false;
 	h->next = NULL;
+	h->plain = plain;
 	h->type = type;
 	h->version = version;
 	h->len = len;
 	h->ts = d->ts;
 	memcpy(h->data, frag, len);
 	if (!d->held_tail) d->held_tail = &d->held;
-	*d->held_tail = h;
-	d->held_tail = &h->next;
+	if (at_head && d->held) {
+		h->next = d->held;
+		d->held = h;
+	} else {
+		*d->held_tail = h;
+		d->held_tail = &h->next;
+	}
 	d->held_bytes += len;
 	e->buffered += len;
 	return true;
 }
+
+static bool hold_record(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	return hold_record_at(f, dir, type, version, frag, len, false, false);
+}
+
+static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t len);
 
 /* Give up waiting for a key: the reason says why the session could not be decrypted. */
 static void give_up_waiting(flow_t *f)
@@ -106,8 +120,23 @@ static bool drain_dir(flow_t *f, int dir, bool final)
 	bool progress = false;
 	while (d->held && !d->broken) {
 		held_rec_t *h = d->held;
-		if (!final && hs_gate_wait(f, dir, h->type, h->data, h->len)) { d->wait_peer = true; break; }
+		if (!final && (h->plain ? hs_gate_wait_plain(f, dir, h->data, h->len)
+		                        : hs_gate_wait(f, dir, h->type, h->data, h->len))) { d->wait_peer = true; break; }
 		d->wait_peer = false;
+		if (h->plain) {                         /* decrypted before it was held */
+			d->held = h->next;
+			if (!d->held) d->held_tail = &d->held;
+			d->held_bytes -= h->len;
+			f->eng->buffered -= h->len;
+			double saved = d->ts;
+			d->ts = h->ts;
+			rec_dispatch(f, dir, h->type, h->data, h->len);
+			d->ts = saved;
+			tls_wipe(h->data, h->len);
+			free(h);
+			progress = true;
+			continue;
+		}
 		bool plain_ccs = h->type == CT_CCS && (f->conn.tls13 || !d->encrypted || d->app_epoch < 0);
 		if (d->encrypted && !d->cs_active && !plain_ccs) {
 			if (f->conn.reason != TLS_REASON_NONE && !f->conn.waiting_keylog) { rec_drop_held(f, dir); break; }
@@ -297,7 +326,24 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 		type = ct;
 		frag = plain;
 		len = plen;
+		if (type == CT_HANDSHAKE && !c->tls13 && c->ch_count && d->hlen == 0 &&
+		    hs_gate_wait_plain(f, dir, frag, len)) {
+			/* an encrypted renegotiation message that answers what the other direction has
+			 * not shown yet: keep its plaintext, in front of what is held behind it */
+			d->wait_peer = true;
+			if (hold_record_at(f, dir, type, version, frag, len, true, from_held)) return;
+			d->wait_peer = false;                   /* bound reached: go on in capture order */
+		}
 	}
+	rec_dispatch(f, dir, type, frag, len);
+}
+
+/* A record's plaintext to the handshake or the application. */
+static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->conn;
 	switch (type) {
 	case CT_HANDSHAKE:
 		hs_data(f, dir, frag, len);

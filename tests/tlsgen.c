@@ -1083,7 +1083,12 @@ static int early_data(gconn_t *g, plan_t *p)
 	uint8_t tmp[16384];
 	for (int it = 0; it < 32; it++) {
 		size_t rb = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		if (g->o->static_ecdhe_key) RAND_set_rand_method(&static_rand_method);   /* as server_step */
 		int r = SSL_read_early_data(g->ssl[1], tmp, sizeof tmp, &rb);
+		if (g->o->static_ecdhe_key) RAND_set_rand_method(NULL);
+#pragma GCC diagnostic pop
 		if (r == SSL_READ_EARLY_DATA_SUCCESS) { buf_put(&g->recv[0], tmp, rb); continue; }
 		if (flush_side(g, 1)) return -1;
 		if (r == SSL_READ_EARLY_DATA_FINISH) break;

@@ -20,7 +20,7 @@ typedef void (*app_emit_fn)(void *ctx, int dir, tls_app_t app, const uint8_t *da
                             bool keepalive);
 
 typedef struct app_dir_state {
-	/* All fields are internal to app_framing.c. */
+	/* All fields are internal to the app_*.c files (app_internal.h). */
 	uint8_t proto;          /* undecided / sip / http / raw */
 	uint8_t state;          /* between messages, keep-alive, headers, body, chunk..., close */
 	uint8_t line;           /* header/trailer line-end tracker (resumes the CRLFCRLF search) */

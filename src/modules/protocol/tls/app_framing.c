@@ -29,12 +29,22 @@
  *
  * Invariant: concatenating everything emitted for a direction (including keep-alives, raw
  * fallbacks and what flush emits) gives back exactly the pushed bytes — nothing is dropped,
- * added or duplicated. Whenever framing is impossible (malformed start line, disagreeing or
+ * added or duplicated — as long as no gap is reported. Whenever framing is impossible (malformed start line, disagreeing or
  * unparsable Content-Length, bad chunk syntax, header section without an end within
  * min(max_message, 64 KiB), a message longer than max_message, allocation failure) the
  * buffered bytes are emitted as TLS_APP_RAW and the direction stays raw until flushed:
  * re-synchronising on a stream whose framing was lost would be guesswork.
   *
+ * Gaps (app_framing_gap: bytes of the direction were lost): a SIP or HTTP message that a
+ * gap cut is never emitted, neither as SIP/HTTP nor as raw. Homer's capture plan hands
+ * whatever the module delivers to parse_sip (raw included), and a message with a hole
+ * either fails there or, worse, is indexed with a truncated or spliced body. So its
+ * buffered head is wiped, and the bytes after the gap up to the next SIP/HTTP start line
+ * (its tail, or the tail of a message whose start was lost) are dropped too; both are
+ * counted per direction (n_gap_cut messages, gap_dropped bytes), framing resumes at that
+ * start line. A raw (or not yet detected) direction has no messages to cut: its bytes
+ * after a gap stay raw output, as before.
+ *
  * Files: this one is the API, protocol detection and the dispatching loop; the SIP and
  * HTTP length rules are in app_sip.c and app_http.c, the primitives both use in
  * app_common.c (app_internal.h shows the one-way call graph).
@@ -98,11 +108,25 @@ void app_framing_init(app_framing_t *f, uint32_t max_message)
 	f->max_message = max_message ? max_message : AF_DEFAULT_MAX;
 }
 
+/* A message is in progress (bytes of it consumed, or a partial keep-alive held). */
+static bool in_message(const app_dir_state_t *d)
+{
+	return d->state != S_IDLE || d->len != 0;
+}
+
 void app_framing_gap(app_framing_t *f, int dir)
 {
 	if (!f || (dir != TLS_DIR_C2S && dir != TLS_DIR_S2C)) return;
-	app_framing_flush(f, dir, NULL, NULL);
-	f->dir[dir].resync = RESYNC_RAW;
+	app_dir_state_t *d = &f->dir[dir];
+	bool framing = d->proto == P_SIP || d->proto == P_HTTP;
+	bool cut = framing && in_message(d) && d->state != S_KA;
+	if (framing) d->gap_dropped += d->len;
+	if (cut) d->n_gap_cut++;
+	app_framing_flush(f, dir, NULL, NULL);      /* the partial message is wiped, not emitted */
+	/* SIP/HTTP: what follows up to the next start line is the rest of a message with a
+	 * hole (the one cut here, or one whose start the gap swallowed): dropped, counted.
+	 * Raw or undecided streams have no messages to cut: their bytes stay raw output. */
+	d->resync = framing ? (cut ? RESYNC_DROP_COUNTED : RESYNC_DROP) : RESYNC_RAW;
 }
 
 int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
@@ -112,7 +136,12 @@ int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
 	app_dir_state_t *d = &f->dir[dir];
 	if (d->resync) {
 		size_t k = af_resync_point(f, dir, data, len);
-		if (k) af_emit(emit, ctx, dir, TLS_APP_RAW, data, k, false);
+		if (k && d->resync == RESYNC_RAW) {
+			af_emit(emit, ctx, dir, TLS_APP_RAW, data, k, false);
+		} else if (k) {
+			d->gap_dropped += k;                 /* never a SIP/HTTP message with a hole */
+			if (d->resync == RESYNC_DROP) { d->n_gap_cut++; d->resync = RESYNC_DROP_COUNTED; }
+		}
 		if (k == len) return 0;                  /* still looking */
 		d->resync = RESYNC_NONE;
 		data += k;
@@ -178,9 +207,12 @@ void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx)
 	/* the request queue survives: it belongs to responses still to come on the other side */
 	uint64_t qh = d->q_head, qc = d->q_connect;
 	uint8_t qn = d->q_n;
-	uint32_t nm = d->n_missing_length, nf = d->n_fallbacks;
+	uint32_t nm = d->n_missing_length, nf = d->n_fallbacks, ng = d->n_gap_cut;
+	uint64_t gd = d->gap_dropped;
 	af_release(f, d);
 	memset(d, 0, sizeof *d);
+	d->n_gap_cut = ng;
+	d->gap_dropped = gd;
 	d->q_head = qh;
 	d->q_connect = qc;
 	d->q_n = qn;

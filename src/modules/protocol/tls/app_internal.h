@@ -49,8 +49,10 @@ enum { L_START = 0, L_CR, L_TEXT };            /* line-end tracker */
 enum { K_REQ = 1, K_RESP };
 enum { AFTER_NONE = 0, AFTER_RAW };
 enum { M_OTHER = 0, M_HEAD, M_CONNECT };
-/* app_dir_state_t.resync: after a gap, bytes up to the next start line are emitted raw */
-enum { RESYNC_NONE = 0, RESYNC_RAW };
+/* app_dir_state_t.resync: after a gap, bytes up to the next start line are emitted raw
+ * (RESYNC_RAW), or dropped with the cut message counted already (RESYNC_DROP_COUNTED) or
+ * still to count (RESYNC_DROP) */
+enum { RESYNC_NONE = 0, RESYNC_RAW, RESYNC_DROP, RESYNC_DROP_COUNTED };
 
 /* result of one matcher on a (possibly incomplete) start line */
 #define M_FAIL (-1)

@@ -47,7 +47,7 @@ build() {
 	local objdir="$out/obj" objs="" src o c
 	[ -n "${FUZZ_OVERLAY:-}" ] && objdir="$out/obj-overlay"
 	mkdir -p "$objdir"
-	for src in kdf cipher keys keylog flow tcp_stream packet record handshake session_cache app_framing engine tls_config; do
+	for src in kdf cipher keys keylog flow tcp_stream packet record handshake session_cache app_common app_sip app_http app_framing engine tls_config; do
 		o="$objdir/$src.o"
 		c="$TLS/$src.c"
 		[ -n "${FUZZ_OVERLAY:-}" ] && [ -f "$FUZZ_OVERLAY/$src.c" ] && c="$FUZZ_OVERLAY/$src.c"

@@ -20,7 +20,7 @@ typedef void (*app_emit_fn)(void *ctx, int dir, tls_app_t app, const uint8_t *da
                             bool keepalive);
 
 typedef struct app_dir_state {
-	/* All fields are internal to app_framing.c. */
+	/* All fields are internal to the app_*.c files (app_internal.h); the counters may be read. */
 	uint8_t proto;          /* undecided / sip / http / raw */
 	uint8_t state;          /* between messages, keep-alive, headers, body, chunk..., close */
 	uint8_t line;           /* header/trailer line-end tracker (resumes the CRLFCRLF search) */
@@ -37,7 +37,10 @@ typedef struct app_dir_state {
 	uint8_t q_n;            /* queued requests (at most 64; more are not tracked) */
 	uint32_t n_missing_length; /* SIP messages without Content-Length (taken as 0) */
 	uint32_t n_fallbacks;   /* times the direction fell back to raw */
-	uint8_t resync;         /* after a gap: skip (as raw) to the next message start line */
+	uint8_t resync;         /* after a gap: skip (raw, or dropped) to the next message start line */
+	uint32_t n_gap_cut;     /* SIP/HTTP messages a gap cut (never emitted) */
+	uint64_t gap_dropped;   /* bytes of such messages dropped (head buffered before the gap,
+	                         * tail up to the next start line after it) */
 } app_dir_state_t;
 
 typedef struct app_framing {
@@ -62,9 +65,12 @@ int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
  * again from the next bytes). emit may be NULL: the buffered bytes are then discarded
  * (wiped), e.g. after a TCP gap. */
 void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx);
-/* Bytes of a direction were lost (TCP gap): drop the partial message and, from the next
- * push on, emit bytes as raw until a line that starts a SIP/HTTP message, then frame
- * normally again (a lost segment must not turn the rest of a SIP session into raw). */
+/* Bytes of a direction were lost (TCP gap). A SIP/HTTP message the gap cut is never
+ * emitted (not as SIP/HTTP, not as raw: it has a hole): its partial head is wiped now,
+ * and from the next push on the bytes up to a line that starts a SIP/HTTP message (its
+ * tail) are dropped; both are counted (n_gap_cut, gap_dropped). Framing then resumes
+ * normally (a lost segment must not turn the rest of a SIP session into raw). A raw or
+ * undetected direction emits those bytes raw instead (there is no message to cut). */
 void app_framing_gap(app_framing_t *f, int dir);
 /* Bytes allocated for partial messages in both directions (what counts against the
  * engine's memory bound; buffers above 64 KiB are released once their message is out). */

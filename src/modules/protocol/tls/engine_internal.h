@@ -145,6 +145,23 @@ typedef struct tls_conn {
 	bool srv_fin_seen;           /* the server's Finished of the current handshake */
 	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
 	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
+	/* ---- TLS 1.3 resumption (PSK) for sessions decrypted without a key log (issue 9,
+	 * handshake.c): the ClientHello's offered identities (SHA-256 of each ticket = the
+	 * session-cache id), the ServerHello's choice, the PSK-derived early traffic secret,
+	 * and the resumption_master_secret of a session decrypted here (RFC 8446 §4.6.1,
+	 * §7.1), with NewSessionTickets that arrived before that secret was known. ---- */
+	uint8_t psk_id_hash[2][32];  /* first two offered identities */
+	uint8_t n_psk_ids;           /* identities offered (all, not only those kept) */
+	uint8_t psk_modes;           /* psk_key_exchange_modes: bit 0 psk_ke, bit 1 psk_dhe_ke */
+	bool psk_selected;           /* ServerHello pre_shared_key */
+	uint16_t psk_sel_idx;        /* its selected_identity */
+	bool have_ms13;              /* ms13 is the master secret of this handshake */
+	uint8_t early_ts[TLS_MAX_HASH_LEN];  /* client_early_traffic_secret from a cached PSK */
+	uint8_t early_ts_hash;       /* tls_hash_t of early_ts (0: none) */
+	uint8_t res_secret[TLS_MAX_HASH_LEN]; /* resumption_master_secret */
+	bool have_res_secret;
+	struct { uint8_t id_hash[32]; uint8_t nonce[32]; uint8_t nonce_len; } nst_pending[2];
+	uint8_t n_nst_pending;       /* tickets waiting for res_secret */
 } tls_conn_t;
 
 typedef struct flow {

@@ -25,7 +25,7 @@ static const uint8_t HRR_RANDOM[32] = {
 	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C };
 
 enum { EXT_SNI = 0, EXT_SUPPORTED_GROUPS = 10, EXT_ETM = 22, EXT_EMS = 23, EXT_SESSION_TICKET = 35,
-       EXT_PSK = 41, EXT_EARLY_DATA = 42, EXT_SUPPORTED_VERSIONS = 43, EXT_KEY_SHARE = 51,
+       EXT_PSK = 41, EXT_EARLY_DATA = 42, EXT_SUPPORTED_VERSIONS = 43, EXT_PSK_MODES = 45, EXT_KEY_SHARE = 51,
        EXT_RENEGOTIATION_INFO = 0xff01 };
 
 static const char *dirname_(int dir) { return dir == TLS_DIR_C2S ? "c2s" : "s2c"; }
@@ -37,6 +37,36 @@ static tls_hash_t prf_hash(const tls_conn_t *c)
 }
 
 /* ---------------- ClientHello ---------------- */
+
+/* pre_shared_key of a ClientHello (RFC 8446 §4.2.11): OfferedPsks { PskIdentity
+ * identities<7..2^16-1> (opaque identity<1..2^16-1>, uint32 obfuscated_ticket_age);
+ * PskBinderEntry binders<33..2^16-1> (opaque<32..255> each) }. An identity is a ticket
+ * of an earlier session; its SHA-256 is the session-cache id of that session's PSK.
+ * The first two identities are kept; n_psk_ids stays 0 unless the extension is
+ * well-formed with one binder per identity. Binders are not verified: the PSK is
+ * proven by authenticating the server's first encrypted record, as every key is. */
+static void parse_ch_pre_shared_key(tls_conn_t *c, cursor_t *ed)
+{
+	cursor_t ids = cur_sub16(ed);
+	cursor_t binders = cur_sub16(ed);
+	if (!cur_done(ed)) return;
+	size_t n = 0, nb = 0;
+	while (cur_left(&ids) > 0) {
+		cursor_t id = cur_sub16(&ids);
+		cur_u32(&ids);                           /* obfuscated_ticket_age */
+		if (cur_failed(&ids) || cur_left(&id) == 0) return;
+		size_t il = cur_left(&id);
+		if (n < 2 && tls_hash(TLS_HASH_SHA256, cur_span(&id, il), il, c->psk_id_hash[n]) != 0) return;
+		n++;
+	}
+	while (cur_left(&binders) > 0) {
+		cursor_t b = cur_sub8(&binders);
+		if (cur_failed(&binders) || cur_left(&b) < 32) return;
+		nb++;
+	}
+	if (n == 0 || nb != n || n > 255) return;
+	c->n_psk_ids = (uint8_t)n;
+}
 
 static void parse_client_hello(flow_t *f, cursor_t *m)
 {
@@ -81,6 +111,9 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 	c->early_decided = c->early_accepted = false;
 	c->sh_psk = false;
 	c->srv_fin_seen = false;
+	c->n_psk_ids = 0;
+	c->psk_modes = 0;
+	c->early_ts_hash = 0;
 	if (cur_left(m) == 0) return;               /* no extensions */
 	cursor_t exts = cur_sub16(m);
 	while (cur_left(&exts) >= 4) {
@@ -116,6 +149,15 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 			}
 			break;
 		case EXT_EARLY_DATA: c->early_data_offered = true; break;
+		case EXT_PSK: parse_ch_pre_shared_key(c, &ed); break;
+		case EXT_PSK_MODES: {
+			cursor_t modes = cur_sub8(&ed);
+			while (cur_left(&modes) > 0) {
+				uint8_t mode = cur_u8(&modes);
+				if (mode <= 1) c->psk_modes |= (uint8_t)(1u << mode);   /* 0 psk_ke, 1 psk_dhe_ke */
+			}
+			break;
+		}
 		case EXT_KEY_SHARE: {
 			cursor_t list = cur_sub16(&ed);
 			while (cur_left(&list) >= 4) {
@@ -160,6 +202,8 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 	uint16_t ks_group = 0;
 	uint8_t ks_pub[133];
 	size_t ks_len = 0;
+	bool psk_sel = false;
+	uint16_t psk_idx = 0;
 	if (cur_left(m) > 0) {
 		cursor_t exts = cur_sub16(m);
 		while (cur_left(&exts) >= 4) {
@@ -174,7 +218,6 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 			}
 			case EXT_EMS: ems = true; break;
 			case EXT_ETM: etm = true; break;
-			case EXT_PSK: c->sh_psk = true; break;
 			case EXT_KEY_SHARE:
 				ks_group = cur_u16(&ed);
 				if (!hrr) {
@@ -185,6 +228,11 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 					}
 				}
 				break;
+			case EXT_PSK: {                      /* selected_identity (RFC 8446 §4.2.11) */
+				uint16_t i = cur_u16(&ed);
+				if (cur_done(&ed)) { psk_sel = true; psk_idx = i; c->sh_psk = true; }
+				break;
+			}
 			default: break;
 			}
 		}
@@ -236,6 +284,10 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		c->srv_pub_len = ks_len;
 		c->ske_group = ks_group;
 		if (ks_len) memcpy(c->srv_pub, ks_pub, ks_len);
+		/* PSK accepted: a resumption (psk_dhe_ke with key_share, psk_ke without) */
+		c->psk_selected = psk_sel;
+		c->psk_sel_idx = psk_idx;
+		if (psk_sel) { c->resumed = true; c->resumed_known = true; }
 	}
 	if (version < 0x0301 || version > 0x0304) {
 		eng_log(e, 4, "flow %llu: unsupported protocol version 0x%04x", (unsigned long long)f->id, version);
@@ -487,60 +539,117 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 
 /* ---------------- TLS 1.3 ---------------- */
 
-/* Static ECDHE: compute the handshake secret from the configured server key. */
-static void tls13_static_schedule(flow_t *f)
+/* Static ECDHE: the (EC)DHE shared secret of this handshake from a configured server key
+ * whose public key is the ServerHello's key_share. Returns its length (z filled) or 0. */
+static size_t static_shared_secret(flow_t *f, uint8_t *z, size_t cap)
 {
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->conn;
-	if (c->have_hs_secret || !c->srv_pub_len || !c->cs) return;
 	const uint8_t *cli = NULL;
 	size_t clen = 0;
 	for (int i = 0; i < c->n_ch_share; i++)
 		if (c->ch_share[i].group == c->ske_group) { cli = c->ch_share[i].pub; clen = c->ch_share[i].len; }
-	if (!cli) return;
+	if (!cli || !c->srv_pub_len) return 0;
 	for (size_t s = 0; s < e->n_stores; s++)
 		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 			const ks_key_t *k = &e->stores[s]->keys[i];
 			if (!keys_group_match(k, c->ske_group)) continue;
 			if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
 			if (k->pub_len != c->srv_pub_len || memcmp(k->pub, c->srv_pub, k->pub_len) != 0) continue;
-			uint8_t z[66];
-			size_t zl = keys_ecdh(k, cli, clen, z, sizeof z);
-			if (!zl) continue;
-			tls_hash_t h = c->cs->prf;
-			size_t hl = tls_hash_len(h);
-			uint8_t zero[TLS_MAX_HASH_LEN] = {0}, early[TLS_MAX_HASH_LEN], empty[TLS_MAX_HASH_LEN], derived[TLS_MAX_HASH_LEN];
-			uint8_t th[TLS_MAX_HASH_LEN];
-			size_t thl;
-			int rc = tls_hkdf_extract(h, NULL, 0, zero, hl, early);
-			rc |= tls_hash(h, NULL, 0, empty);
-			rc |= tls13_derive_secret(h, early, "derived", empty, derived);
-			rc |= tls_hkdf_extract(h, derived, hl, z, zl, c->hs_secret);
-			rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
-			rc |= tls13_derive_secret(h, c->hs_secret, "c hs traffic", th, f->d[TLS_DIR_C2S].secret);
-			rc |= tls13_derive_secret(h, c->hs_secret, "s hs traffic", th, f->d[TLS_DIR_S2C].secret);
-			tls_wipe(z, sizeof z);
-			tls_wipe(early, sizeof early);
-			tls_wipe(derived, sizeof derived);
-			if (rc == 0) {
-				c->have_hs_secret = true;
-				c->key_kind = TLS_KEY_ECDHE_STATIC;
-				return;
-			}
+			size_t zl = keys_ecdh(k, cli, clen, z, cap);
+			if (zl) return zl;
 		}
+	return 0;
 }
 
-/* Static ECDHE: application secrets after the server Finished. */
+/* TLS 1.3 resumption: the PSK of the ClientHello's identity idx from the session cache.
+ * Returns its length (psk filled) or 0: unknown, or made for another hash than this
+ * suite's (RFC 8446 §4.2.11: a PSK is used only with its own hash). */
+static size_t psk_from_cache(flow_t *f, unsigned idx, tls_hash_t h, uint8_t psk[48])
+{
+	tls_conn_t *c = &f->conn;
+	if (idx >= c->n_psk_ids || idx >= 2) return 0;
+	int ph = 0;
+	size_t pl = session_cache_get_psk(f->eng->cache, c->psk_id_hash[idx], 32, psk, &ph, NULL);
+	if (pl && ph == (int)h && pl == tls_hash_len(h)) return pl;
+	tls_wipe(psk, 48);
+	return 0;
+}
+
+/* TLS 1.3 key schedule without a key log (RFC 8446 §7.1): handshake traffic secrets from
+ *   early secret     = HKDF-Extract(0, PSK or 0s)       PSK: resumption, from the cache
+ *   handshake secret = HKDF-Extract(Derive-Secret(early, "derived", ""), (EC)DHE or 0s)
+ * where the (EC)DHE input comes from a configured static server key matching the
+ * ServerHello's key_share, and is Hash.length zeros for psk_ke (PSK without key_share).
+ * Nothing is computed when a needed input is unknown: a selected PSK that is not cached
+ * (the session then ends as resumption_miss, or waits for the key log), or a key_share
+ * no configured key matches. */
+static void tls13_static_schedule(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	if (c->have_hs_secret || !c->cs) return;
+	if (!c->srv_pub_len && !c->psk_selected) return;
+	tls_hash_t h = c->cs->prf;
+	size_t hl = tls_hash_len(h);
+	uint8_t psk[48] = {0}, z[66] = {0};
+	size_t pl = 0, zl = hl;                      /* psk_ke: zeros */
+	if (c->psk_selected && !(pl = psk_from_cache(f, c->psk_sel_idx, h, psk))) return;
+	if (c->srv_pub_len && !(zl = static_shared_secret(f, z, sizeof z))) { tls_wipe(psk, sizeof psk); return; }
+	uint8_t zero[TLS_MAX_HASH_LEN] = {0}, early[TLS_MAX_HASH_LEN], derived[TLS_MAX_HASH_LEN];
+	uint8_t th[TLS_MAX_HASH_LEN];
+	size_t thl;
+	int rc = tls_hkdf_extract(h, NULL, 0, pl ? psk : zero, pl ? pl : hl, early);
+	rc |= tls13_derive_secret(h, early, "derived", NULL, derived);
+	rc |= tls_hkdf_extract(h, derived, hl, z, zl, c->hs_secret);
+	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
+	rc |= tls13_derive_secret(h, c->hs_secret, "c hs traffic", th, f->d[TLS_DIR_C2S].secret);
+	rc |= tls13_derive_secret(h, c->hs_secret, "s hs traffic", th, f->d[TLS_DIR_S2C].secret);
+	tls_wipe(psk, sizeof psk);
+	tls_wipe(z, sizeof z);
+	tls_wipe(early, sizeof early);
+	tls_wipe(derived, sizeof derived);
+	if (rc == 0) {
+		c->have_hs_secret = true;
+		c->key_kind = pl ? TLS_KEY_RESUMPTION : TLS_KEY_ECDHE_STATIC;
+	} else {
+		tls_wipe(c->hs_secret, sizeof c->hs_secret);
+	}
+}
+
+/* TLS 1.3 0-RTT with a cached PSK (RFC 8446 §7.1): client_early_traffic_secret =
+ * Derive-Secret(HKDF-Extract(0, PSK), "c e traffic", Hash(ClientHello)) for the first
+ * offered identity (the one early data is protected with, §4.2.10). Called right after
+ * the ClientHello entered the transcript; the hash is the PSK's own. */
+static void tls13_psk_early_secret(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	c->early_ts_hash = 0;
+	if (!c->early_data_offered || !c->n_psk_ids || !c->transcript_on) return;
+	uint8_t psk[48], early[TLS_MAX_HASH_LEN], th[TLS_MAX_HASH_LEN];
+	int ph = 0;
+	size_t thl;
+	size_t pl = session_cache_get_psk(f->eng->cache, c->psk_id_hash[0], 32, psk, &ph, NULL);
+	if (!pl || pl != tls_hash_len((tls_hash_t)ph)) { tls_wipe(psk, sizeof psk); return; }
+	tls_hash_t h = (tls_hash_t)ph;
+	int rc = tls_hkdf_extract(h, NULL, 0, psk, pl, early);
+	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
+	rc |= tls13_derive_secret(h, early, "c e traffic", th, c->early_ts);
+	tls_wipe(psk, sizeof psk);
+	tls_wipe(early, sizeof early);
+	if (rc == 0) c->early_ts_hash = (uint8_t)h;
+	else tls_wipe(c->early_ts, sizeof c->early_ts);
+}
+
+/* Static ECDHE / PSK: application secrets after the server Finished. */
 static void tls13_static_app_secrets(flow_t *f)
 {
 	tls_conn_t *c = &f->conn;
 	if (!c->have_hs_secret || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
-	uint8_t empty[TLS_MAX_HASH_LEN], derived[TLS_MAX_HASH_LEN], zero[TLS_MAX_HASH_LEN] = {0}, th[TLS_MAX_HASH_LEN];
+	uint8_t derived[TLS_MAX_HASH_LEN], zero[TLS_MAX_HASH_LEN] = {0}, th[TLS_MAX_HASH_LEN];
 	size_t thl;
-	int rc = tls_hash(h, NULL, 0, empty);
-	rc |= tls13_derive_secret(h, c->hs_secret, "derived", empty, derived);
+	int rc = tls13_derive_secret(h, c->hs_secret, "derived", NULL, derived);
 	rc |= tls_hkdf_extract(h, derived, hl, zero, hl, c->ms13);
 	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
 	rc |= tls13_derive_secret(h, c->ms13, "c ap traffic", th, f->d[TLS_DIR_C2S].next_secret);
@@ -549,7 +658,44 @@ static void tls13_static_app_secrets(flow_t *f)
 	if (rc == 0) {
 		f->d[TLS_DIR_C2S].have_next_secret = true;
 		f->d[TLS_DIR_S2C].have_next_secret = true;
+		c->have_ms13 = true;
 	}
+}
+
+/* One ticket's PSK = HKDF-Expand-Label(resumption_master_secret, "resumption",
+ * ticket_nonce, Hash.length) (RFC 8446 §4.6.1), cached under SHA-256(ticket). */
+static void cache_ticket_psk(flow_t *f, const uint8_t id_hash[32], const uint8_t *nonce, size_t nlen)
+{
+	tls_conn_t *c = &f->conn;
+	tls_hash_t h = c->cs->prf;
+	size_t hl = tls_hash_len(h);
+	uint8_t psk[TLS_MAX_HASH_LEN];
+	if (tls13_hkdf_expand_label(h, c->res_secret, hl, "resumption", nonce, nlen, psk, hl) == 0)
+		session_cache_put_psk(f->eng->cache, id_hash, 32, psk, hl, (int)h, c->suite);
+	tls_wipe(psk, sizeof psk);
+}
+
+/* After the client Finished entered the transcript: resumption_master_secret =
+ * Derive-Secret(master_secret, "res master", ClientHello..client Finished), when this
+ * handshake's master secret is known (static key or cached PSK); tickets that came
+ * earlier are cached now. The master secret is not needed after this and is wiped. */
+static void tls13_resumption_secret(flow_t *f)
+{
+	tls_conn_t *c = &f->conn;
+	if (!c->have_ms13 || c->have_res_secret || !c->transcript_on || !c->cs) return;
+	tls_hash_t h = c->cs->prf;
+	uint8_t th[TLS_MAX_HASH_LEN];
+	size_t thl;
+	if (tls_transcript_digest(&c->transcript, h, th, &thl) == 0 &&
+	    tls13_derive_secret(h, c->ms13, "res master", th, c->res_secret) == 0) {
+		c->have_res_secret = true;
+		for (unsigned i = 0; i < c->n_nst_pending; i++)
+			cache_ticket_psk(f, c->nst_pending[i].id_hash, c->nst_pending[i].nonce, c->nst_pending[i].nonce_len);
+	}
+	tls_wipe(c->nst_pending, sizeof c->nst_pending);
+	c->n_nst_pending = 0;
+	tls_wipe(c->ms13, sizeof c->ms13);
+	c->have_ms13 = false;
 }
 
 /* Fill secrets from the key log: handshake and application secret 0 per direction. */
@@ -599,6 +745,7 @@ static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint1
 	if (store && secret != d->secret) memcpy(d->secret, secret, hl);
 	if (tls13_cipher_init(&d->cs, c->cs, secret, hl) != 0) return false;
 	d->cs_active = true;
+	if (!c->keys_proven && c->key_kind == TLS_KEY_RESUMPTION) f->eng->st.resumptions++;
 	c->keys_proven = true;
 	c->waiting_keylog = false;
 	return true;
@@ -620,6 +767,12 @@ static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		bool ok = keylog_find(e, KL_CLIENT_EARLY_TRAFFIC_SECRET, c->client_random, 32, es, sizeof es) == hl &&
 		          try13(f, dir, es, type, version, frag, len, false);
 		tls_wipe(es, sizeof es);
+		if (!ok && c->early_ts_hash == (uint8_t)c->cs->prf) {
+			/* early secret of a cached PSK (no key log needed) */
+			if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_RESUMPTION;
+			ok = try13(f, dir, c->early_ts, type, version, frag, len, false);
+			if (!ok && !c->keys_proven && !c->have_hs_secret) c->key_kind = TLS_KEY_NONE;
+		}
 		if (ok) return 1;
 		if (d->hs_known && try13(f, dir, d->secret, type, version, frag, len, true)) {
 			d->app_epoch = 0;                    /* early data was rejected or is over */
@@ -799,10 +952,39 @@ static void parse_client_key_exchange(flow_t *f, cursor_t *m)
 	}
 }
 
+/* TLS 1.3 NewSessionTicket (RFC 8446 §4.6.1): uint32 ticket_lifetime; uint32
+ * ticket_age_add; opaque ticket_nonce<0..255>; opaque ticket<1..2^16-1>; Extension
+ * extensions<0..2^16-2>. Its PSK is cached when the resumption master secret is known
+ * (sessions decrypted with a static key or a cached PSK), or once it is (a ticket
+ * processed before the client Finished: at most two wait, nonces up to 32 bytes). */
+static void parse_new_session_ticket13(flow_t *f, cursor_t *m)
+{
+	tls_conn_t *c = &f->conn;
+	cur_u32(m);                                  /* ticket_lifetime */
+	cur_u32(m);                                  /* ticket_age_add */
+	cursor_t nonce = cur_sub8(m);
+	cursor_t t = cur_sub16(m);
+	cursor_t ext = cur_sub16(m);
+	if (!cur_done(m) || cur_left(&t) == 0 || !c->cs) return;
+	(void)ext;
+	uint8_t id[32];
+	size_t n = cur_left(&t), nl = cur_left(&nonce);
+	if (tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, id) != 0) return;
+	c->n_tickets_seen++;
+	const uint8_t *np = cur_span(&nonce, nl);
+	if (c->have_res_secret) cache_ticket_psk(f, id, np, nl);
+	else if ((c->have_hs_secret || c->have_ms13) && c->n_nst_pending < 2 && nl <= 32) {
+		memcpy(c->nst_pending[c->n_nst_pending].id_hash, id, 32);
+		memcpy(c->nst_pending[c->n_nst_pending].nonce, np, nl);
+		c->nst_pending[c->n_nst_pending].nonce_len = (uint8_t)nl;
+		c->n_nst_pending++;
+	}
+}
+
 static void parse_new_session_ticket(flow_t *f, cursor_t *m)
 {
 	tls_conn_t *c = &f->conn;
-	if (c->tls13) return;                        /* TLS 1.3 resumption goes through the key log */
+	if (c->tls13) { parse_new_session_ticket13(f, m); return; }
 	cur_u32(m);                                  /* lifetime hint */
 	cursor_t t = cur_sub16(m);
 	if (cur_failed(m) || cur_left(&t) == 0) return;
@@ -862,6 +1044,7 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (!c->transcript_on) c->transcript_on = tls_transcript_init(&c->transcript) == 0;
 		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
 		parse_client_hello(f, &m);
+		tls13_psk_early_secret(f);
 		if (c->early_data_offered && !c->keys_proven) {
 			f->d[TLS_DIR_C2S].encrypted = true;   /* 0-RTT records follow the ClientHello */
 			f->d[TLS_DIR_C2S].app_epoch = -1;
@@ -905,6 +1088,7 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (dir == TLS_DIR_S2C) c->srv_fin_seen = true;
 		if (c->tls13) {
 			if (dir == TLS_DIR_S2C) tls13_static_app_secrets(f);
+			else tls13_resumption_secret(f);
 			hs13_next_epoch(f, dir);
 			if (dir == TLS_DIR_C2S && c->transcript_on) {
 				tls_transcript_free(&c->transcript);

@@ -1,9 +1,12 @@
 /*
  * session_cache.c — bounded resumption cache (see session_cache.h). A fixed bucket array
  * with chaining plus a FIFO/LRU list; the oldest entry is evicted (and wiped) when full.
+ * One entry holds either a TLS <= 1.2 master secret (48 bytes) or a TLS 1.3 PSK (up to
+ * 48 bytes, with its hash); a lookup of one kind never returns the other.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include "session_cache.h"
 #include "kdf.h"
 
@@ -11,7 +14,10 @@ typedef struct sc_entry {
 	struct sc_entry *hnext, *prev, *next;
 	uint8_t id[32];          /* session id, or SHA-256 of a ticket */
 	uint8_t idlen;
-	uint8_t ms[48];
+	uint8_t ms[48];          /* master secret, or the PSK in its first ms_len bytes */
+	uint8_t ms_len;          /* 48 for a master secret */
+	bool psk;                /* TLS 1.3 resumption PSK (then hash is its HKDF hash) */
+	uint8_t hash;            /* tls_hash_t of a PSK */
 	uint16_t suite, version;
 } sc_entry_t;
 
@@ -68,14 +74,12 @@ static void sc_remove(session_cache_t *c, sc_entry_t *e)
 	c->count--;
 }
 
-void session_cache_put(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t ms[48],
-                       uint16_t suite, uint16_t version)
+static void sc_put(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t *ms, size_t mslen,
+                   bool psk, uint8_t hash, uint16_t suite, uint16_t version)
 {
-	if (!c || !c->cap || idlen == 0 || idlen > 32) return;
+	if (!c || !c->cap || idlen == 0 || idlen > 32 || mslen == 0 || mslen > 48) return;
 	sc_entry_t *e = sc_find(c, id, idlen, NULL);
 	if (e) {
-		memcpy(e->ms, ms, 48);
-		e->suite = suite; e->version = version;
 		sc_unlink_list(c, e);
 	} else {
 		if (c->count >= c->cap && c->head) sc_remove(c, c->head);
@@ -83,16 +87,45 @@ void session_cache_put(session_cache_t *c, const uint8_t *id, size_t idlen, cons
 		if (!e) return;
 		memcpy(e->id, id, idlen);
 		e->idlen = (uint8_t)idlen;
-		memcpy(e->ms, ms, 48);
-		e->suite = suite; e->version = version;
 		size_t b = sc_hash(c, id, idlen);
 		e->hnext = c->buckets[b];
 		c->buckets[b] = e;
 		c->count++;
 	}
+	tls_wipe(e->ms, sizeof e->ms);
+	memcpy(e->ms, ms, mslen);
+	e->ms_len = (uint8_t)mslen;
+	e->psk = psk;
+	e->hash = hash;
+	e->suite = suite; e->version = version;
 	e->prev = c->tail;
 	if (c->tail) c->tail->next = e; else c->head = e;
 	c->tail = e;
+}
+
+void session_cache_put(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t ms[48],
+                       uint16_t suite, uint16_t version)
+{
+	sc_put(c, id, idlen, ms, 48, false, 0, suite, version);
+}
+
+void session_cache_put_psk(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t *psk,
+                           size_t psklen, int hash, uint16_t suite)
+{
+	if (hash < 0 || hash > 255) return;
+	sc_put(c, id, idlen, psk, psklen, true, (uint8_t)hash, suite, 0x0304);
+}
+
+size_t session_cache_get_psk(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t psk[48],
+                             int *hash, uint16_t *suite)
+{
+	if (!c || idlen == 0 || idlen > 32) return 0;
+	sc_entry_t *e = sc_find(c, id, idlen, NULL);
+	if (!e || !e->psk) return 0;
+	memcpy(psk, e->ms, e->ms_len);
+	if (hash) *hash = e->hash;
+	if (suite) *suite = e->suite;
+	return e->ms_len;
 }
 
 int session_cache_get(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t ms[48],
@@ -100,7 +133,7 @@ int session_cache_get(session_cache_t *c, const uint8_t *id, size_t idlen, uint8
 {
 	if (!c || idlen == 0 || idlen > 32) return -1;
 	sc_entry_t *e = sc_find(c, id, idlen, NULL);
-	if (!e) return -1;
+	if (!e || e->psk) return -1;
 	memcpy(ms, e->ms, 48);
 	if (suite) *suite = e->suite;
 	if (version) *version = e->version;

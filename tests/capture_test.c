@@ -509,12 +509,16 @@ static void loss_cases(void)
 #define HEAP_CHECKS 0
 #endif
 #endif
+#if !defined(HEAP_CHECKS) && !(defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33))
+#define HEAP_CHECKS 0     /* mallinfo2 needs glibc 2.33 */
+#endif
 #ifndef HEAP_CHECKS
 #define HEAP_CHECKS 1
 #endif
 
 /* Heap bytes left allocated after a keystore + engine run over the capture + collected
  * output are all freed again. Runs twice; the second run is measured. */
+#if HEAP_CHECKS
 static long engine_heap_leftover(const cap_t *c, int prof)
 {
 	long left = 0;
@@ -530,6 +534,9 @@ static long engine_heap_leftover(const cap_t *c, int prof)
 	}
 	return left;
 }
+#else
+static long engine_heap_leftover(const cap_t *c, int prof) { (void)c; (void)prof; return 0; }
+#endif
 
 static void renegotiation_cases(void)
 {
@@ -620,16 +627,22 @@ static void early_data_cases(void)
 						size_t n = count_containing(&c.r, s->flow, g1->early_plain, g1->early_len, &ts);
 						/* the re-sent copy exactly once, never the refused early record */
 						if (n != 1) { tap_diag("%s: early plaintext delivered %zu times (want 1: the re-sent copy)", label, n); ok = 0; }
-						/* the re-sent copy was completed by a packet after the client's first flight */
+						/* the copy delivered was completed by a packet after the server's first
+						 * flight (the 0-RTT records all precede it in these captures) */
 						tu_frames_t fr;
 						if (n == 1 && tu_load_frames(c.pcap, &fr) == 0) {
-							double t_ch = fr.ts[g1->first_packet + 3];
-							if (ts <= t_ch) { tap_diag("%s: the early plaintext was delivered from the 0-RTT flight", label); ok = 0; }
+							size_t np = parse_pcap(&fr, g1, PK, MAXPK), sh = (size_t)-1;
+							for (size_t k = 0; k < np && sh == (size_t)-1; k++) if (is_dat(&PK[k]) && PK[k].dir == 1) sh = k;
+							if (sh == (size_t)-1 || ts <= PK[sh].ts) {
+								tap_diag("%s: the early plaintext was delivered from the 0-RTT flight", label);
+								ok = 0;
+							}
 							tu_free_frames(&fr);
 						}
 					}
 				}
-				tap_ok(ok, "%s: byte-exact, rejected early data never emitted", label);
+				tap_ok(ok, "%s: %s", label, mode ? "byte-exact, rejected early data never emitted, the re-sent copy once"
+				                                  : "byte-exact, the accepted early data delivered once, first");
 				cap_free(&c);
 			}
 }

@@ -7,7 +7,11 @@
  * SSL_write, and writes every byte the two SSL objects produced as the payload of a
  * synthetic but fully consistent TCP connection (3-way handshake, MSS-sized segments,
  * ACKs, FIN exchange) in a classic pcap. Optional mangling (split, coalesce, reorder,
- * duplicate) changes only the segmentation/packet order, never the TCP byte stream.
+ * duplicate, drop) changes only the segmentation/packet order, never the TCP byte stream;
+ * the capture conditions (ACK before data, late segments, replies before requests, stray
+ * RST/SYN, time-stamp outliers and clock steps) change only packet order and time stamps
+ * or add packets that are not part of the peers' streams, and each checks that it did
+ * something. TLS-level variants: renegotiation, rejected 0-RTT, psk_ke resumption.
  * No TLS record is built here: all TLS bytes come from libssl.
  *
  * What a capture contains (tests may rely on this):

@@ -408,7 +408,7 @@ static void test_transcript(void)
 	int ok;
 
 	fill(msg, sizeof msg, 77);
-	tap_ok(tls_transcript_init(&t) == 0 && t.md != NULL, "transcript init");
+	tap_ok(tls_transcript_init(&t) == 0 && tls_transcript_active(&t), "transcript init");
 	tls_transcript_update(&t, msg, 300);
 	tls_transcript_update(&t, msg + 300, 700);
 
@@ -431,7 +431,7 @@ static void test_transcript(void)
 	tap_ok(ok, "one-shot MD5_SHA1 hash agrees");
 
 	/* copy, then diverge: the original is unaffected, the copy continues */
-	tap_ok(tls_transcript_copy(&c, &t) == 0 && c.md != NULL && c.md != t.md, "transcript copy");
+	tap_ok(tls_transcript_copy(&c, &t) == 0 && tls_transcript_active(&c) && (c.raw != t.raw || c.md != t.md), "transcript copy");
 	tls_transcript_update(&c, (const uint8_t *)"more", 4);
 	tls_transcript_digest(&t, TLS_HASH_SHA256, a, &al);
 	tls_transcript_digest(&c, TLS_HASH_SHA256, b, &bl);
@@ -450,6 +450,19 @@ static void test_transcript(void)
 	tls_transcript_digest(&t, TLS_HASH_SHA256, a, &al);
 	tap_ok(memcmp(a, b, 32) == 0, "running state continues after a digest");
 	tap_ok(tls_transcript_digest(&t, TLS_HASH_NONE, a, &al) == -1, "digest with TLS_HASH_NONE fails");
+	/* selecting the negotiated hash: same digests from then on, other hashes refused */
+	ok = tls_transcript_select(&t, TLS_HASH_SHA256) == 0 && t.raw == NULL && t.md != NULL &&
+	     tls_transcript_digest(&t, TLS_HASH_SHA256, a, &al) == 0 && memcmp(a, b, 32) == 0 &&
+	     tls_transcript_digest(&t, TLS_HASH_SHA384, one, &al) == -1;
+	tap_ok(ok, "select SHA-256: kept bytes hashed and freed, digest unchanged, SHA-384 refused");
+	tls_transcript_update(&t, msg, 10);
+	{
+		uint8_t all[1014];
+		memcpy(all, msg, 1000); memcpy(all + 1000, "more", 4); memcpy(all + 1004, msg, 10);
+		tls_hash(TLS_HASH_SHA256, all, sizeof all, one);
+		tap_ok(tls_transcript_digest(&t, TLS_HASH_SHA256, a, &al) == 0 && memcmp(a, one, 32) == 0,
+		       "selected transcript continues the same byte stream");
+	}
 	tls_transcript_free(&c);
 	tls_transcript_free(&t);
 	tls_transcript_free(&t); /* idempotent */

@@ -180,6 +180,18 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 
 /* ---------------- ServerHello ---------------- */
 
+static bool transcript_needed(const flow_t *f)
+{
+	const struct tls_engine *e = f->eng;
+	const tls_conn_t *c = &f->conn;
+	for (size_t s = 0; s < e->n_stores; s++)
+		if (e->stores[s]->n_keys) return true;
+	if (c->version < 0x0304 && c->cs && c->cs->kx == TLS_KX_RSA)
+		for (size_t s = 0; s < e->n_stores; s++)
+			if (e->stores[s]->n_keylogs) return true;
+	return false;
+}
+
 static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawlen)
 {
 	struct tls_engine *e = f->eng;
@@ -267,7 +279,14 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		c->early_data_offered = false;
 		return;                                  /* the real ServerHello follows */
 	}
-	if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+	if (c->transcript_on) {
+		tls_transcript_update(&c->transcript, raw, rawlen);
+		/* From here on one hash, and only when a key source needs the transcript: RSA or
+		 * static keys (EMS session hash, TLS 1.3 schedule, PSKs of static sessions) or an
+		 * RSA pre-master from the key log with EMS. Key-log-only sessions need none. */
+		if (c->cs && transcript_needed(f)) tls_transcript_select(&c->transcript, prf_hash(c));
+		else { tls_transcript_free(&c->transcript); c->transcript_on = false; }
+	}
 	/* 0-RTT needs TLS 1.3 and an accepted PSK; EncryptedExtensions then decides */
 	if (c->early_data_offered && (version != 0x0304 || !c->sh_psk)) hs_early_decide(f, false);
 	memcpy(c->server_random, rnd, 32);

@@ -20,6 +20,7 @@
 #endif
 #include "kdf.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <gcrypt.h>
 
@@ -165,60 +166,125 @@ int tls_prf(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
 
 int tls_transcript_init(tls_transcript_t *t)
 {
-	gcry_md_hd_t md = NULL;
 	if (!t)
 		return -1;
-	t->md = NULL;
-	if (gcry_md_open(&md, 0, 0) != 0)
-		return -1;
-	if (gcry_md_enable(md, GCRY_MD_MD5) != 0 || gcry_md_enable(md, GCRY_MD_SHA1) != 0 ||
-	    gcry_md_enable(md, GCRY_MD_SHA256) != 0 || gcry_md_enable(md, GCRY_MD_SHA384) != 0) {
-		gcry_md_close(md);
-		return -1;
-	}
-	t->md = md;
+	memset(t, 0, sizeof *t);
+	t->on = true;
 	return 0;
+}
+
+static void transcript_off(tls_transcript_t *t)
+{
+	tls_transcript_free(t);
+	t->on = false;
 }
 
 void tls_transcript_update(tls_transcript_t *t, const uint8_t *data, size_t len)
 {
-	if (!t || !t->md || !data || !len)
+	if (!t || !t->on || !data || !len)
 		return;
-	gcry_md_write((gcry_md_hd_t)t->md, data, len);
+	if (t->md) {
+		gcry_md_write((gcry_md_hd_t)t->md, data, len);
+		return;
+	}
+	if (len > TLS_TRANSCRIPT_MAX_RAW - t->raw_len) {
+		transcript_off(t);
+		return;
+	}
+	if (t->raw_len + len > t->raw_cap) {
+		size_t nc = t->raw_cap ? t->raw_cap : 512;
+		while (nc < t->raw_len + len) nc *= 2;
+		if (nc > TLS_TRANSCRIPT_MAX_RAW) nc = TLS_TRANSCRIPT_MAX_RAW;
+		uint8_t *n = malloc(nc);
+		if (!n) { transcript_off(t); return; }
+		if (t->raw) {
+			memcpy(n, t->raw, t->raw_len);
+			tls_wipe(t->raw, t->raw_cap);
+			free(t->raw);
+		}
+		t->raw = n;
+		t->raw_cap = (uint32_t)nc;
+	}
+	memcpy(t->raw + t->raw_len, data, len);
+	t->raw_len += (uint32_t)len;
+}
+
+static int md_open(gcry_md_hd_t *md, tls_hash_t h)
+{
+	*md = NULL;
+	if (h == TLS_HASH_MD5_SHA1) {
+		if (gcry_md_open(md, GCRY_MD_MD5, 0) != 0) return -1;
+		if (gcry_md_enable(*md, GCRY_MD_SHA1) != 0) { gcry_md_close(*md); *md = NULL; return -1; }
+		return 0;
+	}
+	return gcry_md_open(md, gcry_algo(h), 0) == 0 ? 0 : -1;
+}
+
+static int md_read(gcry_md_hd_t c, tls_hash_t h, uint8_t *out)
+{
+	const unsigned char *d;
+	if (h == TLS_HASH_MD5_SHA1) {
+		d = gcry_md_read(c, GCRY_MD_MD5);
+		if (!d) return -1;
+		memcpy(out, d, 16);
+		d = gcry_md_read(c, GCRY_MD_SHA1);
+		if (!d) return -1;
+		memcpy(out + 16, d, 20);
+		return 0;
+	}
+	d = gcry_md_read(c, gcry_algo(h));
+	if (!d) return -1;
+	memcpy(out, d, tls_hash_len(h));
+	return 0;
 }
 
 int tls_transcript_digest(const tls_transcript_t *t, tls_hash_t h, uint8_t *out, size_t *outlen)
 {
 	gcry_md_hd_t c = NULL;
-	const unsigned char *d;
-	int rc = -1;
-
-	if (!t || !t->md || !out || tls_hash_len(h) == 0)
+	int rc;
+	if (!t || !t->on || !out || tls_hash_len(h) == 0)
 		return -1;
-	/* Finalize a copy so the running state keeps accumulating. */
-	if (gcry_md_copy(&c, (gcry_md_hd_t)t->md) != 0)
-		return -1;
-	if (h == TLS_HASH_MD5_SHA1) {
-		d = gcry_md_read(c, GCRY_MD_MD5);
-		if (d) {
-			memcpy(out, d, 16);
-			d = gcry_md_read(c, GCRY_MD_SHA1);
-			if (d) {
-				memcpy(out + 16, d, 20);
-				rc = 0;
-			}
-		}
+	if (t->md) {
+		if (t->sel != (uint8_t)(h + 1))
+			return -1;                   /* only the selected hash runs */
+		/* Finalize a copy so the running state keeps accumulating. */
+		if (gcry_md_copy(&c, (gcry_md_hd_t)t->md) != 0)
+			return -1;
 	} else {
-		d = gcry_md_read(c, gcry_algo(h));
-		if (d) {
-			memcpy(out, d, tls_hash_len(h));
-			rc = 0;
-		}
+		if (md_open(&c, h) != 0)
+			return -1;
+		if (t->raw_len)
+			gcry_md_write(c, t->raw, t->raw_len);
 	}
+	rc = md_read(c, h, out);
 	gcry_md_close(c);
 	if (rc == 0 && outlen)
 		*outlen = tls_hash_len(h);
 	return rc;
+}
+
+int tls_transcript_select(tls_transcript_t *t, tls_hash_t h)
+{
+	gcry_md_hd_t md = NULL;
+	if (!t || !t->on || tls_hash_len(h) == 0)
+		return -1;
+	if (t->md)
+		return t->sel == (uint8_t)(h + 1) ? 0 : -1;
+	if (md_open(&md, h) != 0) {
+		transcript_off(t);
+		return -1;
+	}
+	if (t->raw_len)
+		gcry_md_write(md, t->raw, t->raw_len);
+	if (t->raw) {
+		tls_wipe(t->raw, t->raw_cap);
+		free(t->raw);
+	}
+	t->raw = NULL;
+	t->raw_len = t->raw_cap = 0;
+	t->md = md;
+	t->sel = (uint8_t)(h + 1);
+	return 0;
 }
 
 int tls_transcript_copy(tls_transcript_t *dst, const tls_transcript_t *src)
@@ -226,21 +292,37 @@ int tls_transcript_copy(tls_transcript_t *dst, const tls_transcript_t *src)
 	gcry_md_hd_t c = NULL;
 	if (!dst || !src)
 		return -1;
-	dst->md = NULL;
-	if (!src->md)
-		return 0; /* copying an unused transcript gives an unused one */
-	if (gcry_md_copy(&c, (gcry_md_hd_t)src->md) != 0)
-		return -1;
-	dst->md = c;
+	memset(dst, 0, sizeof *dst);
+	dst->on = src->on;
+	dst->sel = src->sel;
+	if (src->md) {
+		if (gcry_md_copy(&c, (gcry_md_hd_t)src->md) != 0)
+			return -1;
+		dst->md = c;
+	} else if (src->raw_len) {
+		dst->raw = malloc(src->raw_len);
+		if (!dst->raw)
+			return -1;
+		memcpy(dst->raw, src->raw, src->raw_len);
+		dst->raw_len = dst->raw_cap = src->raw_len;
+	}
 	return 0;
 }
 
 void tls_transcript_free(tls_transcript_t *t)
 {
-	if (!t || !t->md)
+	if (!t)
 		return;
-	gcry_md_close((gcry_md_hd_t)t->md);
+	if (t->md)
+		gcry_md_close((gcry_md_hd_t)t->md);
+	if (t->raw) {
+		tls_wipe(t->raw, t->raw_cap);
+		free(t->raw);
+	}
 	t->md = NULL;
+	t->raw = NULL;
+	t->raw_len = t->raw_cap = 0;
+	t->sel = 0;
 }
 
 /* ---- HMAC / hash ---- */

@@ -31,18 +31,34 @@ int tls_prf(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
             const uint8_t *seed1, size_t s1len, const uint8_t *seed2, size_t s2len,
             uint8_t *out, size_t outlen);
 
-/* Running hash over handshake messages for MD5, SHA-1, SHA-256 and SHA-384 at once
- * (the negotiated hash is not known when the ClientHello is hashed). */
+/* Running hash over handshake messages. The negotiated hash is not known when the
+ * ClientHello is hashed, and running four hashes costs ~2 KB per connection (most of a
+ * half-open flow's memory), so the messages are kept as bytes until the ServerHello
+ * selects the hash (tls_transcript_select), and only that one runs from then on. */
 typedef struct tls_transcript {
-	void *md;            /* gcry_md_hd_t with all algorithms enabled; NULL if unused */
+	void *md;            /* gcry_md_hd_t of the selected hash (two for MD5_SHA1); NULL before */
+	uint8_t *raw;        /* messages so far, until a hash is selected */
+	uint32_t raw_len, raw_cap;
+	uint8_t sel;         /* selected tls_hash_t + 1; 0: none yet */
+	bool on;             /* initialized and not failed */
 } tls_transcript_t;
+#define TLS_TRANSCRIPT_MAX_RAW (256u * 1024u)   /* bytes kept before a hash is selected */
+/* Start an empty transcript (no allocation yet). Returns 0 or -1. */
 int tls_transcript_init(tls_transcript_t *t);
+/* Append handshake message bytes. Beyond TLS_TRANSCRIPT_MAX_RAW unselected bytes, or on
+ * allocation failure, the transcript turns off (digests then fail). */
 void tls_transcript_update(tls_transcript_t *t, const uint8_t *data, size_t len);
 /* Current digest for h without finalizing the running state (MD5_SHA1 gives MD5||SHA1).
- * *outlen receives the length. Returns 0 or -1. */
+ * Before selection any hash works; after it, only the selected one. *outlen receives the
+ * length. Returns 0 or -1. */
 int tls_transcript_digest(const tls_transcript_t *t, tls_hash_t h, uint8_t *out, size_t *outlen);
+/* Keep only hash h from now on: the kept bytes are hashed and freed. Returns 0 or -1. */
+int tls_transcript_select(tls_transcript_t *t, tls_hash_t h);
+/* True while the transcript can produce digests. */
+static inline bool tls_transcript_active(const tls_transcript_t *t) { return t && t->on; }
 /* Duplicate state (e.g. to remember the hash at a point). Returns 0 or -1. */
 int tls_transcript_copy(tls_transcript_t *dst, const tls_transcript_t *src);
+/* Free (kept bytes are wiped). Safe on an unused or freed transcript. */
 void tls_transcript_free(tls_transcript_t *t);
 
 /* HMAC(h) one-shot. Returns 0 or -1. out gets tls_hash_len(h) bytes. */

@@ -92,7 +92,7 @@ void eng_log(struct tls_engine *e, int level, const char *fmt, ...)
 
 void eng_fail(flow_t *f, tls_reason_t r)
 {
-	if (f->conn.reason == TLS_REASON_NONE) f->conn.reason = r;
+	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = r;
 }
 
 uint64_t eng_keylog_generation(struct tls_engine *e)
@@ -127,15 +127,15 @@ static void closing_remove(struct tls_engine *e, flow_t *f)
 /* Final status of a session, derived from what was seen. */
 static tls_reason_t final_reason(const flow_t *f)
 {
-	const tls_conn_t *c = &f->conn;
+	const tls_conn_t *c = &f->t->conn;
 	if (c->reason != TLS_REASON_NONE) return c->reason;
 	if (c->decrypted || c->keys_proven) {
 		/* bytes the peers exchanged are missing: never a clean success */
-		if (f->d[0].tcp.lost_bytes || f->d[1].tcp.lost_bytes) return TLS_REASON_GAP;
+		if (f->tcp[0].lost_bytes || f->tcp[1].lost_bytes) return TLS_REASON_GAP;
 		return TLS_REASON_NONE;
 	}
 	if (!c->ch_seen && !c->sh_seen) {
-		bool rec = f->d[0].seen_record || f->d[1].seen_record;
+		bool rec = f->t->d[0].seen_record || f->t->d[1].seen_record;
 		return rec ? TLS_REASON_HANDSHAKE_MISSED : TLS_REASON_NOT_TLS;
 	}
 	if (c->waiting_keylog) {
@@ -161,11 +161,11 @@ static bool expected_tls_port(const struct tls_engine *e, uint16_t p)
 
 void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 {
-	const tls_conn_t *c = &f->conn;
-	if (!f->any_payload) return;
+	if (!f->any_payload || !f->t) return;
+	const tls_conn_t *c = &f->t->conn;
 	/* A TCP flow that never looked like TLS is not a TLS session: only counted, unless it
 	 * runs on a port where TLS was expected (then "not_tls" is worth reporting). */
-	if (!c->ch_seen && !c->sh_seen && !f->d[0].seen_record && !f->d[1].seen_record &&
+	if (!c->ch_seen && !c->sh_seen && !f->t->d[0].seen_record && !f->t->d[1].seen_record &&
 	    !expected_tls_port(e, f->ep.server_port)) {
 		if (final) e->st.flows_not_tls++;
 		return;
@@ -187,7 +187,7 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 		else if (reason != TLS_REASON_NONE)
 			eng_log(e, 6, "session %llu%s%s: decrypted, incomplete: %s (lost %llu+%llu bytes)",
 			        (unsigned long long)f->id, c->sni[0] ? " " : "", c->sni, tls_reason_name(reason),
-			        (unsigned long long)f->d[0].tcp.lost_bytes, (unsigned long long)f->d[1].tcp.lost_bytes);
+			        (unsigned long long)f->tcp[0].lost_bytes, (unsigned long long)f->tcp[1].lost_bytes);
 	}
 	if (!e->cb.on_session) return;
 	tls_session_info_t s;
@@ -204,11 +204,11 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	s.decrypted = decrypted;         /* keys proven; reason then tells what went wrong later, if anything */
 	s.reason = reason;
 	s.final = final;
-	s.msgs[0] = f->d[0].msgs; s.msgs[1] = f->d[1].msgs;
-	s.bytes[0] = f->d[0].bytes; s.bytes[1] = f->d[1].bytes;
+	s.msgs[0] = f->t->d[0].msgs; s.msgs[1] = f->t->d[1].msgs;
+	s.bytes[0] = f->t->d[0].bytes; s.bytes[1] = f->t->d[1].bytes;
 	for (int i = 0; i < 2; i++) {
-		s.gaps[i] = f->d[i].tcp.gaps;
-		s.lost_bytes[i] = f->d[i].tcp.lost_bytes;
+		s.gaps[i] = f->tcp[i].gaps;
+		s.lost_bytes[i] = f->tcp[i].lost_bytes;
 	}
 	e->cb.on_session(e->cb.user, &s);
 }
@@ -218,7 +218,7 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 	flow_t *f = ctx;
 	struct tls_engine *e = f->eng;
 	if (!len) return;
-	f->d[dir].msgs++;
+	f->t->d[dir].msgs++;
 	e->st.messages++;
 	if (!e->cb.on_message) return;
 	tls_message_t m;
@@ -226,35 +226,100 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 	m.ep = &f->ep;
 	m.dir = (tls_dir_t)dir;
 	m.app = app;
-	m.tls_version = f->conn.version;
-	m.suite = f->conn.suite;
+	m.tls_version = f->t->conn.version;
+	m.suite = f->t->conn.suite;
 	m.data = data;
 	m.len = len;
-	m.ts = f->d[dir].ts;
+	m.ts = f->t->d[dir].ts;
 	m.keepalive = keepalive;
 	e->cb.on_message(e->cb.user, &m);
 }
 
 /* ---------------- flows ---------------- */
 
+#define PRE_MAX 16384     /* client bytes kept unparsed before the server speaks */
+
+static void pre_free(struct tls_engine *e, flow_t *f)
+{
+	if (!f->pre) return;
+	e->buffered -= f->pre_len;
+	tls_wipe(f->pre, f->pre_len);
+	free(f->pre);
+	f->pre = NULL;
+	f->pre_len = 0;
+}
+
 static void flow_free(struct tls_engine *e, flow_t *f)
 {
-	for (int i = 0; i < 2; i++) {
-		rec_drop_held(f, i);
-		tcp_stream_free(&f->d[i].tcp, &e->tcp_lim);
-		rec_dir_free(e, &f->d[i]);
+	for (int i = 0; i < 2; i++) tcp_stream_free(&f->tcp[i], &e->tcp_lim);
+	pre_free(e, f);
+	if (f->t) {
+		for (int i = 0; i < 2; i++) {
+			rec_drop_held(f, i);
+			rec_dir_free(e, &f->t->d[i]);
+		}
+		app_framing_free(&f->t->app);          /* gives its buffers back to e->buffered */
+		hs_conn_free(&f->t->conn);
+		free(f->t);
 	}
-	app_framing_free(&f->app);                 /* gives its buffers back to e->buffered */
-	hs_conn_free(&f->conn);
 	free(f);
+}
+
+/* The flow's TLS state, created on first need: the client bytes kept so far go first. */
+static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
+{
+	if (f->t) return f->t;
+	flow_tls_t *t = calloc(1, sizeof *t);
+	if (!t) return NULL;
+	for (int i = 0; i < 2; i++) {
+		t->d[i].held_tail = &t->d[i].held;
+		t->d[i].ts = f->seg_ts[i];
+	}
+	app_framing_init(&t->app, e->cfg.max_message);
+	t->app.budget_used = &e->buffered;
+	t->app.budget_max = e->cfg.max_total_buffer;
+	f->t = t;
+	if (f->pre_len) {
+		uint8_t *p = f->pre;
+		uint32_t n = f->pre_len;
+		f->pre = NULL;
+		f->pre_len = 0;
+		rec_stream_data(f, TLS_DIR_C2S, p, n);
+		e->buffered -= n;
+		tls_wipe(p, n);
+		free(p);
+	}
+	return t;
 }
 
 struct deliver_ctx { flow_t *f; int dir; };
 
+/* In-order bytes (or a gap) of one direction, from TCP reassembly to the record layer.
+ * Until the server speaks, a client's first bytes are only kept (bounded): a half-open
+ * flow, such as one of a ClientHello flood, then costs its bytes and the TCP core. */
 static void deliver_cb(void *ctx, const uint8_t *data, size_t len)
 {
 	struct deliver_ctx *dc = ctx;
-	rec_stream_data(dc->f, dc->dir, data, len);
+	flow_t *f = dc->f;
+	struct tls_engine *e = f->eng;
+	if (!f->t) {
+		if (dc->dir == TLS_DIR_C2S && data && f->pre_len + len <= PRE_MAX &&
+		    e->buffered + len <= e->cfg.max_total_buffer) {
+			uint8_t *n = malloc(f->pre_len + len);
+			if (n) {
+				if (f->pre_len) memcpy(n, f->pre, f->pre_len);
+				memcpy(n + f->pre_len, data, len);
+				uint32_t old = f->pre_len;
+				pre_free(e, f);
+				f->pre = n;
+				f->pre_len = old + (uint32_t)len;
+				e->buffered += f->pre_len;
+				return;
+			}
+		}
+		if (!flow_tls(e, f)) { e->st.packets_malformed++; return; }
+	}
+	rec_stream_data(f, dc->dir, data, len);
 }
 
 /* End a flow: deliver what can be delivered, final report, free. */
@@ -263,11 +328,14 @@ static void flow_end(struct tls_engine *e, flow_t *f, int why)
 	flow_table_remove(&e->table, &f->node);
 	for (int i = 0; i < 2; i++) {
 		struct deliver_ctx dc = { f, i };
-		tcp_stream_flush(&f->d[i].tcp, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &dc);
+		tcp_stream_flush(&f->tcp[i], &e->tcp_lim, &e->tcp_cnt, deliver_cb, &dc);
 	}
-	rec_retry_held(f, true);
-	for (int i = 0; i < 2; i++) app_framing_flush(&f->app, i, eng_emit_message, f);
-	eng_report_session(e, f, true);
+	if (f->pre_len) flow_tls(e, f);   /* a client that never got an answer: parse what it sent */
+	if (f->t) {
+		rec_retry_held(f, true);
+		for (int i = 0; i < 2; i++) app_framing_flush(&f->t->app, i, eng_emit_message, f);
+		eng_report_session(e, f, true);
+	}
 	if (why == 0) e->st.flows_closed++;
 	else if (why == 1) e->st.flows_evicted_timeout++;
 	else if (why == 2) e->st.flows_evicted_limit++;
@@ -320,13 +388,7 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 	f->eng = e;
 	f->first_ts = f->last_ts = ts;
 	f->rst_dir = -1;
-	for (int i = 0; i < 2; i++) {
-		tcp_stream_init(&f->d[i].tcp);
-		f->d[i].held_tail = &f->d[i].held;
-	}
-	app_framing_init(&f->app, e->cfg.max_message);
-	f->app.budget_used = &e->buffered;
-	f->app.budget_max = e->cfg.max_total_buffer;
+	for (int i = 0; i < 2; i++) tcp_stream_init(&f->tcp[i]);
 	/* Roles: SYN, then hello type, then ports. */
 	bool src_is_client;
 	if ((seg->flags & 0x02) && !(seg->flags & 0x10)) { src_is_client = true; f->roles_known = true; }
@@ -368,7 +430,7 @@ static void wait_retry(struct tls_engine *e, flow_t *f, bool give_up)
 {
 	f->wait_gen = eng_keylog_generation(e);
 	rec_retry_held(f, give_up);
-	if (!f->conn.waiting_keylog) {
+	if (!f->t->conn.waiting_keylog) {
 		waitlist_remove(e, f);
 		if (f->ended) flow_end(e, f, 0);
 	}
@@ -383,7 +445,7 @@ static void housekeeping(struct tls_engine *e)
 		flow_t *f = DLIST_ENTRY(e->closing.head, flow_t, close_link);
 		if (f->close_at > e->now) break;
 		closing_remove(e, f);
-		if (f->conn.waiting_keylog) f->ended = true;
+		if (f->t && f->t->conn.waiting_keylog) f->ended = true;
 		else flow_end(e, f, 0);
 	}
 	if (!e->waiting.head) return;
@@ -424,7 +486,7 @@ static void housekeeping(struct tls_engine *e)
  * stray. Out-of-window resets are counted and ignored. */
 static void handle_rst(struct tls_engine *e, flow_t *f, int dir, const tls_tcp_segment_t *seg)
 {
-	const tcp_stream_t *t = &f->d[dir].tcp;
+	const tcp_stream_t *t = &f->tcp[dir];
 	bool ok = true;
 	if (t->started) {
 		int64_t off = tcp_seq_diff(seg->seq, t->next_seq);
@@ -443,9 +505,9 @@ enum syn_verdict { SYN_SAME, SYN_NEW, SYN_IGNORE };
 
 static enum syn_verdict handle_syn(struct tls_engine *e, flow_t *f, int dir, const tls_tcp_segment_t *seg)
 {
-	const tcp_stream_t *t = &f->d[dir].tcp;
+	const tcp_stream_t *t = &f->tcp[dir];
 	if (!f->any_payload) return SYN_SAME;                 /* retransmitted SYN, or data not started */
-	bool closed = f->rst_dir >= 0 || (f->d[0].tcp.fin_seen && f->d[1].tcp.fin_seen);
+	bool closed = f->rst_dir >= 0 || (f->tcp[0].fin_seen && f->tcp[1].fin_seen);
 	int64_t off = t->started ? tcp_seq_diff(seg->seq + 1, t->next_seq) : (int64_t)1 << 40;
 	bool inside = off > -(int64_t)TCP_STREAM_WINDOW && off < (int64_t)TCP_STREAM_WINDOW;
 	if (closed && !inside) return SYN_NEW;
@@ -487,7 +549,7 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 			flow_end(e, f, 0);
 			f = flow_create(e, &k, &s0, e->now);
 			if (!f) { e->st.packets_malformed++; return -1; }
-			tcp_stream_segment(&f->d[TLS_DIR_C2S].tcp, s0.seq, s0.flags, NULL, 0, &e->tcp_lim, &e->tcp_cnt, NULL, NULL);
+			tcp_stream_segment(&f->tcp[TLS_DIR_C2S], s0.seq, s0.flags, NULL, 0, &e->tcp_lim, &e->tcp_cnt, NULL, NULL);
 		}
 	}
 	if (!f) {
@@ -501,8 +563,7 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		if ((h == 1 && !cli) || (h == 2 && cli)) {
 			tls_endpoints_t o = f->ep;
 			set_roles(f, o.family, o.server_ip, o.server_port, o.client_ip, o.client_port);
-			tls_dirstate_t t = f->d[0]; f->d[0] = f->d[1]; f->d[1] = t;
-			for (int i = 0; i < 2; i++) if (!f->d[i].held) f->d[i].held_tail = &f->d[i].held;
+			tcp_stream_t t = f->tcp[0]; f->tcp[0] = f->tcp[1]; f->tcp[1] = t;   /* no TLS state yet */
 		}
 		if (h) f->roles_known = true;
 	}
@@ -513,26 +574,26 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	}
 	flow_table_touch(&e->table, &f->node, e->now);
 	f->last_ts = ts;
-	tls_dirstate_t *d = &f->d[dir];
-	d->ts = ts;
+	f->seg_ts[dir] = ts;
+	if (f->t) f->t->d[dir].ts = ts;
 	if (seg->len) {
 		f->any_payload = true;
 		if (f->rst_dir == dir) { closing_remove(e, f); e->rst_ignored++; }   /* data after it: stray RST */
 	}
 	struct deliver_ctx dc = { f, dir };
-	tcp_stream_segment(&d->tcp, seg->seq, seg->flags, seg->payload, seg->len, &e->tcp_lim, &e->tcp_cnt,
+	tcp_stream_segment(&f->tcp[dir], seg->seq, seg->flags, seg->payload, seg->len, &e->tcp_lim, &e->tcp_cnt,
 	                   deliver_cb, &dc);
-	if (seg->flags & 0x10) tcp_stream_acked(&f->d[1 - dir].tcp, seg->ack, e->now);
+	if (seg->flags & 0x10) tcp_stream_acked(&f->tcp[1 - dir], seg->ack, e->now);
 	for (int i = 0; i < 2; i++) {
-		if (!f->d[i].tcp.hole_acked) continue;
+		if (!f->tcp[i].hole_acked) continue;
 		struct deliver_ctx oc = { f, i };
-		tcp_stream_age_hole(&f->d[i].tcp, e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
+		tcp_stream_age_hole(&f->tcp[i], e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}
-	if (f->conn.waiting_keylog) eng_waitlist_add(e, f);
-	if (tcp_stream_finished(&f->d[0].tcp) && tcp_stream_finished(&f->d[1].tcp)) {
+	if (f->t && f->t->conn.waiting_keylog) eng_waitlist_add(e, f);
+	if (tcp_stream_finished(&f->tcp[0]) && tcp_stream_finished(&f->tcp[1])) {
 		/* A session still waiting for key-log keys stays parked (the endpoint may write
 		 * its keys after closing) until the keys arrive, keylog-wait expires or input ends. */
-		if (f->conn.waiting_keylog) f->ended = true;
+		if (f->t && f->t->conn.waiting_keylog) f->ended = true;
 		else flow_end(e, f, 0);
 	}
 housekeeping:

@@ -65,7 +65,6 @@ typedef struct held_rec {
 
 /* Per-direction state. */
 typedef struct tls_dirstate {
-	tcp_stream_t tcp;
 	uint8_t *rbuf;               /* partial record bytes (ciphertext) */
 	size_t rlen, rcap;
 	uint8_t *hbuf;               /* partial handshake message bytes (plaintext) */
@@ -164,6 +163,15 @@ typedef struct tls_conn {
 	uint8_t n_nst_pending;       /* tickets waiting for res_secret */
 } tls_conn_t;
 
+/* The TLS side of a flow: records, handshake, keys, application framing. A TCP flow gets
+ * it only once its server has sent something, or its client more than one small flight
+ * (a half-open flow, e.g. a ClientHello flood, costs only the TCP core and those bytes). */
+typedef struct flow_tls {
+	tls_dirstate_t d[2];
+	tls_conn_t conn;
+	app_framing_t app;
+} flow_tls_t;
+
 typedef struct flow {
 	flow_node_t node;            /* must be first */
 	uint64_t id;
@@ -172,9 +180,11 @@ typedef struct flow {
 	bool roles_known;            /* from SYN or ClientHello */
 	bool swapped;                /* canonical ip[0] is the server */
 	double first_ts, last_ts;
-	tls_dirstate_t d[2];
-	tls_conn_t conn;
-	app_framing_t app;
+	tcp_stream_t tcp[2];         /* TCP reassembly per direction (TLS_DIR_C2S, TLS_DIR_S2C) */
+	struct flow_tls *t;          /* TLS state, allocated when the flow needs it (below) */
+	double seg_ts[2];            /* capture time of the direction's latest segment */
+	uint8_t *pre;                /* client bytes before the server spoke, not parsed yet */
+	uint32_t pre_len;
 	bool any_payload, not_tls, ended;
 	bool reported_any;
 	bool last_rep_decrypted;

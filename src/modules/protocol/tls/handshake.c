@@ -70,7 +70,7 @@ static void parse_ch_pre_shared_key(tls_conn_t *c, cursor_t *ed)
 
 static void parse_client_hello(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	bool second = c->ch_seen;                   /* ClientHello after HelloRetryRequest */
 	c->client_version = cur_u16(m);
 	uint8_t rnd[32];
@@ -180,10 +180,19 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 
 /* ---------------- ServerHello ---------------- */
 
+/* At the ClientHello: could any key source of this engine need the transcript? */
+static bool transcript_may_be_needed(const flow_t *f)
+{
+	const struct tls_engine *e = f->eng;
+	for (size_t s = 0; s < e->n_stores; s++)
+		if (e->stores[s]->n_keys || e->stores[s]->n_keylogs) return true;
+	return false;
+}
+
 static bool transcript_needed(const flow_t *f)
 {
 	const struct tls_engine *e = f->eng;
-	const tls_conn_t *c = &f->conn;
+	const tls_conn_t *c = &f->t->conn;
 	for (size_t s = 0; s < e->n_stores; s++)
 		if (e->stores[s]->n_keys) return true;
 	if (c->version < 0x0304 && c->cs && c->cs->kx == TLS_KX_RSA)
@@ -195,7 +204,7 @@ static bool transcript_needed(const flow_t *f)
 static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawlen)
 {
 	struct tls_engine *e = f->eng;
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	uint16_t legacy = cur_u16(m);
 	uint8_t rnd[32];
 	cur_copy(m, rnd, 32);
@@ -270,9 +279,9 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		}
 		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
 		/* HRR rejects 0-RTT: the client's next record is a plaintext ClientHello2 */
-		if (f->d[TLS_DIR_C2S].app_epoch < 0) {
-			f->d[TLS_DIR_C2S].encrypted = false;
-			f->d[TLS_DIR_C2S].app_epoch = 0;
+		if (f->t->d[TLS_DIR_C2S].app_epoch < 0) {
+			f->t->d[TLS_DIR_C2S].encrypted = false;
+			f->t->d[TLS_DIR_C2S].app_epoch = 0;
 			rec_drop_held(f, TLS_DIR_C2S);
 			c->waiting_keylog = false;
 		}
@@ -329,16 +338,16 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 	if (c->tls13) {
 		/* Everything after the ServerHello is encrypted in both directions (the
 		 * client's ChangeCipherSpec, if any, is skipped by the record layer). */
-		f->d[TLS_DIR_S2C].encrypted = true;
-		f->d[TLS_DIR_C2S].encrypted = true;
-		f->d[TLS_DIR_S2C].cs_active = false;
-		if (f->d[TLS_DIR_C2S].app_epoch >= 0) f->d[TLS_DIR_C2S].cs_active = false;
-	} else if (f->d[TLS_DIR_C2S].app_epoch < 0) {
-		f->d[TLS_DIR_C2S].encrypted = false;   /* no 0-RTT below TLS 1.3 */
+		f->t->d[TLS_DIR_S2C].encrypted = true;
+		f->t->d[TLS_DIR_C2S].encrypted = true;
+		f->t->d[TLS_DIR_S2C].cs_active = false;
+		if (f->t->d[TLS_DIR_C2S].app_epoch >= 0) f->t->d[TLS_DIR_C2S].cs_active = false;
+	} else if (f->t->d[TLS_DIR_C2S].app_epoch < 0) {
+		f->t->d[TLS_DIR_C2S].encrypted = false;   /* no 0-RTT below TLS 1.3 */
 	}
-	if (f->d[TLS_DIR_C2S].app_epoch < 0) {
-		if (!c->tls13) { f->d[TLS_DIR_C2S].app_epoch = 0; rec_drop_held(f, TLS_DIR_C2S); }
-		else if (f->d[TLS_DIR_C2S].held) rec_retry_held(f, false);
+	if (f->t->d[TLS_DIR_C2S].app_epoch < 0) {
+		if (!c->tls13) { f->t->d[TLS_DIR_C2S].app_epoch = 0; rec_drop_held(f, TLS_DIR_C2S); }
+		else if (f->t->d[TLS_DIR_C2S].held) rec_retry_held(f, false);
 	}
 	eng_report_session(e, f, false);
 }
@@ -385,7 +394,7 @@ static size_t keylog_find(struct tls_engine *e, tls_keylog_label_t label, const 
 /* Does a configured key apply to this session (selectors, and the certificate if seen)? */
 static bool key_applies(const flow_t *f, const ks_key_t *k)
 {
-	const tls_conn_t *c = &f->conn;
+	const tls_conn_t *c = &f->t->conn;
 	if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) return false;
 	if (k->type == KS_RSA && c->cert_seen && memcmp(k->spki_hash, c->cert_spki, 32) != 0) return false;
 	return true;
@@ -395,7 +404,7 @@ static bool key_applies(const flow_t *f, const ks_key_t *k)
 static void gather_candidates12(flow_t *f, bool keylog_only)
 {
 	struct tls_engine *e = f->eng;
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	uint8_t ms[48], pms[48];
 	if (keylog_find(e, KL_CLIENT_RANDOM, c->client_random, 32, ms, 48) == 48)
 		add_candidate(c, ms, TLS_KEY_KEYLOG);
@@ -446,7 +455,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only)
 /* Set up the read state of `dir` from master secret ms. */
 static int setup_dir12(flow_t *f, int dir, const uint8_t ms[48], tls_cipher_state_t *cs)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	const tls_suite_t *s = c->cs;
 	size_t ml = s->mac_len, kl = s->key_len, il = s->iv_len;
 	uint8_t kb[2 * 48 + 2 * 32 + 2 * 16];
@@ -480,7 +489,7 @@ static bool trial_decrypt(tls_cipher_state_t *cs, uint8_t type, uint16_t version
 
 static void cache_session(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (!c->have_master || c->tls13) return;
 	if (c->sh_sid_len)
 		session_cache_put(f->eng->cache, c->sh_sid, c->sh_sid_len, c->master, c->suite, c->version);
@@ -488,7 +497,7 @@ static void cache_session(flow_t *f)
 
 static tls_reason_t reason_without_key(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (c->resumed) return TLS_REASON_RESUMPTION_MISS;
 	if (!c->tls13 && c->cs->kx == TLS_KX_RSA) {
 		if (!c->enc_pms) return TLS_REASON_HANDSHAKE_MISSED;
@@ -500,8 +509,8 @@ static tls_reason_t reason_without_key(flow_t *f)
 static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
 {
 	struct tls_engine *e = f->eng;
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
 	if (c->have_master) {
 		tls_cipher_free(&d->cs);
 		if (setup_dir12(f, dir, c->master, &d->cs) != 0) { eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE); return -1; }
@@ -535,9 +544,9 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		d->cs_active = true;
 		/* the other direction may already have switched */
 		int o = 1 - dir;
-		if (f->d[o].encrypted && !f->d[o].cs_active && !f->d[o].held) {
-			tls_cipher_free(&f->d[o].cs);
-			if (setup_dir12(f, o, c->master, &f->d[o].cs) == 0) f->d[o].cs_active = true;
+		if (f->t->d[o].encrypted && !f->t->d[o].cs_active && !f->t->d[o].held) {
+			tls_cipher_free(&f->t->d[o].cs);
+			if (setup_dir12(f, o, c->master, &f->t->d[o].cs) == 0) f->t->d[o].cs_active = true;
 		}
 		cache_session(f);
 		if (c->n_tickets_seen) session_cache_put(e->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
@@ -563,7 +572,7 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 static size_t static_shared_secret(flow_t *f, uint8_t *z, size_t cap)
 {
 	struct tls_engine *e = f->eng;
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	const uint8_t *cli = NULL;
 	size_t clen = 0;
 	for (int i = 0; i < c->n_ch_share; i++)
@@ -586,7 +595,7 @@ static size_t static_shared_secret(flow_t *f, uint8_t *z, size_t cap)
  * suite's (RFC 8446 §4.2.11: a PSK is used only with its own hash). */
 static size_t psk_from_cache(flow_t *f, unsigned idx, tls_hash_t h, uint8_t psk[48])
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (idx >= c->n_psk_ids || idx >= 2) return 0;
 	int ph = 0;
 	size_t pl = session_cache_get_psk(f->eng->cache, c->psk_id_hash[idx], 32, psk, &ph, NULL);
@@ -605,7 +614,7 @@ static size_t psk_from_cache(flow_t *f, unsigned idx, tls_hash_t h, uint8_t psk[
  * no configured key matches. */
 static void tls13_static_schedule(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (c->have_hs_secret || !c->cs) return;
 	if (!c->srv_pub_len && !c->psk_selected) return;
 	tls_hash_t h = c->cs->prf;
@@ -621,8 +630,8 @@ static void tls13_static_schedule(flow_t *f)
 	rc |= tls13_derive_secret(h, early, "derived", NULL, derived);
 	rc |= tls_hkdf_extract(h, derived, hl, z, zl, c->hs_secret);
 	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
-	rc |= tls13_derive_secret(h, c->hs_secret, "c hs traffic", th, f->d[TLS_DIR_C2S].secret);
-	rc |= tls13_derive_secret(h, c->hs_secret, "s hs traffic", th, f->d[TLS_DIR_S2C].secret);
+	rc |= tls13_derive_secret(h, c->hs_secret, "c hs traffic", th, f->t->d[TLS_DIR_C2S].secret);
+	rc |= tls13_derive_secret(h, c->hs_secret, "s hs traffic", th, f->t->d[TLS_DIR_S2C].secret);
 	tls_wipe(psk, sizeof psk);
 	tls_wipe(z, sizeof z);
 	tls_wipe(early, sizeof early);
@@ -641,7 +650,7 @@ static void tls13_static_schedule(flow_t *f)
  * the ClientHello entered the transcript; the hash is the PSK's own. */
 static void tls13_psk_early_secret(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	c->early_ts_hash = 0;
 	if (!c->early_data_offered || !c->n_psk_ids || !c->transcript_on) return;
 	uint8_t psk[48], early[TLS_MAX_HASH_LEN], th[TLS_MAX_HASH_LEN];
@@ -662,7 +671,7 @@ static void tls13_psk_early_secret(flow_t *f)
 /* Static ECDHE / PSK: application secrets after the server Finished. */
 static void tls13_static_app_secrets(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (!c->have_hs_secret || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
@@ -671,12 +680,12 @@ static void tls13_static_app_secrets(flow_t *f)
 	int rc = tls13_derive_secret(h, c->hs_secret, "derived", NULL, derived);
 	rc |= tls_hkdf_extract(h, derived, hl, zero, hl, c->ms13);
 	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
-	rc |= tls13_derive_secret(h, c->ms13, "c ap traffic", th, f->d[TLS_DIR_C2S].next_secret);
-	rc |= tls13_derive_secret(h, c->ms13, "s ap traffic", th, f->d[TLS_DIR_S2C].next_secret);
+	rc |= tls13_derive_secret(h, c->ms13, "c ap traffic", th, f->t->d[TLS_DIR_C2S].next_secret);
+	rc |= tls13_derive_secret(h, c->ms13, "s ap traffic", th, f->t->d[TLS_DIR_S2C].next_secret);
 	tls_wipe(derived, sizeof derived);
 	if (rc == 0) {
-		f->d[TLS_DIR_C2S].have_next_secret = true;
-		f->d[TLS_DIR_S2C].have_next_secret = true;
+		f->t->d[TLS_DIR_C2S].have_next_secret = true;
+		f->t->d[TLS_DIR_S2C].have_next_secret = true;
 		c->have_ms13 = true;
 	}
 }
@@ -685,7 +694,7 @@ static void tls13_static_app_secrets(flow_t *f)
  * ticket_nonce, Hash.length) (RFC 8446 §4.6.1), cached under SHA-256(ticket). */
 static void cache_ticket_psk(flow_t *f, const uint8_t id_hash[32], const uint8_t *nonce, size_t nlen)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t psk[TLS_MAX_HASH_LEN];
@@ -700,7 +709,7 @@ static void cache_ticket_psk(flow_t *f, const uint8_t id_hash[32], const uint8_t
  * earlier are cached now. The master secret is not needed after this and is wiped. */
 static void tls13_resumption_secret(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (!c->have_ms13 || c->have_res_secret || !c->transcript_on || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
 	uint8_t th[TLS_MAX_HASH_LEN];
@@ -721,10 +730,10 @@ static void tls13_resumption_secret(flow_t *f)
 static void tls13_keylog_secrets(flow_t *f)
 {
 	struct tls_engine *e = f->eng;
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	size_t hl = tls_hash_len(c->cs->prf);
 	for (int dir = 0; dir < 2; dir++) {
-		tls_dirstate_t *d = &f->d[dir];
+		tls_dirstate_t *d = &f->t->d[dir];
 		uint8_t buf[TLS_MAX_HASH_LEN];
 		if (!d->hs_known) {
 			tls_keylog_label_t l = dir == TLS_DIR_C2S ? KL_CLIENT_HANDSHAKE_TRAFFIC_SECRET
@@ -751,8 +760,8 @@ static void tls13_keylog_secrets(flow_t *f)
 static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint16_t version,
                   const uint8_t *frag, size_t len, bool store)
 {
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
 	size_t hl = tls_hash_len(c->cs->prf);
 	tls_cipher_state_t t;
 	memset(&t, 0, sizeof t);
@@ -773,10 +782,10 @@ static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint1
 static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
 {
 	struct tls_engine *e = f->eng;
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
 	tls13_static_schedule(f);
-	if (c->have_hs_secret) { f->d[0].hs_known = f->d[1].hs_known = true; }
+	if (c->have_hs_secret) { f->t->d[0].hs_known = f->t->d[1].hs_known = true; }
 	tls13_keylog_secrets(f);
 	if (d->app_epoch < 0) {
 		/* 0-RTT: early data under CLIENT_EARLY_TRAFFIC_SECRET (RFC 8446 §2.3); the
@@ -836,10 +845,10 @@ static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 
 int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (c->reason != TLS_REASON_NONE && !c->waiting_keylog) return -1;
 	if (!c->sh_seen) {
-		if (dir == TLS_DIR_C2S && f->d[dir].app_epoch < 0) return 0;   /* 0-RTT before ServerHello */
+		if (dir == TLS_DIR_C2S && f->t->d[dir].app_epoch < 0) return 0;   /* 0-RTT before ServerHello */
 		eng_fail(f, TLS_REASON_HANDSHAKE_MISSED);
 		return -1;
 	}
@@ -852,8 +861,8 @@ int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint
 
 int hs13_next_epoch(flow_t *f, int dir)
 {
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
 	if (!c->cs) return -1;
 	size_t hl = tls_hash_len(c->cs->prf);
 	if (d->app_epoch >= 1) return 0;
@@ -871,8 +880,8 @@ int hs13_next_epoch(flow_t *f, int dir)
 /* KeyUpdate: the sender's next records use the next generation of its traffic secret. */
 static void tls13_key_update(flow_t *f, int dir)
 {
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
 	if (!d->cs_active || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
@@ -888,8 +897,8 @@ static void tls13_key_update(flow_t *f, int dir)
 
 void hs_ccs(flow_t *f, int dir)
 {
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
 	if (!c->sh_seen) {
 		if (!c->ch_seen) eng_fail(f, TLS_REASON_HANDSHAKE_MISSED);
 		d->encrypted = true;
@@ -911,7 +920,7 @@ void hs_ccs(flow_t *f, int dir)
 
 static void parse_certificate(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (c->tls13) cur_sub8(m);                   /* certificate_request_context */
 	cursor_t list = cur_sub24(m);
 	cursor_t cert = cur_sub24(&list);
@@ -922,7 +931,7 @@ static void parse_certificate(flow_t *f, cursor_t *m)
 
 static void parse_server_key_exchange(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	c->ske_seen = true;
 	if (!c->cs) return;
 	if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) {
@@ -938,7 +947,7 @@ static void parse_server_key_exchange(flow_t *f, cursor_t *m)
 
 static void parse_client_key_exchange(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	c->cke_seen = true;
 	c->resumed_known = true;
 	if (!c->cs) return;
@@ -978,7 +987,7 @@ static void parse_client_key_exchange(flow_t *f, cursor_t *m)
  * processed before the client Finished: at most two wait, nonces up to 32 bytes). */
 static void parse_new_session_ticket13(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	cur_u32(m);                                  /* ticket_lifetime */
 	cur_u32(m);                                  /* ticket_age_add */
 	cursor_t nonce = cur_sub8(m);
@@ -1002,7 +1011,7 @@ static void parse_new_session_ticket13(flow_t *f, cursor_t *m)
 
 static void parse_new_session_ticket(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (c->tls13) { parse_new_session_ticket13(f, m); return; }
 	cur_u32(m);                                  /* lifetime hint */
 	cursor_t t = cur_sub16(m);
@@ -1017,7 +1026,7 @@ static void parse_new_session_ticket(flow_t *f, cursor_t *m)
 /* RFC 8446 §4.2.10: the server accepted 0-RTT data iff EncryptedExtensions has early_data. */
 static void parse_encrypted_extensions(flow_t *f, cursor_t *m)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	bool early = false;
 	cursor_t exts = cur_sub16(m);
 	while (cur_left(&exts) >= 4) {
@@ -1032,8 +1041,8 @@ static void parse_encrypted_extensions(flow_t *f, cursor_t *m)
 
 void hs_early_decide(flow_t *f, bool accepted)
 {
-	tls_conn_t *c = &f->conn;
-	tls_dirstate_t *d = &f->d[TLS_DIR_C2S];
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[TLS_DIR_C2S];
 	c->early_decided = true;
 	c->early_accepted = accepted;
 	if (!accepted && d->app_epoch < 0) {
@@ -1052,7 +1061,7 @@ void hs_early_decide(flow_t *f, bool accepted)
 /* One complete handshake message (raw = header + body). */
 static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, size_t rawlen)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	cursor_t m = cur_init(raw + 4, rawlen - 4);
 	bool post_handshake = c->tls13 && (type == HS_NEW_SESSION_TICKET || type == HS_KEY_UPDATE);
 	/* TLS 1.3 negotiated with a suite we do not know: nothing to derive (and a forged
@@ -1060,13 +1069,14 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 	if (c->tls13 && !c->cs && (type == HS_FINISHED || type == HS_KEY_UPDATE || type == HS_END_OF_EARLY_DATA))
 		return;
 	if (type == HS_CLIENT_HELLO && dir == TLS_DIR_C2S) {
-		if (!c->transcript_on) c->transcript_on = tls_transcript_init(&c->transcript) == 0;
+		if (!c->transcript_on && transcript_may_be_needed(f))
+			c->transcript_on = tls_transcript_init(&c->transcript) == 0;
 		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
 		parse_client_hello(f, &m);
 		tls13_psk_early_secret(f);
 		if (c->early_data_offered && !c->keys_proven) {
-			f->d[TLS_DIR_C2S].encrypted = true;   /* 0-RTT records follow the ClientHello */
-			f->d[TLS_DIR_C2S].app_epoch = -1;
+			f->t->d[TLS_DIR_C2S].encrypted = true;   /* 0-RTT records follow the ClientHello */
+			f->t->d[TLS_DIR_C2S].app_epoch = -1;
 		}
 		return;
 	}
@@ -1074,7 +1084,9 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		parse_server_hello(f, &m, raw, rawlen);
 		return;
 	}
-	if (c->transcript_on && type != HS_HELLO_REQUEST && !post_handshake)
+	/* before the ServerHello only hellos belong to the transcript (anything else is out of
+	 * order and would only grow the kept bytes) */
+	if (c->transcript_on && type != HS_HELLO_REQUEST && !post_handshake && c->sh_seen)
 		tls_transcript_update(&c->transcript, raw, rawlen);
 	switch (type) {
 	case HS_CERTIFICATE:
@@ -1096,8 +1108,8 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (dir == TLS_DIR_S2C && c->tls13) parse_encrypted_extensions(f, &m);
 		break;
 	case HS_END_OF_EARLY_DATA:
-		if (dir == TLS_DIR_C2S && c->tls13 && f->d[dir].hs_known) {
-			tls_dirstate_t *d = &f->d[dir];
+		if (dir == TLS_DIR_C2S && c->tls13 && f->t->d[dir].hs_known) {
+			tls_dirstate_t *d = &f->t->d[dir];
 			tls_cipher_free(&d->cs);
 			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
 			d->app_epoch = 0;
@@ -1113,7 +1125,7 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 				tls_transcript_free(&c->transcript);
 				c->transcript_on = false;
 			}
-		} else if (c->transcript_on && f->d[0].cs_active && f->d[1].cs_active) {
+		} else if (c->transcript_on && f->t->d[0].cs_active && f->t->d[1].cs_active) {
 			tls_transcript_free(&c->transcript);
 			c->transcript_on = false;
 		}
@@ -1143,7 +1155,7 @@ static bool known_hs_type(uint8_t t)
 void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_dirstate_t *d = &f->t->d[dir];
 	if (d->hs_resync) {
 		/* after a gap the record may continue a lost message: use it only if it starts one */
 		cursor_t c = cur_init(data, len);

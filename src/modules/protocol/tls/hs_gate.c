@@ -59,8 +59,8 @@ static const struct gate_rule { int8_t dir; uint8_t kind; uint8_t need; } RULES[
 static enum rec_kind classify(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len,
                              bool plain)
 {
-	const tls_conn_t *c = &f->conn;
-	const tls_dirstate_t *d = &f->d[dir];
+	const tls_conn_t *c = &f->t->conn;
+	const tls_dirstate_t *d = &f->t->d[dir];
 	if (type == CT_CCS) return RK_CCS;
 	if (!d->encrypted || plain) {
 		if (type != CT_HANDSHAKE) return RK_ANY;
@@ -88,12 +88,12 @@ static enum rec_kind classify(const flow_t *f, int dir, uint8_t type, const uint
 /* Is the requirement still unmet? */
 static bool unmet(const flow_t *f, int dir, enum need n)
 {
-	const tls_conn_t *c = &f->conn;
-	const tls_dirstate_t *o = &f->d[1 - dir];
+	const tls_conn_t *c = &f->t->conn;
+	const tls_dirstate_t *o = &f->t->d[1 - dir];
 	if (o->broken || c->reason != TLS_REASON_NONE) return false;   /* the other side will not progress */
 	switch (n) {
 	case N_CH:          /* a hello reply needs an unanswered ClientHello (renegotiation too) */
-		return c->ch_count ? c->reply_count >= c->ch_count : o->tcp.syn_seen;
+		return c->ch_count ? c->reply_count >= c->ch_count : f->tcp[1 - dir].syn_seen;
 	case N_HELLO_REPLY:
 		return c->ch_count > c->reply_count;
 	case N_SHD:
@@ -114,7 +114,7 @@ static bool unmet(const flow_t *f, int dir, enum need n)
 
 static bool gate(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len, bool plain)
 {
-	if (f->d[dir].broken) return false;
+	if (f->t->d[dir].broken) return false;
 	enum rec_kind k = classify(f, dir, type, frag, len, plain);
 	if (k == RK_OTHER) return false;
 	for (size_t i = 0; i < sizeof RULES / sizeof *RULES; i++) {

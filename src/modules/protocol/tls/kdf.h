@@ -42,7 +42,7 @@ typedef struct tls_transcript {
 	uint8_t sel;         /* selected tls_hash_t + 1; 0: none yet */
 	bool on;             /* initialized and not failed */
 } tls_transcript_t;
-#define TLS_TRANSCRIPT_MAX_RAW (256u * 1024u)   /* bytes kept before a hash is selected */
+#define TLS_TRANSCRIPT_MAX_RAW (32u * 1024u)    /* hello bytes kept before a hash is selected */
 /* Start an empty transcript (no allocation yet). Returns 0 or -1. */
 int tls_transcript_init(tls_transcript_t *t);
 /* Append handshake message bytes. Beyond TLS_TRANSCRIPT_MAX_RAW unselected bytes, or on

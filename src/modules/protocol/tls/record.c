@@ -36,7 +36,7 @@ static bool plausible_header(const uint8_t *h, bool strict)
 
 void rec_drop_held(flow_t *f, int dir)
 {
-	tls_dirstate_t *d = &f->d[dir];
+	tls_dirstate_t *d = &f->t->d[dir];
 	while (d->held) {
 		held_rec_t *h = d->held;
 		d->held = h->next;
@@ -53,8 +53,8 @@ static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, c
                            bool plain, bool at_head)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->d[dir];
-	size_t held_total = f->d[0].held_bytes + f->d[1].held_bytes;
+	tls_dirstate_t *d = &f->t->d[dir];
+	size_t held_total = f->t->d[0].held_bytes + f->t->d[1].held_bytes;
 	if (held_total + len > e->cfg.max_held_records || e->buffered + len > e->cfg.max_total_buffer)
 		return false;
 	held_rec_t *h = malloc(sizeof *h + len);
@@ -89,7 +89,7 @@ static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t
 /* Give up waiting for a key: the reason says why the session could not be decrypted. */
 static void give_up_waiting(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	rec_drop_held(f, 0);
 	rec_drop_held(f, 1);
 	c->waiting_keylog = false;
@@ -108,7 +108,7 @@ static void give_up_waiting(flow_t *f)
  * wait list (with a deadline) when it sees waiting_keylog after the packet. */
 static void start_waiting(flow_t *f)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = f->eng->now; }
 }
 
@@ -116,7 +116,7 @@ static void start_waiting(flow_t *f)
  * cross-direction gate allow. Returns true if at least one record was processed. */
 static bool drain_dir(flow_t *f, int dir, bool final)
 {
-	tls_dirstate_t *d = &f->d[dir];
+	tls_dirstate_t *d = &f->t->d[dir];
 	bool progress = false;
 	while (d->held && !d->broken) {
 		held_rec_t *h = d->held;
@@ -137,9 +137,9 @@ static bool drain_dir(flow_t *f, int dir, bool final)
 			progress = true;
 			continue;
 		}
-		bool plain_ccs = h->type == CT_CCS && (f->conn.tls13 || !d->encrypted || d->app_epoch < 0);
+		bool plain_ccs = h->type == CT_CCS && (f->t->conn.tls13 || !d->encrypted || d->app_epoch < 0);
 		if (d->encrypted && !d->cs_active && !plain_ccs) {
-			if (f->conn.reason != TLS_REASON_NONE && !f->conn.waiting_keylog) { rec_drop_held(f, dir); break; }
+			if (f->t->conn.reason != TLS_REASON_NONE && !f->t->conn.waiting_keylog) { rec_drop_held(f, dir); break; }
 			int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
 			if (r == 0) { start_waiting(f); break; }   /* still no key */
 			if (r < 0) { rec_drop_held(f, dir); break; }
@@ -170,17 +170,17 @@ static bool drain_dir(flow_t *f, int dir, bool final)
 
 void rec_retry_held(flow_t *f, bool final)
 {
-	tls_conn_t *c = &f->conn;
+	tls_conn_t *c = &f->t->conn;
 	if (f->in_retry) { f->retry_again = true; return; }   /* the running replay loops again */
 	f->in_retry = true;
 	do {
 		f->retry_again = false;
 		for (int dir = 0; dir < 2; dir++)
-			if (drain_dir(f, dir, final) && f->d[1 - dir].held) f->retry_again = true;
+			if (drain_dir(f, dir, final) && f->t->d[1 - dir].held) f->retry_again = true;
 	} while (f->retry_again);
 	f->in_retry = false;
 	if (final && c->early_data_offered && !c->early_decided) hs_early_decide(f, false);
-	if (!f->d[0].held && !f->d[1].held) c->waiting_keylog = false;
+	if (!f->t->d[0].held && !f->t->d[1].held) c->waiting_keylog = false;
 	if (c->waiting_keylog) {
 		if (final || f->eng->now - c->wait_since > f->eng->cfg.keylog_wait)
 			give_up_waiting(f);
@@ -191,7 +191,7 @@ void rec_retry_held(flow_t *f, bool final)
  * handshake and may now go on, replay it. */
 static void release_peer(flow_t *f, int dir)
 {
-	tls_dirstate_t *o = &f->d[1 - dir];
+	tls_dirstate_t *o = &f->t->d[1 - dir];
 	if (!o->wait_peer || !o->held) return;
 	if (hs_gate_wait(f, 1 - dir, o->held->type, o->held->data, o->held->len)) return;
 	rec_retry_held(f, false);
@@ -202,8 +202,8 @@ static void release_peer(flow_t *f, int dir)
 static void hold_or_go(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *frag, size_t len)
 {
 	if (hold_record(f, dir, type, version, frag, len)) return;
-	tls_dirstate_t *d = &f->d[dir];
-	if (f->conn.waiting_keylog) { give_up_waiting(f); return; }
+	tls_dirstate_t *d = &f->t->d[dir];
+	if (f->t->conn.waiting_keylog) { give_up_waiting(f); return; }
 	eng_log(f->eng, 4, "flow %llu %s: hold bound reached while waiting for the other direction",
 	        (unsigned long long)f->id, dir == TLS_DIR_C2S ? "c2s" : "s2c");
 	drain_dir(f, dir, true);
@@ -243,8 +243,8 @@ static int decrypt_after_gap(tls_dirstate_t *d, uint8_t *ct, uint16_t version,
 void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *frag, size_t len, bool from_held)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->d[dir];
-	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
+	tls_conn_t *c = &f->t->conn;
 	d->seen_record = true;
 	if (!from_held) {
 		e->st.records++;
@@ -342,8 +342,8 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t len)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->d[dir];
-	tls_conn_t *c = &f->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
+	tls_conn_t *c = &f->t->conn;
 	switch (type) {
 	case CT_HANDSHAKE:
 		hs_data(f, dir, frag, len);
@@ -360,7 +360,7 @@ static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t
 		if (len) {
 			d->bytes += len;
 			e->st.plaintext_bytes += len;
-			app_framing_push(&f->app, dir, frag, len, eng_emit_message, f);
+			app_framing_push(&f->t->app, dir, frag, len, eng_emit_message, f);
 		}
 		break;
 	case CT_ALERT:
@@ -383,12 +383,12 @@ static bool looks_like_text(const uint8_t *p, size_t len)
 static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len, bool *stop)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_dirstate_t *d = &f->t->d[dir];
 	size_t off = 0;
 	while (len - off >= 5 && !d->broken) {
 		const uint8_t *h = buf + off;
 		if (!plausible_header(h, d->resync)) {
-			if (!d->seen_record && !f->conn.ch_seen && !f->conn.sh_seen) {
+			if (!d->seen_record && !f->t->conn.ch_seen && !f->t->conn.sh_seen) {
 				/* Text (SIP, HTTP in clear) is not TLS. Binary bytes may be the middle of
 				 * a record (capture began mid-session): look for a record header within
 				 * one maximal record before giving up. */
@@ -407,7 +407,7 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 			        dir == TLS_DIR_C2S ? "c2s" : "s2c");
 			e->st.records_oversize++;
 			d->broken = true;
-			if (!f->conn.decrypted) eng_fail(f, TLS_REASON_NOT_TLS);
+			if (!f->t->conn.decrypted) eng_fail(f, TLS_REASON_NOT_TLS);
 			break;
 		}
 		cursor_t c = cur_init(h, len - off);
@@ -449,7 +449,7 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->d[dir];
+	tls_dirstate_t *d = &f->t->d[dir];
 	bool stop = false;
 	if (!data) {                                     /* lost bytes */
 		e->st.gaps++;
@@ -457,12 +457,12 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		d->hlen = 0;                                  /* and so is a partial handshake message */
 		if (!d->encrypted) {
 			/* handshake bytes lost: the transcript (EMS, TLS 1.3) is incomplete */
-			f->conn.hs_gap = true;
+			f->t->conn.hs_gap = true;
 			d->hs_resync = true;
 		}
 		d->resync = true;
 		d->resync_tries = 0;
-		app_framing_gap(&f->app, dir);                /* the partial message is lost */
+		app_framing_gap(&f->t->app, dir);                /* the partial message is lost */
 		return;
 	}
 	if (d->broken || len == 0) return;

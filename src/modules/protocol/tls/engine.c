@@ -272,7 +272,6 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	flow_tls_t *t = calloc(1, sizeof *t);
 	if (!t) return NULL;
 	for (int i = 0; i < 2; i++) {
-		t->d[i].held_tail = &t->d[i].held;
 		t->d[i].ts = f->seg_ts[i];
 	}
 	app_framing_init(&t->app, e->cfg.max_message);

@@ -26,6 +26,7 @@
 #include "app_framing.h"
 #include "clock.h"
 #include "dlist.h"
+#include "held.h"
 
 #define PTLS_API __attribute__((visibility("default")))
 
@@ -52,16 +53,7 @@ struct tls_keystore {
 	size_t n_keylogs;
 };
 
-/* One held record awaiting key material (key log not written yet). */
-typedef struct held_rec {
-	struct held_rec *next;
-	bool plain;                  /* already decrypted (a renegotiation message held for the peer) */
-	uint8_t type;
-	uint16_t version;
-	size_t len;
-	double ts;
-	uint8_t data[];
-} held_rec_t;
+
 
 /* Per-direction state. */
 typedef struct tls_dirstate {
@@ -84,8 +76,7 @@ typedef struct tls_dirstate {
 	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
 	bool wait_peer;              /* held records wait for the other direction's handshake */
-	held_rec_t *held, **held_tail;
-	size_t held_bytes;
+	held_queue_t hq;             /* records held back (held.h) */
 	uint64_t msgs, bytes;
 	double ts;                   /* capture time of the segment being processed */
 } tls_dirstate_t;

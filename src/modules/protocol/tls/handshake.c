@@ -189,16 +189,22 @@ static bool transcript_may_be_needed(const flow_t *f)
 	return false;
 }
 
-static bool transcript_needed(const flow_t *f)
+static bool transcript_needed(const flow_t *f, bool ems)
 {
 	const struct tls_engine *e = f->eng;
 	const tls_conn_t *c = &f->t->conn;
-	for (size_t s = 0; s < e->n_stores; s++)
-		if (e->stores[s]->n_keys) return true;
-	if (c->version < 0x0304 && c->cs && c->cs->kx == TLS_KX_RSA)
-		for (size_t s = 0; s < e->n_stores; s++)
-			if (e->stores[s]->n_keylogs) return true;
-	return false;
+	bool rsa = false, ec = false, keylog = false;
+	for (size_t s = 0; s < e->n_stores; s++) {
+		keylog |= e->stores[s]->n_keylogs > 0;
+		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+			if (e->stores[s]->keys[i].type == KS_RSA) rsa = true;
+			else ec = true;
+		}
+	}
+	if (c->version >= 0x0304) return ec;          /* static ECDHE schedule, PSKs of static sessions */
+	if (!ems) return false;                       /* master secret from the randoms alone */
+	if (c->cs->kx == TLS_KX_RSA) return rsa || keylog;   /* RSA pre-master, or an RSA key-log line */
+	return ec;                                    /* static ECDHE pre-master */
 }
 
 static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawlen)
@@ -293,7 +299,7 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		/* From here on one hash, and only when a key source needs the transcript: RSA or
 		 * static keys (EMS session hash, TLS 1.3 schedule, PSKs of static sessions) or an
 		 * RSA pre-master from the key log with EMS. Key-log-only sessions need none. */
-		if (c->cs && transcript_needed(f)) tls_transcript_select(&c->transcript, prf_hash(c));
+		if (c->cs && transcript_needed(f, c->ems && ems)) tls_transcript_select(&c->transcript, prf_hash(c));
 		else { tls_transcript_free(&c->transcript); c->transcript_on = false; }
 	}
 	/* 0-RTT needs TLS 1.3 and an accepted PSK; EncryptedExtensions then decides */
@@ -347,7 +353,7 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 	}
 	if (f->t->d[TLS_DIR_C2S].app_epoch < 0) {
 		if (!c->tls13) { f->t->d[TLS_DIR_C2S].app_epoch = 0; rec_drop_held(f, TLS_DIR_C2S); }
-		else if (f->t->d[TLS_DIR_C2S].held) rec_retry_held(f, false);
+		else if (f->t->d[TLS_DIR_C2S].hq.head) rec_retry_held(f, false);
 	}
 	eng_report_session(e, f, false);
 }
@@ -544,7 +550,7 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		d->cs_active = true;
 		/* the other direction may already have switched */
 		int o = 1 - dir;
-		if (f->t->d[o].encrypted && !f->t->d[o].cs_active && !f->t->d[o].held) {
+		if (f->t->d[o].encrypted && !f->t->d[o].cs_active && !f->t->d[o].hq.head) {
 			tls_cipher_free(&f->t->d[o].cs);
 			if (setup_dir12(f, o, c->master, &f->t->d[o].cs) == 0) f->t->d[o].cs_active = true;
 		}

@@ -36,46 +36,35 @@ static bool plausible_header(const uint8_t *h, bool strict)
 
 void rec_drop_held(flow_t *f, int dir)
 {
-	tls_dirstate_t *d = &f->t->d[dir];
-	while (d->held) {
-		held_rec_t *h = d->held;
-		d->held = h->next;
-		f->eng->buffered -= h->len;
-		tls_wipe(h->data, h->len);
-		free(h);
-	}
-	d->held_tail = &d->held;
-	d->held_bytes = 0;
+	held_queue_t *q = &f->t->d[dir].hq;
+	size_t mem = q->mem;
+	held_clear(q);
+	f->eng->buffered -= mem - q->mem;
 }
 
-/* Keep a copy of a record until key material arrives. Returns false when a bound is hit. */
+/* Release the first held record of dir (accounting). */
+static void held_release(flow_t *f, int dir)
+{
+	held_queue_t *q = &f->t->d[dir].hq;
+	size_t mem = q->mem;
+	held_pop(q);
+	f->eng->buffered -= mem - q->mem;
+}
+
+/* Keep a copy of a record until key material or the other direction arrives. The memory
+ * held counts against max-held-records (per flow) and max-buffer-total. Returns false
+ * when a bound is hit. */
 static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len,
                            bool plain, bool at_head)
 {
 	struct tls_engine *e = f->eng;
 	tls_dirstate_t *d = &f->t->d[dir];
-	size_t held_total = f->t->d[0].held_bytes + f->t->d[1].held_bytes;
-	if (held_total + len > e->cfg.max_held_records || e->buffered + len > e->cfg.max_total_buffer)
+	size_t held_total = f->t->d[0].hq.bytes + f->t->d[1].hq.bytes;
+	if (held_total + len > e->cfg.max_held_records || e->buffered + len + 64 > e->cfg.max_total_buffer)
 		return false;
-	held_rec_t *h = malloc(sizeof *h + len);
-	if (!h) return false;
-	h->next = NULL;
-	h->plain = plain;
-	h->type = type;
-	h->version = version;
-	h->len = len;
-	h->ts = d->ts;
-	memcpy(h->data, frag, len);
-	if (!d->held_tail) d->held_tail = &d->held;
-	if (at_head && d->held) {
-		h->next = d->held;
-		d->held = h;
-	} else {
-		*d->held_tail = h;
-		d->held_tail = &h->next;
-	}
-	d->held_bytes += len;
-	e->buffered += len;
+	size_t mem = d->hq.mem;
+	if (!held_push(&d->hq, at_head, plain, type, version, frag, len, d->ts)) return false;
+	e->buffered += d->hq.mem - mem;
 	return true;
 }
 
@@ -112,28 +101,48 @@ static void start_waiting(flow_t *f)
 	if (!c->waiting_keylog) { c->waiting_keylog = true; c->wait_since = f->eng->now; }
 }
 
+/* Processing a held record may hold records again (at the head or the tail): take it off
+ * the queue first, release its memory after. */
+static void detach_head(tls_dirstate_t *d)
+{
+	held_rec_t *h = d->hq.head;
+	d->hq.head = h->next;
+	if (!d->hq.head) d->hq.tail = NULL;
+	d->hq.bytes -= h->len;
+	h->next = NULL;
+}
+
+static void release_detached(flow_t *f, int dir, held_rec_t *h)
+{
+	held_queue_t *q = &f->t->d[dir].hq;
+	size_t mem = q->mem;
+	/* put it back in front for a moment and pop it: held_pop owns the release rules */
+	h->next = q->head;
+	q->head = h;
+	if (!q->tail) q->tail = h;
+	q->bytes += h->len;
+	held_pop(q);
+	f->eng->buffered -= mem - q->mem;
+}
+
 /* Replay the held records of one direction in order, as far as keys and the
  * cross-direction gate allow. Returns true if at least one record was processed. */
 static bool drain_dir(flow_t *f, int dir, bool final)
 {
 	tls_dirstate_t *d = &f->t->d[dir];
 	bool progress = false;
-	while (d->held && !d->broken) {
-		held_rec_t *h = d->held;
+	while (d->hq.head && !d->broken) {
+		held_rec_t *h = d->hq.head;
 		if (!final && (h->plain ? hs_gate_wait_plain(f, dir, h->data, h->len)
 		                        : hs_gate_wait(f, dir, h->type, h->data, h->len))) { d->wait_peer = true; break; }
 		d->wait_peer = false;
 		if (h->plain) {                         /* decrypted before it was held */
-			d->held = h->next;
-			if (!d->held) d->held_tail = &d->held;
-			d->held_bytes -= h->len;
-			f->eng->buffered -= h->len;
 			double saved = d->ts;
 			d->ts = h->ts;
+			detach_head(d);
 			rec_dispatch(f, dir, h->type, h->data, h->len);
 			d->ts = saved;
-			tls_wipe(h->data, h->len);
-			free(h);
+			release_detached(f, dir, h);
 			progress = true;
 			continue;
 		}
@@ -144,27 +153,19 @@ static bool drain_dir(flow_t *f, int dir, bool final)
 			if (r == 0) { start_waiting(f); break; }   /* still no key */
 			if (r < 0) { rec_drop_held(f, dir); break; }
 			if (r == 2) {                       /* record unreadable, skip it */
-				d->held = h->next;
-				if (!d->held) d->held_tail = &d->held;
-				d->held_bytes -= h->len;
-				f->eng->buffered -= h->len;
-				free(h);
+				held_release(f, dir);
 				continue;
 			}
 		}
-		d->held = h->next;
-		if (!d->held) d->held_tail = &d->held;
-		d->held_bytes -= h->len;
-		f->eng->buffered -= h->len;
 		double saved = d->ts;
 		d->ts = h->ts;
+		detach_head(d);
 		rec_process(f, dir, h->type, h->version, h->data, h->len, true);
 		d->ts = saved;
-		tls_wipe(h->data, h->len);
-		free(h);
+		release_detached(f, dir, h);
 		progress = true;
 	}
-	if (!d->held) d->wait_peer = false;
+	if (!d->hq.head) d->wait_peer = false;
 	return progress;
 }
 
@@ -176,11 +177,11 @@ void rec_retry_held(flow_t *f, bool final)
 	do {
 		f->retry_again = false;
 		for (int dir = 0; dir < 2; dir++)
-			if (drain_dir(f, dir, final) && f->t->d[1 - dir].held) f->retry_again = true;
+			if (drain_dir(f, dir, final) && f->t->d[1 - dir].hq.head) f->retry_again = true;
 	} while (f->retry_again);
 	f->in_retry = false;
 	if (final && c->early_data_offered && !c->early_decided) hs_early_decide(f, false);
-	if (!f->t->d[0].held && !f->t->d[1].held) c->waiting_keylog = false;
+	if (!f->t->d[0].hq.head && !f->t->d[1].hq.head) c->waiting_keylog = false;
 	if (c->waiting_keylog) {
 		if (final || f->eng->now - c->wait_since > f->eng->cfg.keylog_wait)
 			give_up_waiting(f);
@@ -192,8 +193,8 @@ void rec_retry_held(flow_t *f, bool final)
 static void release_peer(flow_t *f, int dir)
 {
 	tls_dirstate_t *o = &f->t->d[1 - dir];
-	if (!o->wait_peer || !o->held) return;
-	if (hs_gate_wait(f, 1 - dir, o->held->type, o->held->data, o->held->len)) return;
+	if (!o->wait_peer || !o->hq.head) return;
+	if (hs_gate_wait(f, 1 - dir, o->hq.head->type, o->hq.head->data, o->hq.head->len)) return;
 	rec_retry_held(f, false);
 }
 
@@ -248,7 +249,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	d->seen_record = true;
 	if (!from_held) {
 		e->st.records++;
-		if (d->held) {                              /* keep order behind held records */
+		if (d->hq.head) {                              /* keep order behind held records */
 			hold_or_go(f, dir, type, version, frag, len);
 			return;
 		}
@@ -523,7 +524,7 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 {
-	if (d->rbuf) { tls_wipe(d->rbuf, d->rcap); free(d->rbuf); }
+	free(d->rbuf);                               /* ciphertext only: nothing to wipe */
 	if (d->hbuf) { tls_wipe(d->hbuf, d->hcap); free(d->hbuf); }
 	e->buffered -= d->rcap + d->hcap;
 	d->rbuf = d->hbuf = NULL;

@@ -1,0 +1,47 @@
+/*
+ * held.h — the queue of TLS records one direction holds back: records that wait for a key
+ * the key log has not brought yet, or for a handshake message of the other direction
+ * (hs_gate.c).
+ *
+ * Why a queue of its own: with a key log configured, every session whose keys never come
+ * holds its records until the wait ends; thousands of such sessions at once (a keyless
+ * flood) must not cost a malloc/free and a wipe per record. Records are packed into chunks
+ * (bump allocation, FIFO release) so a direction costs a few allocations whatever it holds.
+ */
+#ifndef PTLS_HELD_H
+#define PTLS_HELD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hold_chunk hold_chunk_t;
+
+typedef struct held_rec {
+	struct held_rec *next;
+	hold_chunk_t *chunk;         /* NULL: allocated alone */
+	bool plain;                  /* already decrypted (wiped on release) */
+	uint8_t type;
+	uint16_t version;
+	size_t len;
+	double ts;
+	uint8_t data[];
+} held_rec_t;
+
+typedef struct held_queue {
+	held_rec_t *head, *tail;
+	hold_chunk_t *chunks, *chunks_tail;   /* oldest first */
+	size_t bytes;                /* payload bytes held */
+	size_t mem;                  /* bytes allocated for them (chunks and lone records) */
+} held_queue_t;
+
+/* Append (or, with at_head, put in front of the queue) a copy of data. Returns false on
+ * allocation failure. */
+bool held_push(held_queue_t *q, bool at_head, bool plain, uint8_t type, uint16_t version,
+               const uint8_t *data, size_t len, double ts);
+/* Remove and release the first record (its data is invalid afterwards). */
+void held_pop(held_queue_t *q);
+/* Release everything. */
+void held_clear(held_queue_t *q);
+
+#endif

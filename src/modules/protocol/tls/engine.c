@@ -61,6 +61,7 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	e->tcp_lim.max_total = e->cfg.max_total_buffer;
 	e->tcp_lim.total = &e->buffered;
 	e->next_flow_id = 1;
+	e->hold_pool.max_cached = 8u << 20;    /* 8 MiB of idle chunks at most */
 	return e;
 }
 
@@ -273,6 +274,7 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	if (!t) return NULL;
 	for (int i = 0; i < 2; i++) {
 		t->d[i].ts = f->seg_ts[i];
+		t->d[i].hq.pool = &e->hold_pool;
 	}
 	app_framing_init(&t->app, e->cfg.max_message);
 	t->app.budget_used = &e->buffered;
@@ -592,7 +594,7 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	if (tcp_stream_finished(&f->tcp[0]) && tcp_stream_finished(&f->tcp[1])) {
 		/* A session still waiting for key-log keys stays parked (the endpoint may write
 		 * its keys after closing) until the keys arrive, keylog-wait expires or input ends. */
-		if (f->t && f->t->conn.waiting_keylog) f->ended = true;
+		if (f->t && f->t->conn.waiting_keylog) { f->ended = true; rec_compact(f); }
 		else flow_end(e, f, 0);
 	}
 housekeeping:
@@ -677,6 +679,7 @@ PTLS_API void tls_engine_free(tls_engine_t *e)
 	for (size_t i = 0; i < e->n_stores; i++) tls_keystore_unref(e->stores[i]);
 	free(e->stores);
 	session_cache_free(e->cache);
+	hold_pool_free(&e->hold_pool);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);
 	tls_wipe(e->scratch, sizeof e->scratch);

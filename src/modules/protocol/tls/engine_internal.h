@@ -33,6 +33,7 @@
 #define TLS_MAX_RECORD_LEN (16384 + 2048)     /* RFC 5246 §6.2.3 ciphertext bound */
 #define TLS_MAX_HANDSHAKE_MSG (256 * 1024)    /* certificate chains stay far below */
 #define TLS_MAX_CANDIDATES 8
+#define TLS_MAX_PUB 133                       /* uncompressed P-521 point */
 
 /* TLS content types */
 enum { CT_CCS = 20, CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23, CT_HEARTBEAT = 24 };
@@ -105,18 +106,16 @@ typedef struct tls_conn {
 	uint8_t *enc_pms;            /* RSA encrypted pre-master secret */
 	size_t enc_pms_len;
 	uint16_t ske_group;          /* ECDHE group of ServerKeyExchange / TLS 1.3 key_share */
-	uint8_t srv_pub[133], cli_pub[133];
+	/* (EC)DHE public values and the ClientHello's key shares: handshake-only, allocated only
+	 * when a static (EC)DHE key is configured (nothing else reads them), freed at its end */
+	uint8_t *srv_pub, *cli_pub;  /* TLS_MAX_PUB bytes each when allocated */
 	size_t srv_pub_len, cli_pub_len;
-	/* TLS 1.3 client key shares (by group) from the ClientHello */
-	struct { uint16_t group; uint8_t pub[133]; size_t len; } ch_share[4];
+	struct ch_share { uint16_t group; uint8_t pub[TLS_MAX_PUB]; size_t len; } *ch_share;  /* [4] */
 	int n_ch_share;
 	/* proven key material */
 	uint8_t master[48];          /* TLS <= 1.2 master secret */
 	bool have_master;
 	tls_key_kind_t key_kind;
-	uint8_t cand[TLS_MAX_CANDIDATES][48];
-	tls_key_kind_t cand_kind[TLS_MAX_CANDIDATES];
-	int n_cand;
 	bool cand_done;              /* candidates were computed */
 	bool rsa_tried;              /* an RSA key was tried (for wrong_key vs no_key) */
 	bool keys_proven;
@@ -216,6 +215,7 @@ struct tls_engine {
 	uint64_t keylog_gen;         /* sum of the key logs' generations at the last check */
 	double last_keylog_check;
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
+	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
 	/* log rate limiting */
 	double log_window_start;
 	unsigned log_in_window;
@@ -244,6 +244,8 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 void rec_retry_held(flow_t *f, bool final);
 /* Drop held records (accounting). */
 void rec_drop_held(flow_t *f, int dir);
+/* The flow's TCP streams ended but it waits (for key-log keys): give back empty buffers. */
+void rec_compact(flow_t *f);
 /* Free per-direction buffers. */
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d);
 
@@ -270,6 +272,9 @@ bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, s
 /* Same for a decrypted handshake record (TLS <= 1.2 renegotiation is encrypted). */
 bool hs_gate_wait_plain(const flow_t *f, int dir, const uint8_t *frag, size_t len);
 void hs_conn_free(tls_conn_t *c);
+/* The handshake is over: free what only the handshake needed (transcript, key shares,
+ * encrypted pre-master). */
+void hs_release_handshake_state(tls_conn_t *c);
 
 /* ---- packet.c ---- */
 int pkt_feed_ip(struct tls_engine *e, const uint8_t *ip, size_t len, double ts);

@@ -36,6 +36,38 @@ static tls_hash_t prf_hash(const tls_conn_t *c)
 	return c->cs ? c->cs->prf : TLS_HASH_SHA256;
 }
 
+/* Is a static (EC)DHE server key configured? Only then are key shares worth keeping. */
+static bool static_keys(const struct tls_engine *e)
+{
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keys; i++)
+			if (e->stores[s]->keys[i].type != KS_RSA) return true;
+	return false;
+}
+
+/* The buffer for a public value, allocated on first use when a static key could use it. */
+static uint8_t *pub_buf(flow_t *f, uint8_t **p)
+{
+	if (!*p && static_keys(f->eng)) *p = malloc(TLS_MAX_PUB);
+	return *p;
+}
+
+void hs_release_handshake_state(tls_conn_t *c)
+{
+	if (c->transcript_on) tls_transcript_free(&c->transcript);
+	c->transcript_on = false;
+	if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); }
+	c->enc_pms = NULL;
+	c->enc_pms_len = 0;
+	free(c->srv_pub);
+	free(c->cli_pub);
+	c->srv_pub = c->cli_pub = NULL;
+	c->srv_pub_len = c->cli_pub_len = 0;
+	free(c->ch_share);
+	c->ch_share = NULL;
+	c->n_ch_share = 0;
+}
+
 /* ---------------- ClientHello ---------------- */
 
 /* pre_shared_key of a ClientHello (RFC 8446 §4.2.11): OfferedPsks { PskIdentity
@@ -88,7 +120,6 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 		 * stay in use until each side's ChangeCipherSpec; the new ones are proven again. */
 		tls_wipe(c->master, sizeof c->master);
 		c->have_master = c->keys_proven = c->cand_done = false;
-		c->n_cand = 0;
 		c->sh_seen = c->cke_seen = c->shd_seen = c->cert_seen = c->ske_seen = false;
 		c->resumed = c->resumed_known = false;
 		c->ems = c->etm = false;
@@ -164,7 +195,8 @@ static void parse_client_hello(flow_t *f, cursor_t *m)
 				uint16_t g = cur_u16(&list);
 				cursor_t ke = cur_sub16(&list);
 				if (cur_failed(&list)) break;
-				if (c->n_ch_share < 4 && cur_left(&ke) <= sizeof c->ch_share[0].pub) {
+				if (!c->ch_share && static_keys(f->eng)) c->ch_share = calloc(4, sizeof *c->ch_share);
+				if (c->ch_share && c->n_ch_share < 4 && cur_left(&ke) <= sizeof c->ch_share[0].pub) {
 					c->ch_share[c->n_ch_share].group = g;
 					c->ch_share[c->n_ch_share].len = cur_left(&ke);
 					cur_copy(&ke, c->ch_share[c->n_ch_share].pub, cur_left(&ke));
@@ -315,9 +347,9 @@ static void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_
 		c->ems = false;
 		c->etm = false;
 		if (c->sh_psk) c->resumed = c->resumed_known = true;   /* PSK selected: resumption */
-		c->srv_pub_len = ks_len;
+		c->srv_pub_len = 0;
 		c->ske_group = ks_group;
-		if (ks_len) memcpy(c->srv_pub, ks_pub, ks_len);
+		if (ks_len && pub_buf(f, &c->srv_pub)) { memcpy(c->srv_pub, ks_pub, ks_len); c->srv_pub_len = ks_len; }
 		/* PSK accepted: a resumption (psk_dhe_ke with key_share, psk_ke without) */
 		c->psk_selected = psk_sel;
 		c->psk_sel_idx = psk_idx;
@@ -369,14 +401,21 @@ static int derive_master(tls_conn_t *c, const uint8_t *pms, size_t pmslen, uint8
 	return tls_prf(h, pms, pmslen, "master secret", c->client_random, 32, c->server_random, 32, ms, 48);
 }
 
-static void add_candidate(tls_conn_t *c, const uint8_t ms[48], tls_key_kind_t kind)
+/* Master secrets to try on the Finished record (on the stack: only needed while proving). */
+typedef struct cands {
+	uint8_t ms[TLS_MAX_CANDIDATES][48];
+	tls_key_kind_t kind[TLS_MAX_CANDIDATES];
+	int n;
+} cands_t;
+
+static void add_candidate(cands_t *k, const uint8_t ms[48], tls_key_kind_t kind)
 {
-	if (c->n_cand >= TLS_MAX_CANDIDATES) return;
-	for (int i = 0; i < c->n_cand; i++)
-		if (memcmp(c->cand[i], ms, 48) == 0) return;
-	memcpy(c->cand[c->n_cand], ms, 48);
-	c->cand_kind[c->n_cand] = kind;
-	c->n_cand++;
+	if (k->n >= TLS_MAX_CANDIDATES) return;
+	for (int i = 0; i < k->n; i++)
+		if (memcmp(k->ms[i], ms, 48) == 0) return;
+	memcpy(k->ms[k->n], ms, 48);
+	k->kind[k->n] = kind;
+	k->n++;
 }
 
 static bool any_keylog(const struct tls_engine *e)
@@ -407,16 +446,16 @@ static bool key_applies(const flow_t *f, const ks_key_t *k)
 }
 
 /* Every key source that may yield this session's master secret; cheap ones first. */
-static void gather_candidates12(flow_t *f, bool keylog_only)
+static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 {
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
 	uint8_t ms[48], pms[48];
 	if (keylog_find(e, KL_CLIENT_RANDOM, c->client_random, 32, ms, 48) == 48)
-		add_candidate(c, ms, TLS_KEY_KEYLOG);
+		add_candidate(k, ms, TLS_KEY_KEYLOG);
 	if (c->cs->kx == TLS_KX_RSA && c->enc_pms && c->enc_pms_len >= 8 &&
 	    keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
-		add_candidate(c, ms, TLS_KEY_KEYLOG);
+		add_candidate(k, ms, TLS_KEY_KEYLOG);
 	if (keylog_only) {        /* retry while waiting: the other sources were tried already */
 		tls_wipe(ms, sizeof ms);
 		tls_wipe(pms, sizeof pms);
@@ -425,32 +464,32 @@ static void gather_candidates12(flow_t *f, bool keylog_only)
 	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {
 		uint16_t s, v;
 		if (c->ch_sid_len && session_cache_get(e->cache, c->ch_sid, c->ch_sid_len, ms, &s, &v) == 0)
-			add_candidate(c, ms, TLS_KEY_RESUMPTION);
+			add_candidate(k, ms, TLS_KEY_RESUMPTION);
 		if (c->ticket_offered && session_cache_get(e->cache, c->offered_ticket_hash, 32, ms, &s, &v) == 0)
-			add_candidate(c, ms, TLS_KEY_RESUMPTION);
+			add_candidate(k, ms, TLS_KEY_RESUMPTION);
 	}
 	if (c->cs->kx == TLS_KX_RSA && c->enc_pms) {
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
-				const ks_key_t *k = &e->stores[s]->keys[i];
-				if (k->type != KS_RSA || !keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				const ks_key_t *key = &e->stores[s]->keys[i];
+				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
-				if (!key_applies(f, k)) continue;   /* certificate names another key: skip the RSA op */
-				if (keys_rsa_decrypt_pms(k, c->enc_pms, c->enc_pms_len, pms) == 0 &&
+				if (!key_applies(f, key)) continue;   /* certificate names another key: skip the RSA op */
+				if (keys_rsa_decrypt_pms(key, c->enc_pms, c->enc_pms_len, pms) == 0 &&
 				    derive_master(c, pms, 48, ms) == 0)
-					add_candidate(c, ms, TLS_KEY_RSA);
+					add_candidate(k, ms, TLS_KEY_RSA);
 			}
 	}
 	if ((c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) && c->srv_pub_len && c->cli_pub_len) {
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
-				const ks_key_t *k = &e->stores[s]->keys[i];
-				if (!keys_group_match(k, c->ske_group)) continue;
-				if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
-				if (k->pub_len != c->srv_pub_len || memcmp(k->pub, c->srv_pub, k->pub_len) != 0) continue;
+				const ks_key_t *key = &e->stores[s]->keys[i];
+				if (!keys_group_match(key, c->ske_group)) continue;
+				if (!keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				if (key->pub_len != c->srv_pub_len || memcmp(key->pub, c->srv_pub, key->pub_len) != 0) continue;
 				uint8_t z[66];
-				size_t zl = keys_ecdh(k, c->cli_pub, c->cli_pub_len, z, sizeof z);
-				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(c, ms, TLS_KEY_ECDHE_STATIC);
+				size_t zl = keys_ecdh(key, c->cli_pub, c->cli_pub_len, z, sizeof z);
+				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
 				tls_wipe(z, sizeof z);
 			}
 	}
@@ -525,25 +564,23 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 	}
 	if (!c->resumed_known && !c->shd_seen && !c->cke_seen) c->resumed = true;  /* abbreviated handshake */
 	c->resumed_known = true;
-	if (!c->cand_done || c->waiting_keylog) {
-		c->n_cand = 0;
-		gather_candidates12(f, c->cand_done);   /* RSA / static ECDHE only once per handshake */
-		c->cand_done = true;
-	}
-	for (int i = 0; i < c->n_cand; i++) {
+	cands_t k;
+	k.n = 0;
+	gather_candidates12(f, c->cand_done, &k);   /* RSA / static ECDHE only once per handshake */
+	c->cand_done = true;
+	for (int i = 0; i < k.n; i++) {
 		tls_cipher_state_t t;
 		memset(&t, 0, sizeof t);
-		if (setup_dir12(f, dir, c->cand[i], &t) != 0) { tls_cipher_free(&t); continue; }
+		if (setup_dir12(f, dir, k.ms[i], &t) != 0) { tls_cipher_free(&t); continue; }
 		bool ok = trial_decrypt(&t, type, version, frag, len);
 		tls_cipher_free(&t);
 		if (!ok) continue;
-		memcpy(c->master, c->cand[i], 48);
+		memcpy(c->master, k.ms[i], 48);
 		c->have_master = true;
-		c->key_kind = c->resumed && c->cand_kind[i] == TLS_KEY_RESUMPTION ? TLS_KEY_RESUMPTION : c->cand_kind[i];
+		c->key_kind = c->resumed && k.kind[i] == TLS_KEY_RESUMPTION ? TLS_KEY_RESUMPTION : k.kind[i];
 		c->keys_proven = true;
 		c->waiting_keylog = false;
-		tls_wipe(c->cand, sizeof c->cand);
-		c->n_cand = 0;
+		tls_wipe(&k, sizeof k);
 		if (c->resumed) e->st.resumptions++;
 		tls_cipher_free(&d->cs);
 		if (setup_dir12(f, dir, c->master, &d->cs) != 0) return -1;
@@ -559,9 +596,8 @@ static int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		eng_log(e, 6, "flow %llu: keys proven (%s)", (unsigned long long)f->id, tls_key_kind_name(c->key_kind));
 		return 1;
 	}
-	bool had = c->n_cand > 0;
-	tls_wipe(c->cand, sizeof c->cand);
-	c->n_cand = 0;
+	bool had = k.n > 0;
+	tls_wipe(&k, sizeof k);
 	if (any_keylog(e) && !had) return 0;                          /* wait for the key log */
 	eng_log(e, 4, "flow %llu %s: no key authenticates the Finished message", (unsigned long long)f->id, dirname_(dir));
 	eng_fail(f, c->hs_gap ? TLS_REASON_GAP
@@ -944,8 +980,9 @@ static void parse_server_key_exchange(flow_t *f, cursor_t *m)
 		uint8_t curve_type = cur_u8(m);
 		uint16_t group = cur_u16(m);
 		cursor_t pt = cur_sub8(m);
-		if (cur_failed(m) || curve_type != 3 || cur_left(&pt) > sizeof c->srv_pub) return;
+		if (cur_failed(m) || curve_type != 3 || cur_left(&pt) > TLS_MAX_PUB) return;
 		c->ske_group = group;
+		if (!pub_buf(f, &c->srv_pub)) return;
 		c->srv_pub_len = cur_left(&pt);
 		cur_copy(&pt, c->srv_pub, c->srv_pub_len);
 	}
@@ -980,7 +1017,8 @@ static void parse_client_key_exchange(flow_t *f, cursor_t *m)
 		cur_copy(&enc, c->enc_pms, el);
 	} else if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) {
 		cursor_t pt = cur_sub8(m);
-		if (cur_failed(m) || cur_left(&pt) > sizeof c->cli_pub) return;
+		if (cur_failed(m) || cur_left(&pt) > TLS_MAX_PUB) return;
+		if (!pub_buf(f, &c->cli_pub)) return;
 		c->cli_pub_len = cur_left(&pt);
 		cur_copy(&pt, c->cli_pub, c->cli_pub_len);
 	}
@@ -1127,13 +1165,9 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 			if (dir == TLS_DIR_S2C) tls13_static_app_secrets(f);
 			else tls13_resumption_secret(f);
 			hs13_next_epoch(f, dir);
-			if (dir == TLS_DIR_C2S && c->transcript_on) {
-				tls_transcript_free(&c->transcript);
-				c->transcript_on = false;
-			}
-		} else if (c->transcript_on && f->t->d[0].cs_active && f->t->d[1].cs_active) {
-			tls_transcript_free(&c->transcript);
-			c->transcript_on = false;
+			if (dir == TLS_DIR_C2S) hs_release_handshake_state(c);     /* the handshake is over */
+		} else if (f->t->d[0].cs_active && f->t->d[1].cs_active) {
+			hs_release_handshake_state(c);
 		}
 		break;
 	case HS_KEY_UPDATE:
@@ -1252,9 +1286,6 @@ void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 
 void hs_conn_free(tls_conn_t *c)
 {
-	if (c->transcript_on) tls_transcript_free(&c->transcript);
-	c->transcript_on = false;
-	if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); }
-	c->enc_pms = NULL;
+	hs_release_handshake_state(c);
 	tls_wipe(c, sizeof *c);
 }

@@ -1,8 +1,7 @@
 /*
  * held.c — chunked FIFO of held TLS records (see held.h for why).
  *
- * Records are bump-allocated in chunks (2 KiB, doubling up to 16 KiB; bigger records get a
- * chunk of their own size); each chunk counts its live records and is freed when the last one is
+ * Records are bump-allocated in chunks of size classes (512 B .. one maximal record); each chunk counts its live records and is freed when the last one is
  * released. A record put in front of the queue (a decrypted message re-held at the head)
  * is allocated alone, so release order never has to follow allocation order.
  */
@@ -11,8 +10,10 @@
 #include "held.h"
 #include "kdf.h"
 
-#define HOLD_CHUNK_MIN 2048u      /* first chunk of a queue: small flows hold little */
-#define HOLD_CHUNK_MAX 16384u     /* chunks double up to this */
+/* chunk classes: a new chunk is the smallest class the record fits in; later records fill
+ * its remainder. Small classes keep what a quiet flow holds close to what it received. */
+static const size_t CLASS[] = { 512, 1024, 2048, 4096, 8192, sizeof(held_rec_t) + 16384 + 2048 + 16 };
+#define N_CLASS (sizeof CLASS / sizeof *CLASS)
 
 struct hold_chunk {
 	hold_chunk_t *next;
@@ -26,14 +27,57 @@ static size_t rec_size(size_t len)
 	return (sizeof(held_rec_t) + len + 15) & ~(size_t)15;
 }
 
+/* Pool class of a chunk capacity (-1: not pooled). */
+static int pool_class(size_t cap)
+{
+	for (size_t i = 0; i < N_CLASS; i++)
+		if (cap == CLASS[i]) return (int)i;
+	return -1;
+}
+
+static hold_chunk_t *chunk_get(hold_pool_t *p, size_t cap)
+{
+	int k = pool_class(cap);
+	if (p && k >= 0 && p->free[k]) {
+		hold_chunk_t *c = p->free[k];
+		p->free[k] = c->next;
+		p->cached -= cap;
+		return c;
+	}
+	return malloc(sizeof(hold_chunk_t) + cap);
+}
+
+static void chunk_put(hold_pool_t *p, hold_chunk_t *c)
+{
+	int k = pool_class(c->cap);
+	if (p && k >= 0 && p->cached + c->cap <= p->max_cached) {
+		c->next = p->free[k];
+		p->free[k] = c;
+		p->cached += c->cap;
+		return;
+	}
+	free(c);
+}
+
+void hold_pool_free(hold_pool_t *p)
+{
+	for (size_t k = 0; k < N_CLASS; k++)
+		while (p->free[k]) {
+			hold_chunk_t *c = p->free[k];
+			p->free[k] = c->next;
+			free(c);
+		}
+	p->cached = 0;
+}
+
 static held_rec_t *alloc_chunked(held_queue_t *q, size_t need)
 {
 	hold_chunk_t *c = q->chunks_tail;
 	if (!c || c->cap - c->used < need) {
-		size_t cap = c ? c->cap * 2 : HOLD_CHUNK_MIN;
-		if (cap > HOLD_CHUNK_MAX) cap = HOLD_CHUNK_MAX;
-		if (cap < need) cap = need;
-		c = malloc(sizeof *c + cap);
+		size_t cap = need;
+		for (size_t i = 0; i < N_CLASS; i++)
+			if (need <= CLASS[i]) { cap = CLASS[i]; break; }
+		c = chunk_get(q->pool, cap);
 		if (!c) return NULL;
 		c->next = NULL;
 		c->cap = cap;
@@ -89,7 +133,7 @@ static void reclaim(held_queue_t *q)
 		q->chunks = c->next;
 		if (!q->chunks) q->chunks_tail = NULL;
 		q->mem -= sizeof *c + c->cap;
-		free(c);
+		chunk_put(q->pool, c);
 	}
 }
 

@@ -17,6 +17,13 @@
 
 typedef struct hold_chunk hold_chunk_t;
 
+/* Chunks released by queues, kept for reuse (per engine): in steady state holding costs
+ * no allocation and touches no fresh memory. Bounded by max_cached bytes. */
+typedef struct hold_pool {
+	hold_chunk_t *free[6];       /* per chunk size class (held.c) */
+	size_t cached, max_cached;
+} hold_pool_t;
+
 typedef struct held_rec {
 	struct held_rec *next;
 	hold_chunk_t *chunk;         /* NULL: allocated alone */
@@ -33,6 +40,7 @@ typedef struct held_queue {
 	hold_chunk_t *chunks, *chunks_tail;   /* oldest first */
 	size_t bytes;                /* payload bytes held */
 	size_t mem;                  /* bytes allocated for them (chunks and lone records) */
+	hold_pool_t *pool;           /* where chunks come from and go back to (may be NULL) */
 } held_queue_t;
 
 /* Append (or, with at_head, put in front of the queue) a copy of data. Returns false on
@@ -43,5 +51,7 @@ bool held_push(held_queue_t *q, bool at_head, bool plain, uint8_t type, uint16_t
 void held_pop(held_queue_t *q);
 /* Release everything. */
 void held_clear(held_queue_t *q);
+/* Free the chunks a pool keeps. */
+void hold_pool_free(hold_pool_t *p);
 
 #endif

@@ -522,6 +522,16 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 	}
 }
 
+void rec_compact(flow_t *f)
+{
+	struct tls_engine *e = f->eng;
+	for (int i = 0; i < 2; i++) {
+		tls_dirstate_t *d = &f->t->d[i];
+		if (d->rbuf && d->rlen == 0) { free(d->rbuf); e->buffered -= d->rcap; d->rbuf = NULL; d->rcap = 0; }
+		if (d->hbuf && d->hlen == 0) { tls_wipe(d->hbuf, d->hcap); free(d->hbuf); e->buffered -= d->hcap; d->hbuf = NULL; d->hcap = 0; }
+	}
+}
+
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 {
 	free(d->rbuf);                               /* ciphertext only: nothing to wipe */

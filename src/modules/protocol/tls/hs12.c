@@ -1,0 +1,216 @@
+/*
+ * hs12.c — TLS 1.0-1.2 key establishment. Candidate master secrets come from, cheapest
+ * first: the key log (CLIENT_RANDOM, RSA pre-master lines), the resumption cache
+ * (session id, ticket), the configured RSA keys (the certificate picks the key), static
+ * (EC)DHE keys. Each candidate is proven by authenticating the first encrypted record
+ * (the Finished message) on a copy: a key that does not authenticate is "wrong_key",
+ * never garbage plaintext. ChangeCipherSpec switches a direction to its keys.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include "hs_internal.h"
+
+static int derive_master(tls_conn_t *c, const uint8_t *pms, size_t pmslen, uint8_t ms[48])
+{
+	tls_hash_t h = prf_hash(c);
+	if (c->ems && c->session_hash_len)
+		return tls_prf(h, pms, pmslen, "extended master secret", c->session_hash, c->session_hash_len,
+		               NULL, 0, ms, 48);
+	return tls_prf(h, pms, pmslen, "master secret", c->client_random, 32, c->server_random, 32, ms, 48);
+}
+
+/* Master secrets to try on the Finished record (on the stack: only needed while proving). */
+typedef struct cands {
+	uint8_t ms[TLS_MAX_CANDIDATES][48];
+	tls_key_kind_t kind[TLS_MAX_CANDIDATES];
+	int n;
+} cands_t;
+
+static void add_candidate(cands_t *k, const uint8_t ms[48], tls_key_kind_t kind)
+{
+	if (k->n >= TLS_MAX_CANDIDATES) return;
+	for (int i = 0; i < k->n; i++)
+		if (memcmp(k->ms[i], ms, 48) == 0) return;
+	memcpy(k->ms[k->n], ms, 48);
+	k->kind[k->n] = kind;
+	k->n++;
+}
+
+/* Does a configured key apply to this session (selectors, and the certificate if seen)? */
+static bool key_applies(const flow_t *f, const ks_key_t *k)
+{
+	const tls_conn_t *c = &f->t->conn;
+	if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) return false;
+	if (k->type == KS_RSA && c->cert_seen && memcmp(k->spki_hash, c->cert_spki, 32) != 0) return false;
+	return true;
+}
+
+/* Every key source that may yield this session's master secret; cheap ones first. */
+static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->t->conn;
+	uint8_t ms[48], pms[48];
+	if (keylog_find(e, KL_CLIENT_RANDOM, c->client_random, 32, ms, 48) == 48)
+		add_candidate(k, ms, TLS_KEY_KEYLOG);
+	if (c->cs->kx == TLS_KX_RSA && c->enc_pms && c->enc_pms_len >= 8 &&
+	    keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
+		add_candidate(k, ms, TLS_KEY_KEYLOG);
+	if (keylog_only) {        /* retry while waiting: the other sources were tried already */
+		tls_wipe(ms, sizeof ms);
+		tls_wipe(pms, sizeof pms);
+		return;
+	}
+	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {
+		uint16_t s, v;
+		if (c->ch_sid_len && session_cache_get(e->cache, c->ch_sid, c->ch_sid_len, ms, &s, &v) == 0)
+			add_candidate(k, ms, TLS_KEY_RESUMPTION);
+		if (c->ticket_offered && session_cache_get(e->cache, c->offered_ticket_hash, 32, ms, &s, &v) == 0)
+			add_candidate(k, ms, TLS_KEY_RESUMPTION);
+	}
+	if (c->cs->kx == TLS_KX_RSA && c->enc_pms) {
+		for (size_t s = 0; s < e->n_stores; s++)
+			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+				const ks_key_t *key = &e->stores[s]->keys[i];
+				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
+				if (!key_applies(f, key)) continue;   /* certificate names another key: skip the RSA op */
+				if (keys_rsa_decrypt_pms(key, c->enc_pms, c->enc_pms_len, pms) == 0 &&
+				    derive_master(c, pms, 48, ms) == 0)
+					add_candidate(k, ms, TLS_KEY_RSA);
+			}
+	}
+	if ((c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) && c->srv_pub_len && c->cli_pub_len) {
+		for (size_t s = 0; s < e->n_stores; s++)
+			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+				const ks_key_t *key = &e->stores[s]->keys[i];
+				if (!keys_group_match(key, c->ske_group)) continue;
+				if (!keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				if (key->pub_len != c->srv_pub_len || memcmp(key->pub, c->srv_pub, key->pub_len) != 0) continue;
+				uint8_t z[66];
+				size_t zl = keys_ecdh(key, c->cli_pub, c->cli_pub_len, z, sizeof z);
+				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
+				tls_wipe(z, sizeof z);
+			}
+	}
+	tls_wipe(ms, sizeof ms);
+	tls_wipe(pms, sizeof pms);
+}
+
+/* Set up the read state of `dir` from master secret ms. */
+static int setup_dir12(flow_t *f, int dir, const uint8_t ms[48], tls_cipher_state_t *cs)
+{
+	tls_conn_t *c = &f->t->conn;
+	const tls_suite_t *s = c->cs;
+	size_t ml = s->mac_len, kl = s->key_len, il = s->iv_len;
+	uint8_t kb[2 * 48 + 2 * 32 + 2 * 16];
+	size_t kbl = 2 * (ml + kl + il);
+	if (kbl > sizeof kb) return -1;
+	if (tls_prf(prf_hash(c), ms, 48, "key expansion", c->server_random, 32, c->client_random, 32, kb, kbl) != 0)
+		return -1;
+	const uint8_t *mac = kb + (dir == TLS_DIR_C2S ? 0 : ml);
+	const uint8_t *key = kb + 2 * ml + (dir == TLS_DIR_C2S ? 0 : kl);
+	const uint8_t *iv = kb + 2 * ml + 2 * kl + (dir == TLS_DIR_C2S ? 0 : il);
+	bool cbc = s->bulk == TLS_BULK_AES_CBC;
+	int rc = tls_cipher_init(cs, s, c->version, cbc && c->etm, key,
+	                         (cbc && c->version >= 0x0302) ? NULL : iv, ml ? mac : NULL);
+	tls_wipe(kb, sizeof kb);
+	return rc;
+}
+
+static void cache_session(flow_t *f)
+{
+	tls_conn_t *c = &f->t->conn;
+	if (!c->have_master || c->tls13) return;
+	if (c->sh_sid_len)
+		session_cache_put(f->eng->cache, c->sh_sid, c->sh_sid_len, c->master, c->suite, c->version);
+}
+
+static tls_reason_t reason_without_key(flow_t *f)
+{
+	tls_conn_t *c = &f->t->conn;
+	if (c->resumed) return TLS_REASON_RESUMPTION_MISS;
+	if (!c->tls13 && c->cs->kx == TLS_KX_RSA) {
+		if (!c->enc_pms) return TLS_REASON_HANDSHAKE_MISSED;
+		return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;
+	}
+	return TLS_REASON_PFS_NO_KEYLOG;
+}
+
+int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
+{
+	struct tls_engine *e = f->eng;
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
+	if (c->have_master) {
+		tls_cipher_free(&d->cs);
+		if (setup_dir12(f, dir, c->master, &d->cs) != 0) { eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE); return -1; }
+		d->cs_active = true;
+		return 1;
+	}
+	if (!c->resumed_known && !c->shd_seen && !c->cke_seen) c->resumed = true;  /* abbreviated handshake */
+	c->resumed_known = true;
+	cands_t k;
+	k.n = 0;
+	gather_candidates12(f, c->cand_done, &k);   /* RSA / static ECDHE only once per handshake */
+	c->cand_done = true;
+	for (int i = 0; i < k.n; i++) {
+		tls_cipher_state_t t;
+		memset(&t, 0, sizeof t);
+		if (setup_dir12(f, dir, k.ms[i], &t) != 0) { tls_cipher_free(&t); continue; }
+		bool ok = trial_decrypt(&t, type, version, frag, len);
+		tls_cipher_free(&t);
+		if (!ok) continue;
+		memcpy(c->master, k.ms[i], 48);
+		c->have_master = true;
+		c->key_kind = c->resumed && k.kind[i] == TLS_KEY_RESUMPTION ? TLS_KEY_RESUMPTION : k.kind[i];
+		c->keys_proven = true;
+		c->waiting_keylog = false;
+		tls_wipe(&k, sizeof k);
+		if (c->resumed) e->st.resumptions++;
+		tls_cipher_free(&d->cs);
+		if (setup_dir12(f, dir, c->master, &d->cs) != 0) return -1;
+		d->cs_active = true;
+		/* the other direction may already have switched */
+		int o = 1 - dir;
+		if (f->t->d[o].encrypted && !f->t->d[o].cs_active && !f->t->d[o].hq.head) {
+			tls_cipher_free(&f->t->d[o].cs);
+			if (setup_dir12(f, o, c->master, &f->t->d[o].cs) == 0) f->t->d[o].cs_active = true;
+		}
+		cache_session(f);
+		if (c->n_tickets_seen) session_cache_put(e->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
+		eng_log(e, 6, "flow %llu: keys proven (%s)", (unsigned long long)f->id, tls_key_kind_name(c->key_kind));
+		return 1;
+	}
+	bool had = k.n > 0;
+	tls_wipe(&k, sizeof k);
+	if (any_keylog(e) && !had) return 0;                          /* wait for the key log */
+	eng_log(e, 4, "flow %llu %s: no key authenticates the Finished message", (unsigned long long)f->id, dirname_(dir));
+	eng_fail(f, c->hs_gap ? TLS_REASON_GAP
+	          : had || c->rsa_tried ? (c->resumed && !c->rsa_tried ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_WRONG_KEY)
+	                                : reason_without_key(f));
+	eng_report_session(e, f, false);
+	return -1;
+}
+
+void hs_ccs(flow_t *f, int dir)
+{
+	tls_conn_t *c = &f->t->conn;
+	tls_dirstate_t *d = &f->t->d[dir];
+	if (!c->sh_seen) {
+		if (!c->ch_seen) eng_fail(f, TLS_REASON_HANDSHAKE_MISSED);
+		d->encrypted = true;
+		return;
+	}
+	if (dir == TLS_DIR_S2C && !c->shd_seen && !c->cke_seen && !c->resumed_known) {
+		c->resumed = true;
+		c->resumed_known = true;
+	}
+	d->encrypted = true;
+	d->cs_active = false;
+	tls_cipher_free(&d->cs);                 /* the previous epoch's (renegotiation) */
+	if (c->have_master && c->cs) {
+		if (setup_dir12(f, dir, c->master, &d->cs) == 0) d->cs_active = true;
+	}
+}

@@ -798,7 +798,12 @@ static int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uin
 		return -1;
 	}
 	if (any_keylog(e)) return 0;
-	eng_fail(f, c->resumed ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_PFS_NO_KEYLOG);
+	/* resumption_miss: the selected PSK is unknown (its session was not decrypted here);
+	 * a known PSK with a key share no configured key matches is a forward-secret miss */
+	uint8_t psk[48];
+	bool psk_known = c->psk_selected && psk_from_cache(f, c->psk_sel_idx, c->cs->prf, psk) > 0;
+	tls_wipe(psk, sizeof psk);
+	eng_fail(f, c->resumed && !psk_known ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_PFS_NO_KEYLOG);
 	eng_report_session(e, f, false);
 	return -1;
 }

@@ -151,6 +151,16 @@ int main(void)
 		check_chain(&o, "static p256 ChaCha20 0-RTT early data with the cached PSK, split");
 	}
 
+	/* psk_ke: resumption without any (EC)DHE (the handshake secret's input is zeros) */
+	for (size_t k = 0; k < 2; k++) {
+		tlsgen_opts_t o;
+		base(&o, static_key(KINDS[k]));
+		o.cipher = SUITES[k];
+		o.connections = 3; o.resume = 2; o.psk_ke = 1; o.seed = seed++;
+		snprintf(label, sizeof label, "static %s %s: 3 connections, psk_ke resumption", KINDS[k], SUITES[k]);
+		check_chain(&o, label);
+	}
+
 	/* the connection that issued the ticket is not in the capture */
 	{
 		tlsgen_opts_t o;

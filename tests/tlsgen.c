@@ -1330,6 +1330,7 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 	if (!o->ems) opts |= SSL_OP_NO_EXTENDED_MASTER_SECRET;
 	if (!o->etm) opts |= SSL_OP_NO_ENCRYPT_THEN_MAC;
 	if (o->no_tickets || o->resume == 1) opts |= SSL_OP_NO_TICKET;
+	if (o->psk_ke) opts |= SSL_OP_ALLOW_NO_DHE_KEX;
 	SSL_CTX_set_options(c, opts);
 
 	if (server) SSL_CTX_set_dh_auto(c, 1);     /* DHE suites need parameters */
@@ -1617,6 +1618,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		SSL_set_accept_state(g.ssl[1]);
 		if (*sni) SSL_set_tlsext_host_name(g.ssl[0], sni);
 		if (k > 0 && o.resume && sess) SSL_set_session(g.ssl[0], sess);
+		if (k > 0 && o.psk_ke && sess) SSL_set1_groups_list(g.ssl[0], "ffdhe2048");   /* no common group: psk_ke */
 
 		int early = 0;
 		if (o.early_data && k > 0 && sess && o.tls_version >= 0x0304 && SSL_SESSION_get_max_early_data(sess) > 0) {

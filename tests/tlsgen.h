@@ -86,6 +86,8 @@ typedef struct tlsgen_opts {
 	const char *static_ecdhe_key; /* EC P-256/P-384 or X25519 private key file: the server's (EC)DHE
 	                             share is computed with this key ("static ephemeral"), TLS 1.2 ECDHE
 	                             and TLS 1.3; the server's groups are pinned to the key's group */
+	int psk_ke;               /* TLS 1.3 resumption without (EC)DHE (psk_ke): both peers allow it and the resuming
+	                             client offers only ffdhe2048, which a server pinned by static_ecdhe_key or groups lacks */
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */

@@ -10,9 +10,12 @@
  * configured RSA keys, static ECDHE keys. Each candidate master secret is proven by
  * authenticating the first encrypted record (the Finished message) on a copy: a key that
  * does not authenticate is "wrong_key", never garbage plaintext.
- * TLS 1.3: traffic secrets come from the key log or, with a static ECDHE server key, from
- * the RFC 8446 key schedule over the running transcript; epochs advance at Finished and
- * KeyUpdate.
+ * TLS 1.3: traffic secrets come from the key log or from the RFC 8446 key schedule over
+ * the running transcript, fed by a static ECDHE server key and/or a resumption PSK: a
+ * session decrypted that way derives its resumption master secret and caches the PSK of
+ * each NewSessionTicket (by SHA-256 of the ticket), which a later ClientHello's
+ * pre_shared_key identity and the ServerHello's selection find again (psk_dhe_ke with
+ * the static key, psk_ke, 0-RTT). Epochs advance at Finished and KeyUpdate.
  */
 #include <stdlib.h>
 #include <string.h>

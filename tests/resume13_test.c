@@ -83,6 +83,7 @@ static void check_chain(tlsgen_opts_t *o, const char *label)
 		const tu_session_t *s = tu_session_by_port(&r, g.conns[c].client_port);
 		tls_key_kind_t want = c == 0 ? TLS_KEY_ECDHE_STATIC : TLS_KEY_RESUMPTION;
 		if (c > 0 && !g.conns[c].resumed) { tap_diag("%s: conn %zu: OpenSSL did not resume", label, c); ok = 0; }
+		if (o->hrr && !g.conns[c].hrr) { tap_diag("%s: conn %zu: no HelloRetryRequest", label, c); ok = 0; }
 		if (!s || s->key != want) {
 			tap_diag("%s: conn %zu: key %s, want %s", label, c, s ? tls_key_kind_name(s->key) : "-", tls_key_kind_name(want));
 			ok = 0;
@@ -188,6 +189,17 @@ int main(void)
 		o.connections = 3; o.resume = 2; o.psk_ke = 1; o.seed = seed++;
 		snprintf(label, sizeof label, "static %s %s: 3 connections, psk_ke resumption", KINDS[k], SUITES[k]);
 		check_chain(&o, label);
+	}
+
+	/* HelloRetryRequest in every connection (the client's first key share is not the
+	 * server's group): the resumed ClientHello2 offers the PSK again */
+	{
+		tlsgen_opts_t o;
+		base(&o, static_key("p256"));
+		o.groups = "P-256";
+		o.hrr = 1;
+		o.connections = 3; o.resume = 2; o.seed = seed++;
+		check_chain(&o, "static p256 HelloRetryRequest: 3 connections, ticket resumption");
 	}
 
 	/* the connection that issued the ticket is not in the capture */

@@ -16,6 +16,7 @@
 #include "testutil.h"
 #include "tlsgen.h"
 #include "genverify.h"
+#include "session_cache.h"
 
 static char RSA_KEY[512], RSA_CERT[512];
 
@@ -82,6 +83,7 @@ static void check_chain(tlsgen_opts_t *o, const char *label)
 		const tu_session_t *s = tu_session_by_port(&r, g.conns[c].client_port);
 		tls_key_kind_t want = c == 0 ? TLS_KEY_ECDHE_STATIC : TLS_KEY_RESUMPTION;
 		if (c > 0 && !g.conns[c].resumed) { tap_diag("%s: conn %zu: OpenSSL did not resume", label, c); ok = 0; }
+		if (o->hrr && !g.conns[c].hrr) { tap_diag("%s: conn %zu: no HelloRetryRequest", label, c); ok = 0; }
 		if (!s || s->key != want) {
 			tap_diag("%s: conn %zu: key %s, want %s", label, c, s ? tls_key_kind_name(s->key) : "-", tls_key_kind_name(want));
 			ok = 0;
@@ -101,9 +103,37 @@ static void check_chain(tlsgen_opts_t *o, const char *label)
 	tlsgen_result_free(&g);
 }
 
+/* session_cache: TLS 1.3 PSKs and TLS <= 1.2 masters share the cache but never mix */
+static void test_cache(void)
+{
+	session_cache_t *sc = session_cache_new(2);
+	uint8_t a[32] = { 1 }, b[32] = { 2 }, c[32] = { 3 }, ms[48], psk[48], out[48];
+	memset(ms, 0xA5, sizeof ms);
+	memset(psk, 0x5A, sizeof psk);
+	int h = 0;
+	uint16_t suite = 0, ver = 0;
+	session_cache_put(sc, a, 32, ms, 0xC02F, 0x0303);
+	session_cache_put_psk(sc, b, 32, psk, 32, 3, 0x1301);
+	size_t n = session_cache_get_psk(sc, b, 32, out, &h, &suite);
+	tap_ok(n == 32 && h == 3 && suite == 0x1301 && !memcmp(out, psk, 32), "cache: PSK stored with its hash and suite");
+	tap_ok(session_cache_get_psk(sc, a, 32, out, &h, &suite) == 0 && session_cache_get(sc, b, 32, out, &suite, &ver) != 0 &&
+	       session_cache_get(sc, a, 32, out, &suite, &ver) == 0 && !memcmp(out, ms, 48) && ver == 0x0303,
+	       "cache: a PSK is never returned as a master secret, nor a master as a PSK");
+	session_cache_put_psk(sc, a, 32, psk, 48, 4, 0x1302);       /* replaces the master */
+	tap_ok(session_cache_get(sc, a, 32, out, &suite, &ver) != 0 && session_cache_get_psk(sc, a, 32, out, &h, &suite) == 48 &&
+	       h == 4, "cache: an id re-used for a PSK replaces the master secret");
+	session_cache_put_psk(sc, c, 32, psk, 32, 3, 0x1301);       /* capacity 2: the oldest (b) goes */
+	tap_ok(session_cache_get_psk(sc, b, 32, out, &h, &suite) == 0 && session_cache_get_psk(sc, c, 32, out, &h, &suite) == 32,
+	       "cache: bounded, oldest PSK evicted");
+	session_cache_put_psk(sc, b, 32, psk, 49, 3, 0x1301);       /* over 48 bytes: refused */
+	tap_ok(session_cache_get_psk(sc, b, 32, out, &h, &suite) == 0, "cache: PSK over 48 bytes refused");
+	session_cache_free(sc);
+}
+
 int main(void)
 {
 	tls_engine_global_init();
+	test_cache();
 	snprintf(RSA_KEY, sizeof RSA_KEY, "%s/rsa.key", tu_tmpdir());
 	snprintf(RSA_CERT, sizeof RSA_CERT, "%s/rsa.crt", tu_tmpdir());
 	if (tlsgen_make_key("rsa2048", RSA_KEY, RSA_CERT, NULL)) {
@@ -149,6 +179,27 @@ int main(void)
 		o.cipher = "TLS_CHACHA20_POLY1305_SHA256";
 		o.connections = 3; o.resume = 2; o.early_data = 1; o.split = 61; o.seed = 1;
 		check_chain(&o, "static p256 ChaCha20 0-RTT early data with the cached PSK, split");
+	}
+
+	/* psk_ke: resumption without any (EC)DHE (the handshake secret's input is zeros) */
+	for (size_t k = 0; k < 2; k++) {
+		tlsgen_opts_t o;
+		base(&o, static_key(KINDS[k]));
+		o.cipher = SUITES[k];
+		o.connections = 3; o.resume = 2; o.psk_ke = 1; o.seed = seed++;
+		snprintf(label, sizeof label, "static %s %s: 3 connections, psk_ke resumption", KINDS[k], SUITES[k]);
+		check_chain(&o, label);
+	}
+
+	/* HelloRetryRequest in every connection (the client's first key share is not the
+	 * server's group): the resumed ClientHello2 offers the PSK again */
+	{
+		tlsgen_opts_t o;
+		base(&o, static_key("p256"));
+		o.groups = "P-256";
+		o.hrr = 1;
+		o.connections = 3; o.resume = 2; o.seed = seed++;
+		check_chain(&o, "static p256 HelloRetryRequest: 3 connections, ticket resumption");
 	}
 
 	/* the connection that issued the ticket is not in the capture */

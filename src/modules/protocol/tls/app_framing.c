@@ -29,21 +29,22 @@
  *
  * Invariant: concatenating everything emitted for a direction (including keep-alives, raw
  * fallbacks and what flush emits) gives back exactly the pushed bytes — nothing is dropped,
- * added or duplicated — as long as no gap is reported. Whenever framing is impossible (malformed start line, disagreeing or
- * unparsable Content-Length, bad chunk syntax, header section without an end within
- * min(max_message, 64 KiB), a message longer than max_message, allocation failure) the
- * buffered bytes are emitted as TLS_APP_RAW and the direction stays raw until flushed:
- * re-synchronising on a stream whose framing was lost would be guesswork.
-  *
+ * added or duplicated — as long as no gap is reported. Whenever framing is impossible
+ * (malformed start line, disagreeing or unparsable Content-Length, bad chunk syntax,
+ * header section without an end within min(max_message, 64 KiB), a message longer than
+ * max_message, allocation failure) the buffered bytes are emitted as TLS_APP_RAW and the
+ * direction stays raw until flushed: re-synchronising on a stream whose framing was lost
+ * would be guesswork.
+ *
  * Gaps (app_framing_gap: bytes of the direction were lost): a SIP or HTTP message that a
- * gap cut is never emitted, neither as SIP/HTTP nor as raw. Homer's capture plan hands
- * whatever the module delivers to parse_sip (raw included), and a message with a hole
- * either fails there or, worse, is indexed with a truncated or spliced body. So its
- * buffered head is wiped, and the bytes after the gap up to the next SIP/HTTP start line
- * (its tail, or the tail of a message whose start was lost) are dropped too; both are
- * counted per direction (n_gap_cut messages, gap_dropped bytes), framing resumes at that
- * start line. A raw (or not yet detected) direction has no messages to cut: its bytes
- * after a gap stay raw output, as before.
+ * gap cut is never emitted, neither as SIP/HTTP nor as raw. The captagent module hands
+ * every message (raw included) to the capture plan, whose parse_sip then sees it, and a
+ * message with a hole either fails there or, worse, is indexed with a truncated or
+ * spliced body. So its buffered head is wiped, and the bytes after the gap up to the
+ * next SIP/HTTP start line (its tail, or the tail of a message whose start was lost) are
+ * dropped too; both are counted per direction (n_gap_cut messages, gap_dropped bytes),
+ * and framing resumes at that start line. A raw (or not yet detected) direction has no
+ * messages to cut: its bytes after a gap stay raw output, as before.
  *
  * Files: this one is the API, protocol detection and the dispatching loop; the SIP and
  * HTTP length rules are in app_sip.c and app_http.c, the primitives both use in

@@ -99,6 +99,7 @@ static void http_finish(pctx_t *c)
 	o->msg_len = 0;
 }
 
+/* Contract in app_internal.h: consumes bytes at c->pos or moves to a state that will. */
 void http_step(pctx_t *c)
 {
 	app_dir_state_t *d = c->d;

@@ -172,8 +172,8 @@ void af_step_body(pctx_t *c);
 void sip_step(pctx_t *c);
 
 /* ---- app_http.c ---- */
-/* One parse step of an HTTP/1.x direction (every state but S_KA's partial keep-alive is
- * handled the same way as SIP's; adds chunked, trailers, close-delimited bodies). */
+/* One parse step of an HTTP/1.x direction: the states SIP has (keep-alives are stray
+ * CRLFs here) plus chunked bodies, trailers and close-delimited bodies. */
 void http_step(pctx_t *c);
 
 #endif

@@ -36,6 +36,7 @@ static int sip_on_headers(pctx_t *c)
 	return hi.clv ? 1 : 0;
 }
 
+/* Contract in app_internal.h: consumes bytes at c->pos or moves to a state that will. */
 void sip_step(pctx_t *c)
 {
 	switch (c->d->state) {

@@ -1,8 +1,10 @@
 /*
  * hs13.c — the TLS 1.3 key schedule (RFC 8446 §7). Traffic secrets come from the key log
- * or, with a static (EC)DHE server key, from the schedule over the running transcript;
- * sessions decrypted with a static key leave PSKs (resumption_master_secret + ticket
- * nonce) for their resumptions (psk_ke, psk_dhe_ke, 0-RTT). Epochs advance at Finished
+ * or from the schedule over the running transcript, fed by a static (EC)DHE server key
+ * and/or a resumption PSK: a session decrypted that way derives its resumption master
+ * secret and caches the PSK of each NewSessionTicket (by SHA-256 of the ticket), which a
+ * later ClientHello's pre_shared_key identity and the ServerHello's selection find again
+ * (psk_dhe_ke with the static key, psk_ke, 0-RTT). Epochs advance at Finished
  * and KeyUpdate; each secret is proven on a copy of a record before it is used.
  */
 #include <stdlib.h>
@@ -281,7 +283,12 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 		return -1;
 	}
 	if (any_keylog(e)) return 0;
-	eng_fail(f, c->resumed ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_PFS_NO_KEYLOG);
+	/* resumption_miss: the selected PSK is unknown (its session was not decrypted here);
+	 * a known PSK with a key share no configured key matches is a forward-secret miss */
+	uint8_t psk[48];
+	bool psk_known = c->psk_selected && psk_from_cache(f, c->psk_sel_idx, c->cs->prf, psk) > 0;
+	tls_wipe(psk, sizeof psk);
+	eng_fail(f, c->resumed && !psk_known ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_PFS_NO_KEYLOG);
 	eng_report_session(e, f, false);
 	return -1;
 }

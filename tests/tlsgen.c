@@ -1619,12 +1619,9 @@ static SSL_CTX *make_ctx(const tlsgen_opts_t *o, int server, char *err, size_t e
 	if (!o->ems) opts |= SSL_OP_NO_EXTENDED_MASTER_SECRET;
 	if (!o->etm) opts |= SSL_OP_NO_ENCRYPT_THEN_MAC;
 	if (o->no_tickets || o->resume == 1) opts |= SSL_OP_NO_TICKET;
-<<<<<<< HEAD
 	if (o->psk_ke_only) opts |= SSL_OP_ALLOW_NO_DHE_KEX;
 	if (server && o->renegotiate > 0) opts |= SSL_OP_ALLOW_CLIENT_RENEGOTIATION;
-=======
 	if (o->psk_ke) opts |= SSL_OP_ALLOW_NO_DHE_KEX;
->>>>>>> hs-9
 	SSL_CTX_set_options(c, opts);
 
 	if (server) SSL_CTX_set_dh_auto(c, 1);     /* DHE suites need parameters */
@@ -2020,16 +2017,13 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		SSL_set_accept_state(g.ssl[1]);
 		if (*sni) SSL_set_tlsext_host_name(g.ssl[0], sni);
 		if (k > 0 && o.resume && sess) SSL_set_session(g.ssl[0], sess);
-<<<<<<< HEAD
 		if (k > 0) g.reject_early = o.early_data_reject;
 		if (k > 0 && o.psk_ke_only && !SSL_set1_groups_list(g.ssl[1], "P-521")) {
 			set_err(err, errlen, "psk_ke_only: cannot set the server's groups");
 			add_ssl_err(err, errlen);
 			goto out;
 		}
-=======
 		if (k > 0 && o.psk_ke && sess) SSL_set1_groups_list(g.ssl[0], "ffdhe2048");   /* no common group: psk_ke */
->>>>>>> hs-9
 
 		int early = 0;
 		if (o.early_data && k > 0 && sess && o.tls_version >= 0x0304 && SSL_SESSION_get_max_early_data(sess) > 0) {

@@ -90,7 +90,6 @@ typedef struct tlsgen_opts {
 	const char *static_ecdhe_key; /* EC P-256/P-384 or X25519 private key file: the server's (EC)DHE
 	                             share is computed with this key ("static ephemeral"), TLS 1.2 ECDHE
 	                             and TLS 1.3; the server's groups are pinned to the key's group */
-<<<<<<< HEAD
 	/* --- capture conditions (issue 9). All of these change only the order and the time
 	 * stamps of captured packets, or inject packets that are not part of the peers' TCP
 	 * byte streams; the bytes the peers sent are never changed. Each one checks itself:
@@ -155,10 +154,8 @@ typedef struct tlsgen_opts {
 	                             the client does not offer (P-521; the client offers only its first
 	                             connection's groups), so OpenSSL resumes with psk_ke. Requires
 	                             resume=2 (tickets); a resumed connection without psk_ke is an error */
-=======
 	int psk_ke;               /* TLS 1.3 resumption without (EC)DHE (psk_ke): both peers allow it and the resuming
 	                             client offers only ffdhe2048, which a server pinned by static_ecdhe_key or groups lacks */
->>>>>>> hs-9
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */

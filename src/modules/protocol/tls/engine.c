@@ -280,8 +280,10 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 		if (decrypted && reason == TLS_REASON_NONE) e->st.sessions_decrypted++;
 		else e->st.sessions_failed[reason]++;
 		if (!decrypted || reason != TLS_REASON_NONE)
-			eng_log(e, 6, "session %llu %s: not decrypted: %s", (unsigned long long)f->id,
-			        c->sni[0] ? c->sni : "-", tls_reason_name(reason));
+			eng_log(e, 6, "session %llu%s%s: %s (%s)", (unsigned long long)f->id,
+			        c->sni[0] ? " sni=" : "", c->sni[0] ? c->sni : "",
+			        decrypted ? "decrypted, incomplete" : "not decrypted",
+			        reason == TLS_REASON_NONE ? "reason unknown" : tls_reason_name(reason));
 	}
 	if (!e->cb.on_session) return;
 	tls_session_info_t s;

@@ -287,24 +287,19 @@ static int unload_module(void);
 /* The load-order trap: socket_pcap parses its capture plans (and starts capturing) inside
  * its own load step, so a plan can only call functions of modules loaded before it.
  * captagent sets main_ct.idx to -1 before loading modules; a plan already parsed when we
- * load means a socket module came first. A plan slot left empty is a plan that failed to
- * parse — with "<parse_tls> not found", and captagent then logs "null action list" for
- * every packet. Logged once at load, at error level, with the fix. */
+ * load means a socket module came first, and none of its plans can call parse_tls():
+ * captagent logged "<parse_tls> not found" and now logs "null action list" for every
+ * packet of such a plan (its parser keeps the broken plan, so that cannot be told from a
+ * plan that never called parse_tls). Logged once at load, at error level, with the fix. */
 static void check_load_order(void)
 {
 	if (!&main_ct || main_ct.idx < 0) return;
-	int last = main_ct.idx >= PTLS_CLIST_MAX ? PTLS_CLIST_MAX - 1 : main_ct.idx;
-	int empty = 0;
-	for (int i = 0; i <= last; i++)
-		if (!main_ct.clist[i]) empty++;
-	if (empty)
-		TERR("protocol_tls: loaded AFTER socket_pcap (or another socket module): %d of %d "
-		     "capture plan(s) failed to parse (\"<parse_tls> not found\") and captagent drops "
-		     "their packets (\"null action list\"). In captagent.xml move <load "
-		     "module=\"protocol_tls\"> above <load module=\"socket_pcap\">", empty, last + 1);
-	else
-		TWARN("protocol_tls: loaded after %d capture plan(s) were parsed: none of them can call "
-		      "parse_tls(); load protocol_tls before socket_pcap in captagent.xml", last + 1);
+	int n = main_ct.idx >= PTLS_CLIST_MAX ? PTLS_CLIST_MAX : main_ct.idx + 1;
+	TERR("protocol_tls: loaded AFTER socket_pcap (or another socket module): its %d capture "
+	     "plan(s) were parsed before parse_tls() existed, so a plan calling it failed with "
+	     "\"<parse_tls> not found\" and captagent drops its packets (\"null action list\"). "
+	     "In captagent.xml move <load module=\"protocol_tls\"> above <load module=\"socket_pcap\">",
+	     n);
 }
 
 /* load_f: read <config_path>/protocol_tls.xml, load every enabled profile's keys once and

@@ -680,7 +680,7 @@ int tls_config_build_keystore(const tls_profile_conf_t *p, tls_keystore_t **out,
 			struct stat st;
 			int src = stat(dir, &st);
 			if (src != 0 || !S_ISDIR(st.st_mode)) {
-				setf(err, errlen, "%s: keylog-file directory %s %s", p->keylog, dir,
+				setf(err, errlen, "%s: keylog-file directory %s: %s", p->keylog, dir,
 				     src != 0 ? strerror(errno) : "is not a directory");
 				free(dir);
 				tls_keystore_unref(ks);

@@ -5,9 +5,9 @@
  * problem, and the configs users already have (the old module's private-key-path +
  * flow-timeout profile) must keep working. Covers: a valid multi-profile file with every
  * param in both the value-attribute and <value>-child forms, the old-style profile,
- * defaults, malformed XML, bad numbers/selectors, unknown params (warning only), missing
- * files, duplicate profiles, and keystore building (missing key file, wrong/missing/right
- * password, key log).
+ * defaults, malformed XML, bad numbers/selectors, unknown param names (an error with a
+ * "did you mean"), missing files, duplicate profiles, and keystore building (missing key
+ * file, wrong/missing/right password, key log, key log in a directory that does not exist).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +126,6 @@ static void test_multi(void)
 		"  <param name=\"keylog-file\" value=\"/var/log/keys.log\"/>\n"
 		"  <param name=\"keylog-max-entries\" value=\"500\"/>\n"
 		"  <param name=\"server\" value=\":8443\"/>\n"
-		"  <param name=\"colour\" value=\"blue\"/>\n"
 		"</settings></profile>\n"
 		"<profile name=\"c\" enable=\"false\"><settings>\n"
 		"  <param name=\"server\" value=\"[fd00::2]:5061\"/>\n"
@@ -152,7 +151,6 @@ static void test_multi(void)
 	tap_ok(b->keylog && !strcmp(b->keylog, "/var/log/keys.log") && b->keylog_max_entries == 500 &&
 	       b->n_keys == 0 && b->enabled, "keylog-only profile with keylog-max-entries");
 	tap_ok(!cc->enabled && cc->server && !strcmp(cc->server, "[fd00::2]:5061"), "enable=\"false\" profile kept, disabled");
-	tap_ok(warned("unknown param 'colour'") && warned(path), "unknown param: warning naming the file");
 	tap_ok(!warned("plan-index"), "plan-index (read by the captagent glue) is not warned about");
 	tls_config_free(&c);
 }
@@ -196,6 +194,15 @@ static void test_errors(void)
 	expect_err("malformed XML", DOC_HEAD "<profile name=\"p\"><settings>\n"
 	           "<param name=\"flow-timeout\" value=\"1\">\n</settings></profile>" DOC_TAIL,
 	           "malformed XML");
+	expect_err("typo in a param name", DOC_HEAD "<profile name=\"p\"><settings>\n"
+	           "<param name=\"private-key-paht\" value=\"/k/a.pem\"/></settings></profile>" DOC_TAIL,
+	           ":5: profile p: unknown param 'private-key-paht' (did you mean 'private-key-path'?)");
+	expect_err("swapped letters", DOC_HEAD "<profile name=\"p\"><settings>"
+	           "<param name=\"flow-tiemout\" value=\"5\"/></settings></profile>" DOC_TAIL,
+	           "unknown param 'flow-tiemout' (did you mean 'flow-timeout'?)");
+	expect_err("unknown param, nothing near", DOC_HEAD "<profile name=\"p\"><settings>"
+	           "<param name=\"colour\" value=\"blue\"/></settings></profile>" DOC_TAIL,
+	           "profile p: unknown param 'colour' (see protocol_tls.xml(5))");
 	expect_err("no profile", DOC_HEAD DOC_TAIL, "no <profile> found");
 	expect_err("duplicate profile", DOC_HEAD "<profile name=\"p\"/><profile name=\"p\"/>" DOC_TAIL,
 	           "profile p: defined twice");
@@ -274,6 +281,16 @@ static void test_keystore(void)
 	load_xml(xml, &c, err, sizeof err, path, sizeof path);
 	rc = tls_config_build_keystore(&c.profiles[0], &ks, err, sizeof err, warn_cb, NULL);
 	tap_ok(rc == -1 && !strncmp(err, enc, strlen(enc)), "encrypted key without password: error (%s)", err);
+	tls_config_free(&c);
+
+	/* key log in a directory that does not exist: an error at load, naming the file */
+	snprintf(xml, sizeof xml, DOC_HEAD "<profile name=\"kd\"><settings>"
+	         "<param name=\"keylog-file\" value=\"%s/no-such-dir/keys.log\"/>"
+	         "</settings></profile>" DOC_TAIL, dir);
+	load_xml(xml, &c, err, sizeof err, path, sizeof path);
+	rc = tls_config_build_keystore(&c.profiles[0], &ks, err, sizeof err, warn_cb, NULL);
+	tap_ok(rc == -1 && !ks && strstr(err, "no-such-dir/keys.log: keylog-file directory") &&
+	       strstr(err, "No such file"), "keylog-file in a missing directory: load error (%s)", err);
 	tls_config_free(&c);
 
 	/* missing key file */

@@ -6,6 +6,11 @@
  * vendor/type/length-including-header, network byte order), and compared field by field.
  * The sender is exercised over UDP and TCP on the loopback interface, including a
  * collector that goes away (bounded time, no hang, backoff).
+ *
+ * End to end, `captls -H` on the bundled capture is decoded twice: by the decoder here and
+ * by a real HEP consumer written by others, sngrep (-L udp:... -O out.pcap, Debian package
+ * sngrep), whose pcap must hold the same SIP messages with the same addresses and ports.
+ * The sngrep half is skipped (TAP SKIP) where sngrep is not installed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -19,7 +24,12 @@
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -343,6 +353,223 @@ static void test_tcp_loopback(void)
 	hep_sender_free(s);
 }
 
+/* ------------------------------------------------ captls -H end to end, two decoders */
+
+#define E2E_MAX 64
+typedef struct sipmsg {
+	uint8_t *data;
+	size_t len;
+	unsigned sport, dport;
+	uint8_t src[4], dst[4];
+} sipmsg_t;
+
+static void msgs_free(sipmsg_t *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) free(m[i].data);
+}
+
+static int add_msg(sipmsg_t *m, size_t *n, const uint8_t *p, size_t len, const uint8_t *src,
+                   const uint8_t *dst, unsigned sport, unsigned dport)
+{
+	if (*n >= E2E_MAX || !(m[*n].data = malloc(len ? len : 1))) return -1;
+	memcpy(m[*n].data, p, len);
+	m[*n].len = len;
+	memcpy(m[*n].src, src, 4);
+	memcpy(m[*n].dst, dst, 4);
+	m[*n].sport = sport;
+	m[*n].dport = dport;
+	(*n)++;
+	return 0;
+}
+
+/* A UDP socket on 127.0.0.1 with a kernel-chosen port (keep == 0: closed again, the port
+ * is only reserved by luck, for a listener started next). */
+static int udp_port(uint16_t *port, int keep)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+		if (fd >= 0) close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	if (!keep) { close(fd); return 0; }
+	return fd;
+}
+
+/* Is something bound to 127.0.0.1:port (UDP)? */
+static int udp_port_busy(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int busy = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno == EADDRINUSE;
+	if (fd >= 0) close(fd);
+	return busy;
+}
+
+static pid_t spawn(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int run_captls_hep(const char *captls, const char *pcap, const char *key, uint16_t port)
+{
+	char spec[64];
+	snprintf(spec, sizeof spec, "udp:127.0.0.1:%u", port);
+	char *argv[] = { (char *)captls, "-q", "-r", (char *)pcap, "-k", (char *)key, "-H", spec, NULL };
+	pid_t pid = spawn(argv);
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* SIP messages of sngrep's -O pcap (Ethernet, IPv4, UDP or TCP), in file order. */
+static int read_sngrep_pcap(const char *path, sipmsg_t *m, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) return -1;
+	uint8_t gh[24], rh[16];
+	static uint8_t pkt[70000];
+	int rc = -1;
+	if (fread(gh, 1, 24, f) != 24) goto out;
+	int le = gh[0] == 0xd4 && gh[1] == 0xc3;     /* written on this little-endian host */
+	uint32_t linktype = le ? (uint32_t)gh[20] | (uint32_t)gh[21] << 8 : rd32(gh + 20);
+	if (linktype != 1) goto out;
+	while (fread(rh, 1, 16, f) == 16) {
+		uint32_t cl = le ? (uint32_t)rh[8] | (uint32_t)rh[9] << 8 | (uint32_t)rh[10] << 16 |
+		                   (uint32_t)rh[11] << 24 : rd32(rh + 8);
+		if (cl > sizeof pkt || fread(pkt, 1, cl, f) != cl) goto out;
+		if (cl < 14 + 20 || rd16(pkt + 12) != 0x0800) continue;
+		const uint8_t *ip = pkt + 14;
+		size_t ihl = (size_t)(ip[0] & 15) * 4, tot = rd16(ip + 2);
+		if (ihl < 20 || 14 + tot > cl || tot < ihl + 8) continue;
+		const uint8_t *l4 = ip + ihl;
+		size_t hl = ip[9] == 17 ? 8 : ip[9] == 6 ? (size_t)(l4[12] >> 4) * 4 : 0;
+		if (!hl || ihl + hl > tot) continue;
+		if (add_msg(m, n, l4 + hl, tot - ihl - hl, ip + 12, ip + 16, rd16(l4), rd16(l4 + 2)) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+static int same_msgs(const sipmsg_t *a, size_t na, const sipmsg_t *b, size_t nb)
+{
+	if (na != nb) return 0;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].len != b[i].len || memcmp(a[i].data, b[i].data, a[i].len) ||
+		    a[i].sport != b[i].sport || a[i].dport != b[i].dport ||
+		    memcmp(a[i].src, b[i].src, 4) || memcmp(a[i].dst, b[i].dst, 4))
+			return 0;
+	return 1;
+}
+
+static int have_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	if (!path) return 0;
+	char dir[4096];
+	for (const char *p = path; *p;) {
+		size_t l = strcspn(p, ":");
+		snprintf(dir, sizeof dir, "%.*s/%s", (int)l, p, name);
+		if (access(dir, X_OK) == 0) return 1;
+		p += l;
+		if (*p) p++;
+	}
+	return 0;
+}
+
+static void test_captls_end_to_end(void)
+{
+	const char *top = getenv("top_srcdir"), *build = getenv("top_builddir");
+	char captls[512], pcap[512], key[512];
+	snprintf(captls, sizeof captls, "%s/captls", build ? build : ".");
+	snprintf(pcap, sizeof pcap, "%s/samples/sip-tls12-rsa.pcap", top ? top : ".");
+	snprintf(key, sizeof key, "%s/samples/server-rsa.key", top ? top : ".");
+	if (access(captls, X_OK) || access(pcap, R_OK)) {
+		for (int i = 0; i < 4; i++) tap_skip("captls or samples/ not found");
+		return;
+	}
+	/* our decoder: the bundled call is INVITE 100 180 200 ACK BYE 200 */
+	static sipmsg_t ours[E2E_MAX], theirs[E2E_MAX];
+	size_t nours = 0, ntheirs = 0, nother = 0, bad = 0;
+	uint16_t port;
+	int fd = udp_port(&port, 1);
+	int rc = fd >= 0 ? run_captls_hep(captls, pcap, key, port) : -1;
+	static uint8_t rb[70000];
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	while (fd >= 0 && poll(&pf, 1, 300) == 1) {
+		ssize_t r = recv(fd, rb, sizeof rb, 0);
+		dec_t d;
+		if (r <= 0) break;
+		if (decode(rb, (size_t)r, &d) != 0 || d.family != 2) { bad++; continue; }
+		if (d.ptype != 1) { nother++; continue; }
+		add_msg(ours, &nours, d.payload, d.plen, d.src, d.dst, d.sport, d.dport);
+	}
+	if (fd >= 0) close(fd);
+	tap_ok(rc == 0 && nours == 7 && bad == 0,
+	       "captls -H: our decoder gets the call's 7 SIP messages (exit %d, %zu SIP, %zu other, "
+	       "%zu undecodable)", rc, nours, nother, bad);
+	tap_ok(nours == 7 && !memcmp(ours[0].data, "INVITE ", 7) && ours[0].dport == 5061 &&
+	       !memcmp(ours[1].data, "SIP/2.0 100", 11) && ours[1].sport == 5061,
+	       "first message INVITE client->5061, then 100 Trying 5061->client");
+
+	if (!have_program("sngrep")) {
+		tap_skip("sngrep not installed (apt-get install sngrep)");
+		tap_skip("sngrep not installed (apt-get install sngrep)");
+		msgs_free(ours, nours);
+		return;
+	}
+	char dir[] = "/tmp/ptls-hep-e2e.XXXXXX", out[600], url[64];
+	uint16_t p2 = 0;
+	if (!mkdtemp(dir) || udp_port(&p2, 0) < 0) {
+		tap_skip("no temp dir / port");
+		tap_skip("no temp dir / port");
+		msgs_free(ours, nours);
+		return;
+	}
+	snprintf(out, sizeof out, "%s/sngrep.pcap", dir);
+	snprintf(url, sizeof url, "udp:127.0.0.1:%u", p2);
+	char *argv[] = { "sngrep", "-N", "-q", "-F", "-L", url, "-O", out, NULL };
+	pid_t pid = spawn(argv);
+	int up = 0;
+	for (int i = 0; i < 100 && pid > 0 && !(up = udp_port_busy(p2)); i++) usleep(50000);
+	if (!up) {
+		if (pid > 0) { kill(pid, SIGTERM); waitpid(pid, NULL, 0); }
+		tap_skip("sngrep did not start listening");
+		tap_skip("sngrep did not start listening");
+		msgs_free(ours, nours);
+		rmdir(dir);
+		return;
+	}
+	rc = run_captls_hep(captls, pcap, key, p2);
+	usleep(500000);            /* let sngrep read the last datagrams */
+	kill(pid, SIGTERM);
+	int st;
+	waitpid(pid, &st, 0);
+	int prc = read_sngrep_pcap(out, theirs, &ntheirs);
+	tap_ok(rc == 0 && prc == 0 && ntheirs == nours,
+	       "sngrep -L decodes our HEP: %zu SIP messages in its pcap, %zu sent", ntheirs, nours);
+	tap_ok(same_msgs(ours, nours, theirs, ntheirs),
+	       "sngrep sees the same bytes, addresses and ports, in the same order");
+	msgs_free(ours, nours);
+	msgs_free(theirs, ntheirs);
+	unlink(out);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_encode_v4();
@@ -352,5 +579,6 @@ int main(void)
 	test_spec_parsing();
 	test_udp_loopback();
 	test_tcp_loopback();
+	test_captls_end_to_end();
 	return tap_done();
 }

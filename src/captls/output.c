@@ -245,8 +245,11 @@ int out_session(out_ctx_t *o, const tls_session_info_t *si)
 	}
 
 	errno = 0;
-	fprintf(o->f, "session %llu %s -> %s %s %s", (unsigned long long)si->flow_id, c, s,
-	        ver ? ver : "TLS?", su ? su : "-");
+	/* what the handshake did not show is left out, not printed as "TLS?" / "-" */
+	fprintf(o->f, "session %llu %s -> %s", (unsigned long long)si->flow_id, c, s);
+	if (ver) fprintf(o->f, " %s", ver);
+	if (su) fprintf(o->f, " %s", su);
+	if (!ver && !su) fputs(" (handshake not seen)", o->f);
 	if (si->sni) fprintf(o->f, " sni=%s", si->sni);
 	if (si->resumed) fputs(" resumed", o->f);
 	if (si->ems) fputs(" ems", o->f);
@@ -255,7 +258,7 @@ int out_session(out_ctx_t *o, const tls_session_info_t *si)
 	if (si->decrypted)
 		fputs(": decrypted", o->f);
 	else
-		fprintf(o->f, ": NOT decrypted: %s", reason ? reason : "unknown");
+		fprintf(o->f, ": NOT decrypted (%s)", reason ? reason : "reason unknown");
 	if (si->decrypted && reason) fprintf(o->f, " (then %s)", reason);
 	fprintf(o->f, ", c2s %llu msgs %llu bytes, s2c %llu msgs %llu bytes\n",
 	        (unsigned long long)si->msgs[TLS_DIR_C2S], (unsigned long long)si->bytes[TLS_DIR_C2S],

@@ -160,8 +160,7 @@ static void cb_message(void *user, const tls_message_t *m)
 	if (!t || !t->feeding) { CINC(orphaned); return; }   /* e.g. flushed at unload */
 	if (m->len > PTLS_MAX_DELIVER) {
 		CINC(oversize);
-		unsigned long dropped;
-		if (ca_rl_allow(&e->rl, &dropped)) {
+		if (ca_rl_allow(&e->rl, e->label)) {
 			char c[64], s[64];
 			ep_str(m->ep, true, c, sizeof c);
 			ep_str(m->ep, false, s, sizeof s);
@@ -175,8 +174,7 @@ static void cb_message(void *user, const tls_message_t *m)
 	}
 	if (t->n >= PTLS_QUEUE_MAX_MSGS || t->bytes + m->len > PTLS_QUEUE_MAX_BYTES) {
 		CINC(queue_overflow);
-		unsigned long dropped;
-		if (!t->overflow_logged && ca_rl_allow(&ca_rl, &dropped)) {
+		if (!t->overflow_logged && ca_rl_allow(&ca_rl, "*")) {
 			TERR("protocol_tls[%s]: one packet completed more than %u messages / %u bytes: "
 			     "extra messages dropped", e->label, PTLS_QUEUE_MAX_MSGS, PTLS_QUEUE_MAX_BYTES);
 			t->overflow_logged = true;
@@ -209,45 +207,54 @@ static void cb_message(void *user, const tls_message_t *m)
 	t->bytes += m->len;
 }
 
+/* " TLS1.2 SUITE" for what the handshake showed; suite 0 means "not negotiated (yet)", not
+ * TLS_NULL_WITH_NULL_NULL, and an unseen version is left out rather than printed as "?". */
+static void sess_params(const tls_session_info_t *s, char *out, size_t outlen)
+{
+	const char *ver = tls_version_name(s->tls_version);
+	const char *suite = s->suite ? tls_suite_name(s->suite) : NULL;
+	if (!ver && !suite) snprintf(out, outlen, " (handshake not seen)");
+	else snprintf(out, outlen, "%s%s%s%s", ver ? " " : "", ver ? ver : "", suite ? " " : "",
+	              suite ? suite : "");
+}
+
 /* Session status → log: undecryptable final reports at error level (operators must see a
  * missing key), decrypted summaries at notice, intermediate changes at debug. */
 static void cb_session(void *user, const tls_session_info_t *s)
 {
 	ectx_t *e = user;
 	if (!s) return;
-	char c[64], sv[64];
+	char c[64], sv[64], par[160];
 	ep_str(s->ep, true, c, sizeof c);
 	ep_str(s->ep, false, sv, sizeof sv);
-	const char *ver = tls_version_name(s->tls_version);
-	const char *suite = tls_suite_name(s->suite);
-	unsigned long dropped = 0;
+	sess_params(s, par, sizeof par);
 
 	if (s->final && !s->decrypted) {
-		if (!ca_rl_allow(&e->rl, &dropped)) return;
-		if (dropped) TERR("protocol_tls[%s]: %lu session report lines suppressed", e->label, dropped);
-		TERR("protocol_tls[%s]: session %" PRIu64 " %s->%s: not decrypted (%s)%s%s%s%s%s%s",
-		     e->label, s->flow_id, c, sv, tls_reason_name(s->reason),
-		     ver ? " " : "", ver ? ver : "", suite ? " " : "", suite ? suite : "",
+		if (!ca_rl_allow(&e->rl, e->label)) return;
+		TERR("protocol_tls[%s]: session %" PRIu64 " %s->%s: not decrypted (%s)%s%s%s",
+		     e->label, s->flow_id, c, sv, tls_reason_name(s->reason), par,
 		     s->sni ? " sni=" : "", s->sni ? s->sni : "");
 	} else if (s->final) {
-		if (!ca_rl_allow(&e->rl, &dropped)) return;
-		if (dropped) TERR("protocol_tls[%s]: %lu session report lines suppressed", e->label, dropped);
+		if (!ca_rl_allow(&e->rl, e->label)) return;
 		const char *kk = tls_key_kind_name(s->key);
-		TNOTICE("protocol_tls[%s]: session %" PRIu64 " %s->%s: decrypted %s %s key=%s%s "
+		TNOTICE("protocol_tls[%s]: session %" PRIu64 " %s->%s: decrypted%s key=%s%s "
 		        "msgs c2s=%" PRIu64 " s2c=%" PRIu64 " bytes c2s=%" PRIu64 " s2c=%" PRIu64,
-		        e->label, s->flow_id, c, sv, ver ? ver : "?", suite ? suite : "?",
-		        kk ? kk : "?", s->resumed ? " resumed" : "", s->msgs[0], s->msgs[1],
-		        s->bytes[0], s->bytes[1]);
+		        e->label, s->flow_id, c, sv, par, kk ? kk : "?", s->resumed ? " resumed" : "",
+		        s->msgs[0], s->msgs[1], s->bytes[0], s->bytes[1]);
 		if (s->gaps[0] || s->gaps[1])
 			TERR("protocol_tls[%s]: session %" PRIu64 " %s->%s: capture lost bytes (%s): "
 			     "c2s %" PRIu64 " bytes in %" PRIu64 " gaps, s2c %" PRIu64 " bytes in %" PRIu64 " gaps",
 			     e->label, s->flow_id, c, sv, tls_reason_name(s->reason),
 			     s->lost_bytes[0], s->gaps[0], s->lost_bytes[1], s->gaps[1]);
+	} else if (s->decrypted) {
+		TDEBUG("protocol_tls[%s]: session %" PRIu64 " %s->%s:%s decrypting", e->label,
+		       s->flow_id, c, sv, par);
+	} else if (s->reason == TLS_REASON_NONE) {
+		TDEBUG("protocol_tls[%s]: session %" PRIu64 " %s->%s:%s handshake in progress",
+		       e->label, s->flow_id, c, sv, par);
 	} else {
-		TDEBUG("protocol_tls[%s]: session %" PRIu64 " %s->%s: %s %s %s%s", e->label,
-		       s->flow_id, c, sv, ver ? ver : "?", suite ? suite : "?",
-		       s->decrypted ? "decrypting" : "not decrypted: ",
-		       s->decrypted ? "" : tls_reason_name(s->reason));
+		TDEBUG("protocol_tls[%s]: session %" PRIu64 " %s->%s:%s not decryptable (%s)",
+		       e->label, s->flow_id, c, sv, par, tls_reason_name(s->reason));
 	}
 }
 

@@ -69,10 +69,14 @@ typedef struct ratelimit {
 } ratelimit_t;
 
 /* ca_rl_allow: true when a line may be logged now under rl (a per-second budget of
- * PTLS_LOG_PER_SEC lines); false counts one suppressed line. *dropped always receives the
- * number of lines suppressed in the previous second when a new second starts (else 0), for
- * the caller to report first. Thread-safe (rl->m). (protocol_tls.c) */
-bool ca_rl_allow(ratelimit_t *rl, unsigned long *dropped);
+ * PTLS_LOG_PER_SEC lines); false counts one suppressed line. When the limit lifts (the
+ * first line of a later second), the number of lines suppressed before is logged first,
+ * as "protocol_tls[label]: N log lines suppressed". Thread-safe (rl->m). (protocol_tls.c) */
+bool ca_rl_allow(ratelimit_t *rl, const char *label);
+
+/* ca_rl_flush: log the count of lines suppressed under rl and not reported yet (unload:
+ * the limit never lifts when the flood was the last thing logged). (protocol_tls.c) */
+void ca_rl_flush(ratelimit_t *rl, const char *label);
 
 /* ca_rl: the glue's own rate-limited lines (unknown profile, queue overflow), shared by
  * all files. (protocol_tls.c) */

@@ -182,12 +182,11 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 		e->st.sessions++;
 		if (decrypted && reason == TLS_REASON_NONE) e->st.sessions_decrypted++;
 		else e->st.sessions_failed[reason]++;
-		if (!decrypted)
-			eng_log(e, 6, "session %llu%s%s: not decrypted: %s", (unsigned long long)f->id,
-			        c->sni[0] ? " " : "", c->sni, tls_reason_name(reason));
-		else if (reason != TLS_REASON_NONE)
-			eng_log(e, 6, "session %llu%s%s: decrypted, incomplete: %s (lost %llu+%llu bytes)",
-			        (unsigned long long)f->id, c->sni[0] ? " " : "", c->sni, tls_reason_name(reason),
+		if (!decrypted || reason != TLS_REASON_NONE)
+			eng_log(e, 6, "session %llu%s%s: %s (%s), lost c2s %llu s2c %llu bytes", (unsigned long long)f->id,
+			        c->sni[0] ? " sni=" : "", c->sni[0] ? c->sni : "",
+			        decrypted ? "decrypted, incomplete" : "not decrypted",
+			        reason == TLS_REASON_NONE ? "reason unknown" : tls_reason_name(reason),
 			        (unsigned long long)f->tcp[0].lost_bytes, (unsigned long long)f->tcp[1].lost_bytes);
 	}
 	if (!e->cb.on_session) return;

@@ -69,16 +69,23 @@ void ca_log(int prio, const char *fmt, ...)
 
 ratelimit_t ca_rl = { .m = PTHREAD_MUTEX_INITIALIZER };
 
+static void rl_report(const char *label, unsigned long n)
+{
+	if (n)
+		TERR("protocol_tls[%s]: %lu log line%s suppressed (more than %u per second)", label, n,
+		     n == 1 ? "" : "s", PTLS_LOG_PER_SEC);
+}
+
 /* ca_rl_allow: see ca_glue.h. */
-bool ca_rl_allow(ratelimit_t *rl, unsigned long *dropped)
+bool ca_rl_allow(ratelimit_t *rl, const char *label)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bool ok;
+	unsigned long dropped = 0;
 	pthread_mutex_lock(&rl->m);
-	*dropped = 0;
 	if (ts.tv_sec != rl->sec) {
-		*dropped = rl->suppressed;
+		dropped = rl->suppressed;
 		rl->suppressed = 0;
 		rl->sec = ts.tv_sec;
 		rl->n = 0;
@@ -87,7 +94,18 @@ bool ca_rl_allow(ratelimit_t *rl, unsigned long *dropped)
 	if (ok) rl->n++;
 	else rl->suppressed++;
 	pthread_mutex_unlock(&rl->m);
+	rl_report(label, dropped);
 	return ok;
+}
+
+/* ca_rl_flush: see ca_glue.h. */
+void ca_rl_flush(ratelimit_t *rl, const char *label)
+{
+	pthread_mutex_lock(&rl->m);
+	unsigned long dropped = rl->suppressed;
+	rl->suppressed = 0;
+	pthread_mutex_unlock(&rl->m);
+	rl_report(label, dropped);
 }
 
 /* ------------------------------------------------------------ module state ---- */
@@ -130,8 +148,7 @@ int ca_parse_tls1(msg_t *msg, char *p1, char *p2)
 	int rerun = ca_rerun_answer(e);
 	if (rerun) return rerun;
 	if (!e) {
-		unsigned long d;
-		if (ca_rl_allow(&ca_rl, &d))
+		if (ca_rl_allow(&ca_rl, "*"))
 			TERR("protocol_tls: parse_tls(\"%s\"): no such profile in %s", p1 ? p1 : "",
 			     G.conf_path);
 		return -1;
@@ -267,6 +284,24 @@ static tls_engine_t *make_engine(const tls_engine_config_t *cfg, tls_keystore_t 
 
 static int unload_module(void);
 
+/* The load-order trap: socket_pcap parses its capture plans (and starts capturing) inside
+ * its own load step, so a plan can only call functions of modules loaded before it.
+ * captagent sets main_ct.idx to -1 before loading modules; a plan already parsed when we
+ * load means a socket module came first, and none of its plans can call parse_tls():
+ * captagent logged "<parse_tls> not found" and now logs "null action list" for every
+ * packet of such a plan (its parser keeps the broken plan, so that cannot be told from a
+ * plan that never called parse_tls). Logged once at load, at error level, with the fix. */
+static void check_load_order(void)
+{
+	if (!&main_ct || main_ct.idx < 0) return;
+	int n = main_ct.idx >= PTLS_CLIST_MAX ? PTLS_CLIST_MAX : main_ct.idx + 1;
+	TERR("protocol_tls: loaded AFTER socket_pcap (or another socket module): its %d capture "
+	     "plan(s) were parsed before parse_tls() existed, so a plan calling it failed with "
+	     "\"<parse_tls> not found\" and captagent drops its packets (\"null action list\"). "
+	     "In captagent.xml move <load module=\"protocol_tls\"> above <load module=\"socket_pcap\">",
+	     n);
+}
+
 /* load_f: read <config_path>/protocol_tls.xml, load every enabled profile's keys once and
  * create its engine, plus the parse_tls() engine over all usable profiles' keystores.
  * `config` is captagent's uninitialised pointer (modules.c): never used. Returns 0, or -1
@@ -280,6 +315,7 @@ static int load_module(xml_node *config)
 	}
 	const char *dir = (&global_config_path && global_config_path) ? global_config_path
 	                                                              : "/usr/local/etc/captagent";
+	memset(&ca_count, 0, sizeof ca_count);   /* totals are per load (no thread runs yet) */
 	size_t dl = strlen(dir);
 	while (dl > 1 && dir[dl - 1] == '/') dl--;
 	snprintf(G.conf_path, sizeof G.conf_path, "%.*s/%s.xml", (int)dl, dir, PTLS_MODULE_NAME);
@@ -359,6 +395,7 @@ static int load_module(xml_node *config)
 			}
 	}
 	G.all.usable = true;
+	check_load_order();
 	ca_deliver_init();
 	G.loaded = true;
 	TNOTICE("protocol_tls: %s: %zu usable profile(s) of %zu, %zu key file(s) loaded",
@@ -369,15 +406,48 @@ fail:
 	return -1;
 }
 
-/* unload_f: final session reports (logged), then free engines, keystores, config, this
- * thread's buffers and the segment tables (capture threads are joined before captagent
- * unloads protocol modules). Also the cleanup of a failed load_module. */
+static void stats_glue(char *buf, size_t len, size_t *off);
+static void stats_engine(char *buf, size_t len, size_t *off, const char *label,
+                         tls_engine_t *eng);
+
+/* The totals of stats_f, logged at unload one line per engine (a captagent log line holds
+ * about 1 KiB; stats_f's 800-byte answer may be cut). Engines are flushed first so that
+ * flows still open count, and their final session reports are logged before the totals. */
+static void log_totals(void)
+{
+	for (size_t i = 0; i < G.n_prof; i++)
+		if (G.prof[i].usable && G.prof[i].owns_engine) tls_engine_flush(G.prof[i].eng);
+	if (G.all.owns_engine && G.all.eng) tls_engine_flush(G.all.eng);
+	for (size_t i = 0; i < G.n_prof; i++) ca_rl_flush(&G.prof[i].rl, G.prof[i].label);
+	ca_rl_flush(&G.all.rl, G.all.label);
+	ca_rl_flush(&ca_rl, "*");
+	char line[900];
+	size_t off = 0;
+	line[0] = '\0';
+	stats_glue(line, sizeof line, &off);
+	TNOTICE("protocol_tls: totals at unload: segments=%" PRIu64 " %s", CGET(segments), line);
+	if (G.all.owns_engine && G.all.eng) {
+		off = 0;
+		line[0] = '\0';
+		stats_engine(line, sizeof line, &off, "*", G.all.eng);
+		TNOTICE("protocol_tls: totals at unload: %s", line);
+	}
+	for (size_t i = 0; i < G.n_prof; i++) {
+		if (!G.prof[i].usable) continue;
+		off = 0;
+		line[0] = '\0';
+		stats_engine(line, sizeof line, &off, G.prof[i].label, G.prof[i].eng);
+		TNOTICE("protocol_tls: totals at unload: %s", line);
+	}
+}
+
+/* unload_f: final session reports and the totals of stats_f (logged), then free engines,
+ * keystores, config, this thread's buffers and the segment tables (capture threads are
+ * joined before captagent unloads protocol modules). Also the cleanup of a failed
+ * load_module. */
 static int unload_module(void)
 {
-	if (G.loaded)
-		TNOTICE("protocol_tls: %" PRIu64 " segments, %" PRIu64 " messages delivered (%" PRIu64
-		        " via plan rerun, %" PRIu64 " via send fallback)", CGET(segments),
-		        CGET(delivered), CGET(reruns), CGET(fallback_sent));
+	if (G.loaded) log_totals();
 	G.loaded = false;
 	if (G.all.owns_engine && G.all.eng) tls_engine_free(G.all.eng);
 	G.all.eng = NULL;
@@ -435,6 +505,18 @@ static void stats_engine(char *buf, size_t len, size_t *off, const char *label,
 	}
 }
 
+/* The glue's own counters, appended at *off. */
+static void stats_glue(char *buf, size_t len, size_t *off)
+{
+	if (*off >= len) return;
+	int n = snprintf(buf + *off, len - *off, "delivered=%" PRIu64 " reruns=%" PRIu64
+	                 " fallback=%" PRIu64 " skipped_keepalive=%" PRIu64 " skipped_oversize=%"
+	                 PRIu64 " dropped=%" PRIu64 " dup_thread=%" PRIu64 "; ", CGET(delivered),
+	                 CGET(reruns), CGET(fallback_sent), CGET(keepalives), CGET(oversize),
+	                 CGET(queue_overflow) + CGET(fallback_dropped), CGET(segments_foreign));
+	if (n > 0) *off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
+}
+
 /* stats_f: counters in the spirit of wolfSSL's SSLStats, always NUL-terminated within len
  * (interface_http passes 800 bytes). Returns the length written. */
 static int statistic(char *buf, size_t len)
@@ -442,12 +524,7 @@ static int statistic(char *buf, size_t len)
 	if (!buf || !len) return 0;
 	buf[0] = '\0';
 	size_t off = 0;
-	int n = snprintf(buf, len, "delivered=%" PRIu64 " reruns=%" PRIu64 " fallback=%" PRIu64
-	                 " skipped_keepalive=%" PRIu64 " skipped_oversize=%" PRIu64 " dropped=%" PRIu64
-	                 " dup_thread=%" PRIu64 "; ", CGET(delivered), CGET(reruns),
-	                 CGET(fallback_sent), CGET(keepalives), CGET(oversize),
-	                 CGET(queue_overflow) + CGET(fallback_dropped), CGET(segments_foreign));
-	if (n > 0) off = (size_t)n < len ? (size_t)n : len - 1;
+	stats_glue(buf, len, &off);
 	if (G.loaded) {
 		if (G.all.owns_engine) stats_engine(buf, len, &off, "*", G.all.eng);
 		for (size_t i = 0; i < G.n_prof; i++)

@@ -12,8 +12,12 @@
  *       <param name="X"><value>Y</value></param>        child form (several <value> allowed
  *                                                       for repeatable params)
  *
- * Params are matched by name in any order. Unknown params are warnings (a typo must not stop
- * capture); a known param with a bad value is an error naming file, profile, param and value.
+ * Params are matched by name in any order. An unknown param name is an error naming file,
+ * line, profile and the closest known name ("private-key-paht": did you mean
+ * "private-key-path"?): silently loading a keyless profile because of a typo looks like a
+ * working module that decrypts nothing. A known param with a bad value is an error naming
+ * file, profile, param and value. A keylog-file whose directory does not exist is an error
+ * when the keystore is built (the file itself may appear later).
  * Numbers are decimal; byte sizes also accept a k/m/g suffix (binary multiples). Secrets:
  * the key password is copied once, wiped from libxml2's tree before it is freed, and wiped
  * again in tls_config_free. No OpenSSL here: key files are only opened by the engine
@@ -30,6 +34,7 @@
 #include <strings.h>
 #include <ctype.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -239,6 +244,48 @@ static const param_def_t *find_param(const char *name)
 	return NULL;
 }
 
+/* Edit distance (insert, delete, substitute, swap of neighbours), case-insensitive;
+ * strings longer than 63 bytes count as far. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 63 || lb > 63) return 99;
+	unsigned d[64][64];
+	for (size_t i = 0; i <= la; i++) d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++) d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			unsigned v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The known param name closest to an unknown one, or NULL when none is near (more than a
+ * third of the name would have to change). */
+static const char *closest_param(const char *name)
+{
+	const char *best = NULL;
+	unsigned bd = 99;
+	for (const param_def_t *d = params; d->name; d++) {
+		unsigned e = edit_distance(name, d->name);
+		if (e < bd) { bd = e; best = d->name; }
+	}
+	for (int i = 0; host_params[i]; i++) {
+		unsigned e = edit_distance(name, host_params[i]);
+		if (e < bd) { bd = e; best = host_params[i]; }
+	}
+	size_t n = strlen(name);
+	return (best && bd * 3 <= (n > 3 ? n : 3)) ? best : NULL;
+}
+
 /* Replace *slot with a copy of v (wiping the old one when secret). */
 static bool set_str(char **slot, const char *v, bool secret)
 {
@@ -357,9 +404,11 @@ static int handle_param(const char *path, tls_profile_conf_t *p, xmlNode *pn, ch
 	if (!d) {
 		for (int i = 0; host_params[i]; i++)
 			if (!strcmp(host_params[i], pname)) return 0;
-		warnf(warn_cb, u, "%s:%ld: profile %s: unknown param '%s' ignored", path,
-		      (long)xmlGetLineNo(pn), p->name, pname);
-		return 0;
+		const char *near = closest_param(pname);
+		setf(err, errlen, "%s:%ld: profile %s: unknown param '%s'%s%s%s", path,
+		     (long)xmlGetLineNo(pn), p->name, pname, near ? " (did you mean '" : "",
+		     near ? near : "", near ? "'?)" : " (see protocol_tls.xml(5))");
+		return -1;
 	}
 
 	int rc = 0, nvalues = 0;
@@ -621,6 +670,24 @@ int tls_config_build_keystore(const tls_profile_conf_t *p, tls_keystore_t **out,
 		}
 	}
 	if (p->keylog) {
+		/* the key log may be created later, but its directory must exist: a typo in the
+		 * directory would otherwise wait forever for keys that never arrive */
+		char *dir = strdup(p->keylog);
+		if (!dir) { setf(err, errlen, "%s: out of memory", p->keylog); tls_keystore_unref(ks); return -1; }
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			if (slash == dir) slash[1] = '\0'; else *slash = '\0';
+			struct stat st;
+			int src = stat(dir, &st);
+			if (src != 0 || !S_ISDIR(st.st_mode)) {
+				setf(err, errlen, "%s: keylog-file directory %s: %s", p->keylog, dir,
+				     src != 0 ? strerror(errno) : "is not a directory");
+				free(dir);
+				tls_keystore_unref(ks);
+				return -1;
+			}
+		}
+		free(dir);
 		reason[0] = '\0';
 		if (tls_keystore_add_keylog(ks, p->keylog, p->keylog_max_entries, reason,
 		                            sizeof reason) < 0) {

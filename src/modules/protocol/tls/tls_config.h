@@ -1,7 +1,7 @@
 /*
  * tls_config.h — protocol_tls.xml reader (libxml2), shared by the captagent module and
  * `captls -c`. Parses every <profile> with its <settings><param name=".." value=".."/>
- * (params by name, any order; unknown params warned about, bad values rejected) and turns
+ * (params by name, any order; unknown param names and bad values rejected) and turns
  * a profile into a keystore (keys loaded once) and an engine configuration.
  */
 #ifndef PTLS_TLS_CONFIG_H

@@ -259,6 +259,10 @@ static void do_late(mg_t *m)
 	size_t *ci = malloc((m->n + 1) * sizeof *ci), *ck = malloc((m->n + 1) * sizeof *ck);
 	if (!ci || !ck) abort();
 	unsigned done[2] = { 0, 0 };
+	/* windows [D .. D2] of all swaps are disjoint (also across directions), so each swap
+	 * leaves exactly [D2, ACK(D), D] */
+	size_t taken[3 * 2 * MAXCONN][2];
+	unsigned nt = 0;
 	for (int c = 0; c < m->nconn; c++)
 		for (int d = 0; d < 2; d++) {
 			size_t nc = 0;
@@ -281,9 +285,8 @@ static void do_late(mg_t *m)
 			if (!order) abort();
 			for (size_t x = 0; x < nc; x++) order[x] = x;
 			shuffle(m, order, nc);
-			size_t taken[3][2];
-			unsigned nt = 0;
-			for (size_t x = 0; x < nc && nt < 3; x++) {
+			unsigned nt0 = nt;
+			for (size_t x = 0; x < nc && nt - nt0 < 3; x++) {
 				size_t i = ci[order[x]], k = ck[order[x]];
 				int clash = 0;
 				for (unsigned y = 0; y < nt; y++)
@@ -296,7 +299,7 @@ static void do_late(mg_t *m)
 				m->ord[k] = a; m->p[a].ts = tk;
 			}
 			free(order);
-			done[d] += nt;
+			done[d] += nt - nt0;
 		}
 	free(ci); free(ck);
 	count(m, 0, done[0] + done[1]);
@@ -691,3 +694,25 @@ int pm_mangle(const char *in, const char *out, unsigned kinds, uint32_t seed, pm
 	free(m.ord);
 	return rc;
 }
+
+#ifdef PCAPMANGLE_MAIN
+/* Stand-alone tool for reproducing a variant by hand:
+ *   cc -DPCAPMANGLE_MAIN -Itests tests/pcapmangle.c tests/pcapw.c -lpcap -o pcapmangle
+ *   ./pcapmangle IN.pcap OUT.pcap SEED late,span,...   */
+int main(int argc, char **argv)
+{
+	if (argc != 5) { fprintf(stderr, "usage: %s IN OUT SEED kind[,kind...]\n", argv[0]); return 2; }
+	unsigned kinds = 0;
+	char *list = argv[4], *tok, *save = NULL;
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int b;
+		for (b = 0; b < NBITS; b++) if (!strcmp(tok, kind_names[b])) break;
+		if (b == NBITS) { fprintf(stderr, "unknown kind %s\n", tok); return 2; }
+		kinds |= 1u << b;
+	}
+	pm_report_t rep;
+	int rc = pm_mangle(argv[1], argv[2], kinds, (uint32_t)strtoul(argv[3], NULL, 10), &rep);
+	printf("%s%s\n", rep.desc, rep.err);
+	return rc < 0 ? 1 : rc;
+}
+#endif

@@ -58,6 +58,7 @@ static const variant_t variants[] = {
 	{ "dup", PM_DUP, 2 },
 	{ "combo-late-dup-span", PM_LATE | PM_DUP | PM_SPAN, 3 },
 	{ "combo-reply-ack-stray-span", PM_REPLYFIRST | PM_ACKFIRST | PM_STRAY_OOW | PM_SPAN, 3 },
+	{ "combo-rst-next-stray-oow", PM_RST_NEXT | PM_STRAY_OOW, 6 },
 	{ "combo-clock-span-dup", PM_TS_FUTURE | PM_TS_PAST | PM_TS_STEP | PM_SPAN | PM_DUP, 2 },
 	{ "combo-all", PM_LATE | PM_ACKFIRST | PM_REPLYFIRST | PM_DUP | PM_STRAY_OOW | PM_RST_NEXT | PM_SPAN |
 	               PM_TS_FUTURE | PM_TS_PAST | PM_TS_STEP, 3 },
@@ -120,9 +121,17 @@ static const char *verify(rcase_t *c, const char *pcap, const uint8_t *const ref
 	if (ns != 1) {
 		snprintf(diag, sizeof diag, "%zu sessions for the one TCP connection (want 1)", ns);
 		for (size_t i = 0; i < r.n_sess && strlen(diag) < 800; i++)
-			snprintf(diag + strlen(diag), sizeof diag - strlen(diag), "; flow %llu %u->%u decrypted=%d reason=%s",
+		{
+			size_t l0 = 0, l1 = 0;
+			uint8_t *g0 = tu_concat(&r, r.sess[i].flow, 0, &l0), *g1 = tu_concat(&r, r.sess[i].flow, 1, &l1);
+			free(g0);
+			free(g1);
+			snprintf(diag + strlen(diag), sizeof diag - strlen(diag),
+			         "; flow %llu %u->%u decrypted=%d reason=%s plaintext c2s %zu/%zu s2c %zu/%zu gaps %llu/%llu",
 			         (unsigned long long)r.sess[i].flow, r.sess[i].ep.client_port, r.sess[i].ep.server_port,
-			         r.sess[i].decrypted, tls_reason_name(r.sess[i].reason));
+			         r.sess[i].decrypted, tls_reason_name(r.sess[i].reason), l0, refl[0], l1, refl[1],
+			         (unsigned long long)r.sess[i].gaps[0], (unsigned long long)r.sess[i].gaps[1]);
+		}
 		res = diag; goto out;
 	}
 	if (s->final_reports != 1) { snprintf(diag, sizeof diag, "%d final session reports (want 1)", s->final_reports); res = diag; goto out; }

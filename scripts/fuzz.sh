@@ -47,7 +47,11 @@ build() {
 	local objdir="$out/obj" objs="" src o c
 	[ -n "${FUZZ_OVERLAY:-}" ] && objdir="$out/obj-overlay"
 	mkdir -p "$objdir"
-	for src in kdf cipher keys keylog flow tcp_stream packet record handshake session_cache app_common app_sip app_http app_framing engine tls_config; do
+	# the engine's sources as Makefile.am lists them (so this list cannot drift), plus the config reader
+	local srcs
+	srcs="$(sed -n '/^libtlsengine_la_SOURCES/,/^[^[:space:]]/p' Makefile.am | grep -o '[a-z_0-9]*\.c' | sed 's/\.c$//') tls_config"
+	[ -n "$srcs" ] || die "no engine sources found in Makefile.am"
+	for src in $srcs; do
 		o="$objdir/$src.o"
 		c="$TLS/$src.c"
 		[ -n "${FUZZ_OVERLAY:-}" ] && [ -f "$FUZZ_OVERLAY/$src.c" ] && c="$FUZZ_OVERLAY/$src.c"

@@ -342,6 +342,30 @@ static void review_regressions(void)
 		       "TLS 1.3 unknown suite + forged plaintext %s: no crash, unsupported_suite", v ? "Finished" : "KeyUpdate");
 		tu_run_free(&run);
 	}
+	/* 1b. the handshake state machine: a ServerHello sent by the client, a ServerKeyExchange
+	 * before any hello and a ClientKeyExchange from the server are not in any phase of
+	 * their direction: each is counted as unexpected and changes nothing (the session is
+	 * still waiting for its ServerHello: no version, no suite) */
+	{
+		tu_run_t run;
+		memset(&run, 0, sizeof run);
+		tls_callbacks_t cb = tu_callbacks(&run);
+		tls_engine_t *e = tls_engine_new(NULL, NULL, 0, &cb);
+		r_cport = 41100; r_cseq = 1000; r_sseq = 5000;
+		uint8_t ske[] = { 12, 0, 0, 1, 0 }, cke[] = { 16, 0, 0, 1, 0 };
+		n = r_rec(r, 22, ske, sizeof ske); r_seg(e, 1, 0x18, r, n, 0.9);       /* before any hello */
+		n = r_hello(m, 0, 0x009c, NULL, 0); n = r_rec(r, 22, m, n); r_seg(e, 1, 0x18, r, n, 1.0);
+		n = r_hello(m, 1, 0x009c, NULL, 0); n = r_rec(r, 22, m, n); r_seg(e, 1, 0x18, r, n, 1.1);  /* SH from the client */
+		n = r_rec(r, 22, cke, sizeof cke); r_seg(e, 0, 0x18, r, n, 1.2);       /* CKE from the server */
+		tls_engine_stats_t st;
+		tls_engine_get_stats(e, &st);
+		tls_engine_free(e);
+		tap_ok(st.hs_unexpected == 3 && run.n_sess == 1 && run.sess[0].version == 0 && run.sess[0].suite == 0 &&
+		       !run.sess[0].decrypted,
+		       "out-of-phase handshake messages counted (%llu of 3) and ignored (version 0x%04x, suite 0x%04x)",
+		       (unsigned long long)st.hs_unexpected, run.n_sess ? run.sess[0].version : 0, run.n_sess ? run.sess[0].suite : 0);
+		tu_run_free(&run);
+	}
 	/* 2. a flow ending (RST / idle expiry) while a record waits for key-log keys in the
 	 * reassembly queue must leave the key-log wait list (was a use-after-free) */
 	for (int mode = 0; mode < 2; mode++) {

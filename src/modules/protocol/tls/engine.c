@@ -12,7 +12,6 @@
 #include "engine_internal.h"
 
 #define EXPIRE_PER_PACKET 4
-#define LOG_PER_SECOND 20
 
 /* ---------------- engine ---------------- */
 
@@ -65,36 +64,7 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	return e;
 }
 
-void eng_log(struct tls_engine *e, int level, const char *fmt, ...)
-{
-	if (!e->cb.on_log) return;
-	if (level > 4) {
-		/* info/debug: not rate limited but only when asked for (level filter is the sink's) */
-	} else {
-		if (e->now - e->log_window_start >= 1.0 || e->now < e->log_window_start) {
-			if (e->log_suppressed) {
-				char b[96];
-				snprintf(b, sizeof b, "%llu log lines suppressed (rate limit)", (unsigned long long)e->log_suppressed);
-				e->cb.on_log(e->cb.user, 4, b);
-			}
-			e->log_window_start = e->now;
-			e->log_in_window = 0;
-			e->log_suppressed = 0;
-		}
-		if (++e->log_in_window > LOG_PER_SECOND) { e->log_suppressed++; return; }
-	}
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	e->cb.on_log(e->cb.user, level, line);
-}
 
-void eng_fail(flow_t *f, tls_reason_t r)
-{
-	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = r;
-}
 
 uint64_t eng_keylog_generation(struct tls_engine *e)
 {
@@ -125,115 +95,9 @@ static void closing_remove(struct tls_engine *e, flow_t *f)
 	f->rst_dir = -1;
 }
 
-/* Final status of a session, derived from what was seen. */
-static tls_reason_t final_reason(const flow_t *f)
-{
-	const tls_conn_t *c = &f->t->conn;
-	if (c->reason != TLS_REASON_NONE) return c->reason;
-	if (c->decrypted || c->keys_proven) {
-		/* bytes the peers exchanged are missing: never a clean success */
-		if (f->tcp[0].lost_bytes || f->tcp[1].lost_bytes) return TLS_REASON_GAP;
-		return TLS_REASON_NONE;
-	}
-	if (!c->ch_seen && !c->sh_seen) {
-		bool rec = f->t->d[0].seen_record || f->t->d[1].seen_record;
-		return rec ? TLS_REASON_HANDSHAKE_MISSED : TLS_REASON_NOT_TLS;
-	}
-	if (c->waiting_keylog) {
-		if (c->resumed && !c->tls13) return TLS_REASON_RESUMPTION_MISS;
-		if (c->cs && c->cs->kx == TLS_KX_RSA && !c->tls13) return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;
-		return TLS_REASON_PFS_NO_KEYLOG;
-	}
-	return TLS_REASON_TRUNCATED;
-}
 
-/* Ports where TLS is expected: the configured tls-ports, else the IANA TLS services. */
-static bool expected_tls_port(const struct tls_engine *e, uint16_t p)
-{
-	static const uint16_t well_known[] = { 443, 5061, 8443, 465, 563, 636, 853, 989, 990, 992, 993,
-	                                       994, 995, 2083, 2087, 4433, 5349, 5986, 6514, 8883, 9443 };
-	if (e->cfg.n_tls_ports) {
-		for (size_t i = 0; i < e->cfg.n_tls_ports; i++) if (e->ports[i] == p) return true;
-		return false;
-	}
-	for (size_t i = 0; i < sizeof well_known / sizeof *well_known; i++) if (well_known[i] == p) return true;
-	return false;
-}
 
-void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
-{
-	if (!f->any_payload || !f->t) return;
-	const tls_conn_t *c = &f->t->conn;
-	/* A TCP flow that never looked like TLS is not a TLS session: only counted, unless it
-	 * runs on a port where TLS was expected (then "not_tls" is worth reporting). */
-	if (!c->ch_seen && !c->sh_seen && !f->t->d[0].seen_record && !f->t->d[1].seen_record &&
-	    !expected_tls_port(e, f->ep.server_port)) {
-		if (final) e->st.flows_not_tls++;
-		return;
-	}
-	bool decrypted = c->decrypted || c->keys_proven;
-	tls_reason_t reason = final ? final_reason(f) : c->reason;
-	if (!final && f->last_rep_valid && f->last_rep_decrypted == decrypted && f->last_rep_reason == reason)
-		return;
-	f->last_rep_valid = true;
-	f->last_rep_decrypted = decrypted;
-	f->last_rep_reason = reason;
-	if (final) {
-		e->st.sessions++;
-		if (decrypted && reason == TLS_REASON_NONE) e->st.sessions_decrypted++;
-		else e->st.sessions_failed[reason]++;
-		if (!decrypted || reason != TLS_REASON_NONE)
-			eng_log(e, 6, "session %llu%s%s: %s (%s), lost c2s %llu s2c %llu bytes", (unsigned long long)f->id,
-			        c->sni[0] ? " sni=" : "", c->sni[0] ? c->sni : "",
-			        decrypted ? "decrypted, incomplete" : "not decrypted",
-			        reason == TLS_REASON_NONE ? "reason unknown" : tls_reason_name(reason),
-			        (unsigned long long)f->tcp[0].lost_bytes, (unsigned long long)f->tcp[1].lost_bytes);
-	}
-	if (!e->cb.on_session) return;
-	tls_session_info_t s;
-	memset(&s, 0, sizeof s);
-	s.flow_id = f->id;
-	s.ep = &f->ep;
-	s.tls_version = c->sh_seen ? c->version : 0;
-	s.suite = c->sh_seen ? c->suite : 0;
-	s.sni = c->sni[0] ? c->sni : NULL;
-	s.resumed = c->resumed;
-	s.ems = c->ems && !c->tls13;
-	s.etm = c->etm;
-	s.key = decrypted ? c->key_kind : TLS_KEY_NONE;
-	s.decrypted = decrypted;         /* keys proven; reason then tells what went wrong later, if anything */
-	s.reason = reason;
-	s.final = final;
-	s.msgs[0] = f->t->d[0].msgs; s.msgs[1] = f->t->d[1].msgs;
-	s.bytes[0] = f->t->d[0].bytes; s.bytes[1] = f->t->d[1].bytes;
-	for (int i = 0; i < 2; i++) {
-		s.gaps[i] = f->tcp[i].gaps;
-		s.lost_bytes[i] = f->tcp[i].lost_bytes;
-	}
-	e->cb.on_session(e->cb.user, &s);
-}
 
-void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, size_t len, bool keepalive)
-{
-	flow_t *f = ctx;
-	struct tls_engine *e = f->eng;
-	if (!len) return;
-	f->t->d[dir].msgs++;
-	e->st.messages++;
-	if (!e->cb.on_message) return;
-	tls_message_t m;
-	m.flow_id = f->id;
-	m.ep = &f->ep;
-	m.dir = (tls_dir_t)dir;
-	m.app = app;
-	m.tls_version = f->t->conn.version;
-	m.suite = f->t->conn.suite;
-	m.data = data;
-	m.len = len;
-	m.ts = f->t->d[dir].ts;
-	m.keepalive = keepalive;
-	e->cb.on_message(e->cb.user, &m);
-}
 
 /* ---------------- flows ---------------- */
 
@@ -617,7 +481,9 @@ PTLS_API int tls_engine_feed_ip(tls_engine_t *e, const uint8_t *ip, size_t len, 
 	if (!e || !ip) return -1;
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
-	int rc = pkt_feed_ip(e, ip, len, ts);
+	tls_tcp_segment_t seg;
+	int rc = pkt_decode_ip(&e->st, ip, len, &seg);
+	rc = rc > 0 ? eng_feed_tcp_locked(e, &seg, ts) : rc;
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -627,7 +493,9 @@ PTLS_API int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *fram
 	if (!e || !frame) return -1;
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
-	int rc = pkt_feed_frame(e, dlt, frame, caplen, ts);
+	tls_tcp_segment_t seg;
+	int rc = pkt_decode_frame(&e->st, dlt, frame, caplen, &seg);
+	rc = rc > 0 ? eng_feed_tcp_locked(e, &seg, ts) : rc;
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }

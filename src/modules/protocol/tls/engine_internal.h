@@ -131,7 +131,7 @@ typedef struct tls_conn {
 	/* flight progress the cross-direction gate (hs_gate.c) looks at */
 	bool sh_psk;                 /* ServerHello selected a PSK */
 	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
-	bool srv_fin_seen;           /* the server's Finished of the current handshake */
+	bool srv_fin_seen, cli_fin_seen; /* each side's Finished of the current handshake */
 	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
 	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
 	/* ---- TLS 1.3 resumption (PSK) for sessions decrypted without a key log (issue 9,
@@ -224,14 +224,23 @@ struct tls_engine {
 	uint8_t scratch[TLS_MAX_RECORD_LEN + 64];
 };
 
-/* ---- engine.c ---- */
+/* ---- log.c ---- */
+/* One diagnostic line to on_log (levels 3 err, 4 warn rate-limited; 6/7 not). */
 void eng_log(struct tls_engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- sink.c ---- */
 /* Report the session status to on_session if it changed (or always when final). */
 void eng_report_session(struct tls_engine *e, flow_t *f, bool final);
-/* Deliver one application message of flow f. */
+/* Deliver one application message of flow f (ctx) to on_message (app_emit_fn). */
 void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, size_t len, bool keepalive);
-/* Mark the session as failed with reason r (first reason wins unless overwrite). */
-void eng_fail(flow_t *f, tls_reason_t r);
+
+/* Mark the session as failed with reason r (the first reason wins). */
+static inline void eng_fail(flow_t *f, tls_reason_t r)
+{
+	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = r;
+}
+
+/* ---- engine.c ---- */
 /* Sum of the generations of every key log of the engine's keystores. */
 uint64_t eng_keylog_generation(struct tls_engine *e);
 
@@ -277,8 +286,10 @@ void hs_conn_free(tls_conn_t *c);
 void hs_release_handshake_state(tls_conn_t *c);
 
 /* ---- packet.c ---- */
-int pkt_feed_ip(struct tls_engine *e, const uint8_t *ip, size_t len, double ts);
-int pkt_feed_frame(struct tls_engine *e, int dlt, const uint8_t *frame, size_t caplen, double ts);
+/* Decode an IP packet / a link-layer frame to its TCP segment (pointers into the input):
+ * 1 segment, 0 not TCP over IP, -1 malformed (each counted in *st). */
+int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp_segment_t *seg);
+int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg);
 
 /* ---- engine.c: internal entry after decoding ---- */
 int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);

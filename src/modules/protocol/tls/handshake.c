@@ -26,10 +26,77 @@ int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint
 	return c->tls13 ? prove13(f, dir, type, version, frag, len) : prove12(f, dir, type, version, frag, len);
 }
 
+/* ---------------- the state machine ---------------- */
+
+/* Phases of one connection's handshake, derived from what both directions have shown. */
+enum hs_phase {
+	PH_START,     /* nothing yet (or the capture began mid-handshake) */
+	PH_HELLO,     /* ClientHello seen, its ServerHello not yet (HelloRetryRequest included) */
+	PH_12,        /* TLS <= 1.2 after the ServerHello, until this direction's Finished */
+	PH_13,        /* TLS 1.3 after the ServerHello, until this direction's Finished */
+	PH_DONE12,    /* TLS <= 1.2 established (a ClientHello now is a renegotiation) */
+	PH_DONE13,    /* TLS 1.3 established: post-handshake messages only */
+	PH__COUNT
+};
+
+#define B(t) (UINT32_C(1) << (t))
+/* The handshake messages each direction may send in each phase (RFC 5246 §7.3, RFC 8446
+ * §4, §2 figure 1). Anything else is counted (stats hs_unexpected) and dropped whole: it
+ * reaches neither the transcript nor the key schedule. Types above 31 are never valid. */
+static const uint32_t EXPECTED[2][PH__COUNT] = {
+	[TLS_DIR_C2S] = {
+		[PH_START]  = B(HS_CLIENT_HELLO),
+		[PH_HELLO]  = B(HS_CLIENT_HELLO),                 /* the second one, after an HRR */
+		[PH_12]     = B(HS_CERTIFICATE) | B(HS_CLIENT_KEY_EXCHANGE) | B(HS_CERTIFICATE_VERIFY) |
+		              B(HS_FINISHED),
+		[PH_13]     = B(HS_END_OF_EARLY_DATA) | B(HS_CERTIFICATE) | B(HS_CERTIFICATE_VERIFY) |
+		              B(HS_FINISHED),
+		[PH_DONE12] = B(HS_CLIENT_HELLO),                 /* renegotiation */
+		[PH_DONE13] = B(HS_KEY_UPDATE) | B(HS_CERTIFICATE) | B(HS_CERTIFICATE_VERIFY) |
+		              B(HS_FINISHED),                     /* KeyUpdate, post-handshake auth */
+	},
+	[TLS_DIR_S2C] = {
+		[PH_START]  = B(HS_SERVER_HELLO) | B(HS_HELLO_REQUEST),   /* capture began after the ClientHello */
+		[PH_HELLO]  = B(HS_SERVER_HELLO),
+		[PH_12]     = B(HS_CERTIFICATE) | B(HS_CERTIFICATE_STATUS) | B(HS_SERVER_KEY_EXCHANGE) |
+		              B(HS_CERTIFICATE_REQUEST) | B(HS_SERVER_HELLO_DONE) | B(HS_NEW_SESSION_TICKET) |
+		              B(HS_FINISHED),
+		[PH_13]     = B(HS_ENCRYPTED_EXTENSIONS) | B(HS_CERTIFICATE_REQUEST) | B(HS_CERTIFICATE) |
+		              B(HS_CERTIFICATE_VERIFY) | B(HS_FINISHED) | B(HS_NEW_SESSION_TICKET) |
+		              B(HS_KEY_UPDATE),
+		[PH_DONE12] = B(HS_HELLO_REQUEST),
+		[PH_DONE13] = B(HS_NEW_SESSION_TICKET) | B(HS_KEY_UPDATE) | B(HS_CERTIFICATE_REQUEST),
+	},
+};
+#undef B
+
+/* Each direction's phase: its own Finished ends its handshake (the two flights may be
+ * processed in either order when records were held for keys). */
+static enum hs_phase phase(const tls_conn_t *c, int dir)
+{
+	if (!c->ch_seen && !c->sh_seen) return PH_START;
+	if (!c->sh_seen) return PH_HELLO;
+	bool done = dir == TLS_DIR_C2S ? c->cli_fin_seen : c->srv_fin_seen;
+	if (c->tls13) return done ? PH_DONE13 : PH_13;
+	return done ? PH_DONE12 : PH_12;
+}
+
+/* Is a message of this type from dir expected now? */
+static bool expected(const tls_conn_t *c, int dir, uint8_t type)
+{
+	return type < 32 && (EXPECTED[dir][phase(c, dir)] >> type & 1);
+}
+
 /* One complete handshake message (raw = header + body). */
 static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, size_t rawlen)
 {
 	tls_conn_t *c = &f->t->conn;
+	if (!expected(c, dir, type)) {
+		f->eng->st.hs_unexpected++;
+		eng_log(f->eng, 7, "flow %llu %s: handshake message %u unexpected in phase %d: dropped",
+		        (unsigned long long)f->id, dirname_(dir), type, (int)phase(c, dir));
+		return;
+	}
 	cursor_t m = cur_init(raw + 4, rawlen - 4);
 	bool post_handshake = c->tls13 && (type == HS_NEW_SESSION_TICKET || type == HS_KEY_UPDATE);
 	/* TLS 1.3 negotiated with a suite we do not know: nothing to derive (and a forged
@@ -85,6 +152,7 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		break;
 	case HS_FINISHED:
 		if (dir == TLS_DIR_S2C) c->srv_fin_seen = true;
+		else c->cli_fin_seen = true;
 		if (c->tls13) {
 			if (dir == TLS_DIR_S2C) tls13_static_app_secrets(f);
 			else tls13_resumption_secret(f);

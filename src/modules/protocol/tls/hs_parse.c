@@ -87,7 +87,7 @@ void parse_client_hello(flow_t *f, cursor_t *m)
 	c->early_data_offered = false;
 	c->early_decided = c->early_accepted = false;
 	c->sh_psk = false;
-	c->srv_fin_seen = false;
+	c->srv_fin_seen = c->cli_fin_seen = false;
 	c->n_psk_ids = 0;
 	c->psk_modes = 0;
 	c->early_ts_hash = 0;

@@ -1,5 +1,7 @@
 /*
- * packet.c — decodes captured frames down to TCP segments for the engine.
+ * packet.c — decodes captured frames down to TCP segments; the engine feeds them on.
+ * Returns 1 with the segment, 0 for frames that carry no TCP over IP (counted as
+ * packets_non_tcp), -1 for malformed ones (counted as packets_malformed).
  *
  * Link layers: Ethernet (with any number of 802.1Q/802.1ad tags and MPLS labels),
  * Linux cooked SLL and SLL2, BSD loopback (DLT_NULL / DLT_LOOP) and raw IPv4/IPv6.
@@ -15,37 +17,36 @@
 enum { ETH_IPV4 = 0x0800, ETH_IPV6 = 0x86DD, ETH_VLAN = 0x8100, ETH_QINQ = 0x88A8,
        ETH_QINQ_OLD = 0x9100, ETH_MPLS = 0x8847, ETH_MPLS_MC = 0x8848 };
 
-/* Decode the TCP header in c (exactly the IP payload) and feed the segment. */
-static int feed_tcp_bytes(struct tls_engine *e, int family, const uint8_t *src, const uint8_t *dst,
-                          cursor_t *c, double ts)
+/* Decode the TCP header in c (exactly the IP payload) into *seg (pointers into the frame). */
+static int decode_tcp(tls_engine_stats_t *st, int family, const uint8_t *src, const uint8_t *dst,
+                          cursor_t *c, tls_tcp_segment_t *seg)
 {
-	tls_tcp_segment_t seg;
-	memset(&seg, 0, sizeof seg);
-	seg.family = family;
-	seg.src_ip = src;
-	seg.dst_ip = dst;
-	seg.sport = cur_u16(c);
-	seg.dport = cur_u16(c);
-	seg.seq = cur_u32(c);
-	seg.ack = cur_u32(c);
+	memset(seg, 0, sizeof *seg);
+	seg->family = family;
+	seg->src_ip = src;
+	seg->dst_ip = dst;
+	seg->sport = cur_u16(c);
+	seg->dport = cur_u16(c);
+	seg->seq = cur_u32(c);
+	seg->ack = cur_u32(c);
 	uint8_t off = cur_u8(c);
-	seg.flags = cur_u8(c);
+	seg->flags = cur_u8(c);
 	cur_skip(c, 6);                       /* window, checksum, urgent pointer */
 	size_t hl = (size_t)(off >> 4) * 4;
 	if (cur_failed(c) || hl < 20 || !cur_skip(c, hl - 20)) {
-		e->st.packets_malformed++;
+		st->packets_malformed++;
 		return -1;
 	}
-	seg.len = cur_left(c);
-	seg.payload = seg.len ? cur_ptr(c) : NULL;
-	return eng_feed_tcp_locked(e, &seg, ts);
+	seg->len = cur_left(c);
+	seg->payload = seg->len ? cur_ptr(c) : NULL;
+	return 1;
 }
 
-static int feed_ipv4(struct tls_engine *e, cursor_t *c, double ts)
+static int decode_ipv4(tls_engine_stats_t *st, cursor_t *c, tls_tcp_segment_t *seg)
 {
 	cursor_t h = *c;
 	uint8_t vihl = cur_u8(&h);
-	if ((vihl >> 4) != 4) { e->st.packets_malformed++; return -1; }
+	if ((vihl >> 4) != 4) { st->packets_malformed++; return -1; }
 	size_t ihl = (size_t)(vihl & 0x0f) * 4;
 	cur_skip(&h, 1);
 	size_t total = cur_u16(&h);
@@ -56,29 +57,29 @@ static int feed_ipv4(struct tls_engine *e, cursor_t *c, double ts)
 	cur_skip(&h, 2);
 	const uint8_t *src = cur_span(&h, 4);
 	const uint8_t *dst = cur_span(&h, 4);
-	if (cur_failed(&h) || ihl < 20 || total < ihl) { e->st.packets_malformed++; return -1; }
-	if (proto != 6) { e->st.packets_non_tcp++; return 0; }
-	if (frag & 0x3fff) { e->st.packets_non_tcp++; return 0; }   /* IP fragments: not reassembled */
+	if (cur_failed(&h) || ihl < 20 || total < ihl) { st->packets_malformed++; return -1; }
+	if (proto != 6) { st->packets_non_tcp++; return 0; }
+	if (frag & 0x3fff) { st->packets_non_tcp++; return 0; }   /* IP fragments: not reassembled */
 	/* bound by total length; a truncated capture gives fewer bytes */
 	size_t avail = cur_left(c);
 	size_t use = total < avail ? total : avail;
 	cursor_t ipc = cur_sub(c, use);
-	if (!cur_skip(&ipc, ihl)) { e->st.packets_malformed++; return -1; }
+	if (!cur_skip(&ipc, ihl)) { st->packets_malformed++; return -1; }
 	cursor_t tcp = cur_rest(&ipc);
-	return feed_tcp_bytes(e, AF_INET, src, dst, &tcp, ts);
+	return decode_tcp(st, AF_INET, src, dst, &tcp, seg);
 }
 
-static int feed_ipv6(struct tls_engine *e, cursor_t *c, double ts)
+static int decode_ipv6(tls_engine_stats_t *st, cursor_t *c, tls_tcp_segment_t *seg)
 {
 	cursor_t h = *c;
 	uint32_t vtf = cur_u32(&h);
-	if ((vtf >> 28) != 6) { e->st.packets_malformed++; return -1; }
+	if ((vtf >> 28) != 6) { st->packets_malformed++; return -1; }
 	size_t plen = cur_u16(&h);
 	uint8_t nh = cur_u8(&h);
 	cur_skip(&h, 1);
 	const uint8_t *src = cur_span(&h, 16);
 	const uint8_t *dst = cur_span(&h, 16);
-	if (cur_failed(&h)) { e->st.packets_malformed++; return -1; }
+	if (cur_failed(&h)) { st->packets_malformed++; return -1; }
 	size_t avail = cur_left(&h);
 	cursor_t pl = cur_sub(&h, plen < avail ? plen : avail);
 	for (int i = 0; i < 8 && nh != 6; i++) {
@@ -94,7 +95,7 @@ static int feed_ipv6(struct tls_engine *e, cursor_t *c, double ts)
 			cur_skip(&pl, 1);
 			uint16_t fo = cur_u16(&pl);
 			cur_skip(&pl, 4);
-			if (fo & 0xfff9) { e->st.packets_non_tcp++; return 0; }
+			if (fo & 0xfff9) { st->packets_non_tcp++; return 0; }
 			break;
 		}
 		case 51: {                           /* AH */
@@ -104,35 +105,35 @@ static int feed_ipv6(struct tls_engine *e, cursor_t *c, double ts)
 			break;
 		}
 		default:
-			e->st.packets_non_tcp++;
+			st->packets_non_tcp++;
 			return 0;
 		}
-		if (cur_failed(&pl)) { e->st.packets_malformed++; return -1; }
+		if (cur_failed(&pl)) { st->packets_malformed++; return -1; }
 	}
-	if (nh != 6) { e->st.packets_non_tcp++; return 0; }
+	if (nh != 6) { st->packets_non_tcp++; return 0; }
 	cursor_t tcp = cur_rest(&pl);
-	return feed_tcp_bytes(e, AF_INET6, src, dst, &tcp, ts);
+	return decode_tcp(st, AF_INET6, src, dst, &tcp, seg);
 }
 
 /* IP packet whose version is read from the first nibble. */
-int pkt_feed_ip(struct tls_engine *e, const uint8_t *ip, size_t len, double ts)
+int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp_segment_t *seg)
 {
 	cursor_t c = cur_init(ip, len);
-	if (len < 1) { e->st.packets_malformed++; return -1; }
+	if (len < 1) { st->packets_malformed++; return -1; }
 	switch (ip[0] >> 4) {
-	case 4: return feed_ipv4(e, &c, ts);
-	case 6: return feed_ipv6(e, &c, ts);
-	default: e->st.packets_non_tcp++; return 0;
+	case 4: return decode_ipv4(st, &c, seg);
+	case 6: return decode_ipv6(st, &c, seg);
+	default: st->packets_non_tcp++; return 0;
 	}
 }
 
 /* Dispatch on an ethertype-like protocol number with the cursor at the network header. */
-static int feed_ethertype(struct tls_engine *e, uint16_t type, cursor_t *c, double ts)
+static int decode_ethertype(tls_engine_stats_t *st, uint16_t type, cursor_t *c, tls_tcp_segment_t *seg)
 {
 	for (int depth = 0; depth < 8; depth++) {
 		switch (type) {
-		case ETH_IPV4: return feed_ipv4(e, c, ts);
-		case ETH_IPV6: return feed_ipv6(e, c, ts);
+		case ETH_IPV4: return decode_ipv4(st, c, seg);
+		case ETH_IPV6: return decode_ipv6(st, c, seg);
 		case ETH_VLAN: case ETH_QINQ: case ETH_QINQ_OLD:
 			cur_skip(c, 2);
 			type = cur_u16(c);
@@ -141,68 +142,68 @@ static int feed_ethertype(struct tls_engine *e, uint16_t type, cursor_t *c, doub
 			uint32_t lbl;
 			int n = 0;
 			do { lbl = cur_u32(c); } while (!(lbl & 0x100) && !cur_failed(c) && ++n < 16);
-			if (cur_failed(c)) { e->st.packets_malformed++; return -1; }
-			if (cur_left(c) < 1) { e->st.packets_malformed++; return -1; }
+			if (cur_failed(c)) { st->packets_malformed++; return -1; }
+			if (cur_left(c) < 1) { st->packets_malformed++; return -1; }
 			uint8_t v = cur_ptr(c)[0] >> 4;
 			type = v == 4 ? ETH_IPV4 : v == 6 ? ETH_IPV6 : 0;
 			break;
 		}
 		default:
-			e->st.packets_non_tcp++;
+			st->packets_non_tcp++;
 			return 0;
 		}
-		if (cur_failed(c)) { e->st.packets_malformed++; return -1; }
+		if (cur_failed(c)) { st->packets_malformed++; return -1; }
 	}
-	e->st.packets_malformed++;
+	st->packets_malformed++;
 	return -1;
 }
 
-int pkt_feed_frame(struct tls_engine *e, int dlt, const uint8_t *frame, size_t caplen, double ts)
+int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg)
 {
 	cursor_t c = cur_init(frame, caplen);
 	switch (dlt) {
 	case TLS_DLT_EN10MB: {
 		cur_skip(&c, 12);
 		uint16_t type = cur_u16(&c);
-		if (cur_failed(&c)) { e->st.packets_malformed++; return -1; }
+		if (cur_failed(&c)) { st->packets_malformed++; return -1; }
 		if (type <= 1500) {                  /* 802.3 length: LLC/SNAP */
 			uint8_t dsap = cur_u8(&c), ssap = cur_u8(&c);
 			cur_skip(&c, 1);
-			if (dsap != 0xaa || ssap != 0xaa) { e->st.packets_non_tcp++; return 0; }
+			if (dsap != 0xaa || ssap != 0xaa) { st->packets_non_tcp++; return 0; }
 			cur_skip(&c, 3);
 			type = cur_u16(&c);
 		}
-		return feed_ethertype(e, type, &c, ts);
+		return decode_ethertype(st, type, &c, seg);
 	}
 	case TLS_DLT_LINUX_SLL: {
 		cur_skip(&c, 14);
 		uint16_t type = cur_u16(&c);
-		if (cur_failed(&c)) { e->st.packets_malformed++; return -1; }
-		return feed_ethertype(e, type, &c, ts);
+		if (cur_failed(&c)) { st->packets_malformed++; return -1; }
+		return decode_ethertype(st, type, &c, seg);
 	}
 	case TLS_DLT_LINUX_SLL2: {
 		uint16_t type = cur_u16(&c);
 		cur_skip(&c, 18);
-		if (cur_failed(&c)) { e->st.packets_malformed++; return -1; }
-		return feed_ethertype(e, type, &c, ts);
+		if (cur_failed(&c)) { st->packets_malformed++; return -1; }
+		return decode_ethertype(st, type, &c, seg);
 	}
 	case TLS_DLT_NULL: case TLS_DLT_LOOP: {
 		const uint8_t *fam = cur_span(&c, 4);
-		if (!fam) { e->st.packets_malformed++; return -1; }
+		if (!fam) { st->packets_malformed++; return -1; }
 		/* DLT_NULL is host byte order of the capturing machine; accept both orders. */
 		uint32_t le = (uint32_t)fam[0] | ((uint32_t)fam[1] << 8) | ((uint32_t)fam[2] << 16) | ((uint32_t)fam[3] << 24);
 		uint32_t be = ((uint32_t)fam[0] << 24) | ((uint32_t)fam[1] << 16) | ((uint32_t)fam[2] << 8) | fam[3];
 		uint32_t v = le < 256 ? le : be;
-		if (v == 2) return feed_ipv4(e, &c, ts);
-		if (v == 10 || v == 24 || v == 28 || v == 30) return feed_ipv6(e, &c, ts);
-		e->st.packets_non_tcp++;
+		if (v == 2) return decode_ipv4(st, &c, seg);
+		if (v == 10 || v == 24 || v == 28 || v == 30) return decode_ipv6(st, &c, seg);
+		st->packets_non_tcp++;
 		return 0;
 	}
 	case TLS_DLT_RAW: case 12: case 14: case TLS_DLT_IPV4: case TLS_DLT_IPV6: {
-		return pkt_feed_ip(e, frame, caplen, ts);
+		return pkt_decode_ip(st, frame, caplen, seg);
 	}
 	default:
-		e->st.packets_non_tcp++;
+		st->packets_non_tcp++;
 		return 0;
 	}
 }

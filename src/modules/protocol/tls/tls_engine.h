@@ -200,6 +200,7 @@ typedef struct tls_engine_stats {
 	uint64_t clock_outliers;        /* capture stamps far from engine time (not taken as time) */
 	uint64_t clock_steps;           /* confirmed capture clock steps (absorbed) */
 	uint64_t lost_bytes;            /* TCP bytes declared lost over all flows */
+	uint64_t hs_unexpected;         /* handshake messages out of protocol order (dropped) */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

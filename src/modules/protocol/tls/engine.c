@@ -12,6 +12,7 @@
 #include "engine_internal.h"
 
 #define EXPIRE_PER_PACKET 4
+#define TIME_WAIT_S 10.0            /* s a closed connection's 5-tuple absorbs stale segments */
 
 /* ---------------- engine ---------------- */
 
@@ -91,7 +92,7 @@ static void waitlist_remove(struct tls_engine *e, flow_t *f)
 
 static void closing_remove(struct tls_engine *e, flow_t *f)
 {
-	dlist_remove(&e->closing, &f->close_link);
+	dlist_remove(f->lingering ? &e->timewait : &e->closing, &f->close_link);
 	f->rst_dir = -1;
 }
 
@@ -187,9 +188,11 @@ static void deliver_cb(void *ctx, const uint8_t *data, size_t len)
 }
 
 /* End a flow: deliver what can be delivered, final report, free. */
-static void flow_end(struct tls_engine *e, flow_t *f, int why)
+/* The session of a flow is over: deliver what can be delivered, final report, counters,
+ * and give back everything but the TCP core (which may linger, see flow_linger). */
+static void flow_finish(struct tls_engine *e, flow_t *f, int why)
 {
-	flow_table_remove(&e->table, &f->node);
+	if (f->finished) return;
 	for (int i = 0; i < 2; i++) {
 		struct deliver_ctx dc = { f, i };
 		tcp_stream_flush(&f->tcp[i], &e->tcp_lim, &e->tcp_cnt, deliver_cb, &dc);
@@ -205,7 +208,42 @@ static void flow_end(struct tls_engine *e, flow_t *f, int why)
 	else if (why == 2) e->st.flows_evicted_limit++;
 	waitlist_remove(e, f);            /* after the flushes above: they may have re-added it */
 	closing_remove(e, f);
+	f->finished = true;
+	for (int i = 0; i < 2; i++) tcp_stream_free(&f->tcp[i], &e->tcp_lim);
+	pre_free(e, f);
+	if (f->t) {
+		for (int i = 0; i < 2; i++) {
+			rec_drop_held(f, i);
+			rec_dir_free(e, &f->t->d[i]);
+		}
+		app_framing_free(&f->t->app);
+		hs_conn_free(&f->t->conn);
+		free(f->t);
+		f->t = NULL;
+	}
+}
+
+/* Finish the session and forget the flow. */
+static void flow_end(struct tls_engine *e, flow_t *f, int why)
+{
+	flow_finish(e, f, why);
+	closing_remove(e, f);
+	if (f->lingering) e->lingering--;
+	flow_table_remove(&e->table, &f->node);
 	flow_free(e, f);
+}
+
+/* A connection closed by FIN or RST: its session ends now, but its 5-tuple is remembered
+ * for TIME_WAIT_S (like TCP's TIME_WAIT) so that a retransmission captured after the close
+ * is absorbed instead of opening a phantom session; a new SYN replaces it at once. */
+static void flow_linger(struct tls_engine *e, flow_t *f)
+{
+	flow_finish(e, f, 0);
+	closing_remove(e, f);
+	f->lingering = true;
+	e->lingering++;
+	f->close_at = e->now + TIME_WAIT_S;
+	dlist_append(&e->timewait, &f->close_link);
 }
 
 static bool is_tls_port(const struct tls_engine *e, uint16_t p)
@@ -310,7 +348,13 @@ static void housekeeping(struct tls_engine *e)
 		if (f->close_at > e->now) break;
 		closing_remove(e, f);
 		if (f->t && f->t->conn.waiting_keylog) f->ended = true;
-		else flow_end(e, f, 0);
+		else flow_linger(e, f);                               /* reset confirmed by silence */
+	}
+	n = 0;
+	while (e->timewait.head && n++ < CLOSE_PER_PACKET) {
+		flow_t *f = DLIST_ENTRY(e->timewait.head, flow_t, close_link);
+		if (f->close_at > e->now) break;
+		flow_end(e, f, 0);                                    /* TIME_WAIT over */
 	}
 	if (!e->waiting.head) return;
 	n = 0;
@@ -371,7 +415,9 @@ static enum syn_verdict handle_syn(struct tls_engine *e, flow_t *f, int dir, con
 {
 	const tcp_stream_t *t = &f->tcp[dir];
 	if (!f->any_payload) return SYN_SAME;                 /* retransmitted SYN, or data not started */
-	bool closed = f->rst_dir >= 0 || (f->tcp[0].fin_seen && f->tcp[1].fin_seen);
+	if (!t->started) return SYN_SAME;                     /* this side's SYN, captured after its peer's data */
+	/* a pending RST is not a close: data may still prove it stray (a SYN-ACK decides) */
+	bool closed = f->tcp[0].fin_seen && f->tcp[1].fin_seen;
 	int64_t off = t->started ? tcp_seq_diff(seg->seq + 1, t->next_seq) : (int64_t)1 << 40;
 	bool inside = off > -(int64_t)TCP_STREAM_WINDOW && off < (int64_t)TCP_STREAM_WINDOW;
 	if (closed && !inside) return SYN_NEW;
@@ -400,6 +446,11 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	flow_key_make(&k, seg->family, seg->src_ip, seg->sport, seg->dst_ip, seg->dport, &swapped);
 	flow_t *f = (flow_t *)flow_table_find(&e->table, &k);
 	const bool syn = (seg->flags & 0x12) == 0x02, synack = (seg->flags & 0x12) == 0x12;
+	if (f && f->finished) {
+		if (!syn) { e->tcp_cnt.retransmits++; goto housekeeping; }   /* stale segment of a closed connection */
+		flow_end(e, f, 0);                                   /* a new connection on the 5-tuple */
+		f = NULL;
+	}
 	if (f && syn) {
 		enum syn_verdict v = handle_syn(e, f, src_is_client(f, seg) ? TLS_DIR_C2S : TLS_DIR_S2C, seg);
 		if (v == SYN_IGNORE) goto housekeeping;
@@ -458,7 +509,7 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		/* A session still waiting for key-log keys stays parked (the endpoint may write
 		 * its keys after closing) until the keys arrive, keylog-wait expires or input ends. */
 		if (f->t && f->t->conn.waiting_keylog) { f->ended = true; rec_compact(f); }
-		else flow_end(e, f, 0);
+		else flow_linger(e, f);
 	}
 housekeeping:
 	housekeeping(e);
@@ -558,7 +609,7 @@ PTLS_API void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st)
 	if (!e || !st) return;
 	pthread_mutex_lock(&e->lock);
 	*st = e->st;
-	st->flows_active = e->table.count;
+	st->flows_active = e->table.count - e->lingering;
 	st->reasm_out_of_order = e->tcp_cnt.out_of_order;
 	st->reasm_retransmits = e->tcp_cnt.retransmits;
 	st->reasm_dropped = e->tcp_cnt.dropped;

@@ -176,6 +176,8 @@ typedef struct flow {
 	uint8_t *pre;                /* client bytes before the server spoke, not parsed yet */
 	uint32_t pre_len;
 	bool any_payload, not_tls, ended;
+	bool finished;               /* session reported and freed; the TCP core lingers (TIME_WAIT) */
+	bool lingering;
 	bool reported_any;
 	bool last_rep_decrypted;
 	tls_reason_t last_rep_reason;
@@ -184,7 +186,7 @@ typedef struct flow {
 	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */
 	double wait_deadline;        /* give up waiting at this engine time */
 	uint64_t wait_gen;           /* key-log generation of the last lookup */
-	dlink_t close_link;          /* on eng->closing: an accepted RST, ends at close_at */
+	dlink_t close_link;          /* on eng->closing (accepted RST) or eng->timewait (lingering) */
 	double close_at;
 	int8_t rst_dir;              /* direction whose RST is pending (-1 none) */
 	bool syn_pending;            /* a SYN outside the sequence space: new connection if answered */
@@ -211,10 +213,12 @@ struct tls_engine {
 	double now;                  /* == clock.now, engine time of the packet being processed */
 	dlist_t waiting;             /* flows waiting for key-log keys, by deadline */
 	dlist_t closing;             /* flows with an accepted RST, by close time */
+	dlist_t timewait;            /* closed flows absorbing stale segments, by expiry */
 	dlink_t *retry_cursor;       /* next waiting flow to retry after the key log grew */
 	uint64_t keylog_gen;         /* sum of the key logs' generations at the last check */
 	double last_keylog_check;
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
+	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
 	/* log rate limiting */
 	double log_window_start;

@@ -93,7 +93,11 @@ static bool unmet(const flow_t *f, int dir, enum need n)
 	if (o->broken || c->reason != TLS_REASON_NONE) return false;   /* the other side will not progress */
 	switch (n) {
 	case N_CH:          /* a hello reply needs an unanswered ClientHello (renegotiation too) */
-		return c->ch_count ? c->reply_count >= c->ch_count : f->tcp[1 - dir].syn_seen;
+		/* first hello: hold when the connection start was captured (either SYN) or the
+		 * client has sent nothing yet; a capture that began after the ClientHello only
+		 * delays the server until the client's next bytes */
+		return c->ch_count ? c->reply_count >= c->ch_count
+		                   : f->tcp[1 - dir].syn_seen || f->tcp[dir].syn_seen || !f->tcp[1 - dir].started;
 	case N_HELLO_REPLY:
 		return c->ch_count > c->reply_count;
 	case N_SHD:

@@ -447,8 +447,14 @@ int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	flow_t *f = (flow_t *)flow_table_find(&e->table, &k);
 	const bool syn = (seg->flags & 0x12) == 0x02, synack = (seg->flags & 0x12) == 0x12;
 	if (f && f->finished) {
-		if (!syn) { e->tcp_cnt.retransmits++; goto housekeeping; }   /* stale segment of a closed connection */
-		flow_end(e, f, 0);                                   /* a new connection on the 5-tuple */
+		/* a closed connection: its stale segments (old sequence numbers, bare ACKs/RSTs)
+		 * are absorbed; a SYN, or data far from where the sender's stream ended (a new
+		 * connection whose SYN the capture missed), replaces it */
+		const tcp_stream_t *t = &f->tcp[src_is_client(f, seg) ? TLS_DIR_C2S : TLS_DIR_S2C];
+		int64_t off = t->started ? tcp_seq_diff(seg->seq, t->next_seq) : (int64_t)1 << 40;
+		bool stale = !syn && (!seg->len || (off > -(int64_t)TCP_STREAM_WINDOW && off <= 65536));
+		if (stale) { e->tcp_cnt.retransmits++; goto housekeeping; }
+		flow_end(e, f, 0);
 		f = NULL;
 	}
 	if (f && syn) {

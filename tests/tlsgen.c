@@ -1310,6 +1310,56 @@ static int early_data(gconn_t *g, plan_t *p)
 	return 1;
 }
 
+/* STARTTLS and friends: the clear-text bytes each side sends before its first record,
+ * written to the TCP stream in protocol order (server first where the protocol says so). */
+static void plain_send(gconn_t *g, int d, const void *p, size_t n)
+{
+	size_t off = g->tls[d].len;
+	buf_put(&g->tls[d], p, n);
+	tcp_send(g, d, off, n);
+}
+
+static int starttls_prefix(gconn_t *g, const char *proto)
+{
+	static const char *const smtp[] = { "S220 mail.example.com ESMTP Postfix\r\n", "CEHLO client.example.com\r\n",
+		"S250-mail.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+		"CSTARTTLS\r\n", "S220 2.0.0 Ready to start TLS\r\n", NULL };
+	static const char *const imap[] = { "S* OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot ready.\r\n",
+		"Ca1 STARTTLS\r\n", "Sa1 OK Begin TLS negotiation now.\r\n", NULL };
+	static const char *const pop3[] = { "S+OK Dovecot ready.\r\n", "CSTLS\r\n", "S+OK Begin TLS negotiation now.\r\n", NULL };
+	static const char *const xmpp[] = {
+		"C<?xml version='1.0'?><stream:stream to='example.com' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+		"S<?xml version='1.0'?><stream:stream from='example.com' id='x1' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+		"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>",
+		"C<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", "S<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", NULL };
+	static const char *const ftp[] = { "S220 (vsFTPd 3.0.3)\r\n", "CAUTH TLS\r\n", "S234 Proceed with negotiation.\r\n", NULL };
+	const char *const *steps = !strcmp(proto, "smtp") ? smtp : !strcmp(proto, "imap") ? imap :
+	                           !strcmp(proto, "pop3") ? pop3 : !strcmp(proto, "xmpp") ? xmpp :
+	                           !strcmp(proto, "ftp") ? ftp : NULL;
+	if (steps) {
+		for (int i = 0; steps[i]; i++)
+			plain_send(g, steps[i][0] == 'S', steps[i] + 1, strlen(steps[i] + 1));
+		return 0;
+	}
+	if (!strcmp(proto, "postgres")) {        /* SSLRequest: length 8, code 80877103; answer 'S' */
+		static const uint8_t req[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+		plain_send(g, 0, req, sizeof req);
+		plain_send(g, 1, "S", 1);
+		return 0;
+	}
+	if (!strcmp(proto, "ldap")) {            /* ExtendedRequest 1.3.6.1.4.1.1466.20037 and its success */
+		static const uint8_t req[] = { 0x30, 0x1d, 0x02, 0x01, 0x01, 0x77, 0x18, 0x80, 0x16,
+			'1','.','3','.','6','.','1','.','4','.','1','.','1','4','6','6','.','2','0','0','3','7' };
+		static const uint8_t rsp[] = { 0x30, 0x0c, 0x02, 0x01, 0x01, 0x78, 0x07, 0x0a, 0x01, 0x00,
+			0x04, 0x00, 0x04, 0x00 };
+		plain_send(g, 0, req, sizeof req);
+		plain_send(g, 1, rsp, sizeof rsp);
+		return 0;
+	}
+	set_err(g->err, g->errlen, "unknown starttls protocol '%s'", proto);
+	return -1;
+}
+
 static int handshake(gconn_t *g)
 {
 	for (int it = 0; it < 64; it++) {
@@ -2030,6 +2080,7 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 			early = early_data(&g, &plan);
 			if (early < 0) goto out;
 		}
+		if (o.starttls && starttls_prefix(&g, o.starttls)) goto out;
 		if (handshake(&g)) goto out;
 		g.hs_end[0] = g.tls[0].len; g.hs_end[1] = g.tls[1].len;
 		if (exchange(&g, &plan)) goto out;

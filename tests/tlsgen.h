@@ -156,6 +156,11 @@ typedef struct tlsgen_opts {
 	                             resume=2 (tickets); a resumed connection without psk_ke is an error */
 	int psk_ke;               /* TLS 1.3 resumption without (EC)DHE (psk_ke): both peers allow it and the resuming
 	                             client offers only ffdhe2048, which a server pinned by static_ecdhe_key or groups lacks */
+	const char *starttls;     /* clear-text exchange before the TLS handshake, as the application protocol
+	                             does it: "smtp" (greeting, EHLO, 250 lines, STARTTLS, 220), "imap", "pop3",
+	                             "xmpp", "ftp" (AUTH TLS), "postgres" (SSLRequest, 'S'), "ldap" (StartTLS
+	                             extended request/response, BER); NULL: none. The prefix bytes are in
+	                             tls[d] (the TCP streams) before the records; they are not messages */
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */

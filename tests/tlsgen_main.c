@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	      "              [--ack-before-data] [--late-segment] [--reply-first 1..4] [--stray-rst]\n"
 	      "              [--stray-syn] [--stray-in-window] [--ts-outlier] [--ts-step]\n"
 	      "              [--renegotiate N] [--early-data-reject 1|2] [--psk-ke-only]\n"
-	      "              [--plaintext-prefix P]\n"
+	      "              [--plaintext-prefix P] [--starttls smtp|imap|pop3|xmpp|ftp|ldap|postgres]\n"
 	      "       tlsgen --make-key rsa2048|rsa1024|p256|p384|x25519|ed25519 KEY.pem CERT.pem [PASSWORD]\n", f);
 }
 
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 	enum { O_NOEMS = 256, O_NOETM, O_APP, O_SEED, O_IPV6, O_SPLIT, O_COAL, O_REORD, O_DUP, O_CONN,
 	       O_RESUME, O_KEYLOG, O_LINK, O_VLAN, O_WRAP, O_KU, O_HRR, O_KEY, O_CERT, O_PREFIX,
 	       O_NOTICK, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY, O_DROP,
-	       O_ACKF, O_LATE, O_REPLY, O_RST, O_SYN, O_INWIN, O_TSOUT, O_TSSTEP, O_RENEG, O_EREJ, O_PSKKE };
+	       O_ACKF, O_LATE, O_REPLY, O_RST, O_SYN, O_INWIN, O_TSOUT, O_TSSTEP, O_RENEG, O_EREJ, O_PSKKE, O_STARTTLS };
 	static const struct option lo[] = {
 		{ "out", required_argument, 0, 'o' }, { "version", required_argument, 0, 'v' },
 		{ "cipher", required_argument, 0, 'c' }, { "messages", required_argument, 0, 'n' },
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 		{ "stray-syn", no_argument, 0, O_SYN }, { "stray-in-window", no_argument, 0, O_INWIN },
 		{ "ts-outlier", no_argument, 0, O_TSOUT }, { "ts-step", no_argument, 0, O_TSSTEP },
 		{ "renegotiate", required_argument, 0, O_RENEG }, { "early-data-reject", required_argument, 0, O_EREJ },
-		{ "psk-ke-only", no_argument, 0, O_PSKKE },
+		{ "psk-ke-only", no_argument, 0, O_PSKKE }, { "starttls", required_argument, 0, O_STARTTLS },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c;
@@ -164,6 +164,7 @@ int main(int argc, char **argv)
 		case O_RENEG: o.renegotiate = (int)num(optarg, "renegotiation count"); break;
 		case O_EREJ: o.early_data_reject = (int)num(optarg, "early-data-reject mode"); break;
 		case O_PSKKE: o.psk_ke_only = 1; break;
+		case O_STARTTLS: o.starttls = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -29,6 +29,7 @@ PTLS_API void tls_engine_config_defaults(tls_engine_config_t *c)
 	c->keylog_wait = 10;
 	c->session_cache_size = 10000;
 	c->emit_handshake_only_sessions = true;
+	c->max_cleartext_prefix = 16384;
 }
 
 PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,

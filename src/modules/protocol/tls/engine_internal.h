@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "dlist.h"
 #include "held.h"
+#include "starttls.h"
 
 #define PTLS_API __attribute__((visibility("default")))
 
@@ -77,6 +78,7 @@ typedef struct tls_dirstate {
 	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
 	bool wait_peer;              /* held records wait for the other direction's handshake */
+	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
 	held_queue_t hq;             /* records held back (held.h) */
 	uint64_t msgs, bytes;
 	double ts;                   /* capture time of the segment being processed */

@@ -389,15 +389,33 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 	while (len - off >= 5 && !d->broken) {
 		const uint8_t *h = buf + off;
 		if (!plausible_header(h, d->resync)) {
-			if (!d->seen_record && !f->t->conn.ch_seen && !f->t->conn.sh_seen) {
-				/* Text (SIP, HTTP in clear) is not TLS. Binary bytes may be the middle of
-				 * a record (capture began mid-session): look for a record header within
-				 * one maximal record before giving up. */
-				if (off == 0 && looks_like_text(h, len - off)) {
+			bool hello_seen = dir == TLS_DIR_C2S ? f->t->conn.ch_seen : f->t->conn.sh_seen;
+			if (!d->seen_record && !hello_seen) {
+				/* Before this direction's hello: a clear-text or binary prefix (STARTTLS,
+				 * PostgreSQL's SSLRequest/'S', LDAP StartTLS) may come first. Skip it,
+				 * bounded, up to the record that starts the hello. */
+				size_t keep, at = starttls_find_hello(h, len - off, dir == TLS_DIR_C2S ? 1 : 2, &keep);
+				bool text = off == 0 && looks_like_text(h, len - off);
+				/* binary bytes are a prefix only where the stream's start was captured
+				 * (else they are the middle of a session: resynchronise below) */
+				bool prefix = text || d->prefix_bytes || f->tcp[dir].syn_seen;
+				size_t skip = at < len - off ? at : prefix ? len - off - keep : 0;
+				if (skip && d->prefix_bytes + skip <= e->cfg.max_cleartext_prefix) {
+					d->prefix_bytes += (uint32_t)skip;
+					e->st.cleartext_prefix_bytes += skip;
+					off += skip;
+					if (at < len - (off - skip)) continue;   /* at the hello */
+					break;                                  /* need more bytes */
+				}
+				if (text || (skip && d->prefix_bytes)) {    /* a prefix beyond the bound: not TLS */
 					f->not_tls = true;
 					d->broken = true;
 					break;
 				}
+			}
+			if (!d->seen_record && !f->t->conn.ch_seen && !f->t->conn.sh_seen) {
+				/* Binary bytes may be the middle of a record (capture began mid-session):
+				 * look for a record header within one maximal record before giving up. */
 				if (off < TLS_MAX_RECORD_LEN + 5) { off++; d->resync = true; continue; }
 				f->not_tls = true;
 				d->broken = true;

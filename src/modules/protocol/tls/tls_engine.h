@@ -143,6 +143,8 @@ typedef struct tls_engine_config {
 	uint16_t *tls_ports;            /* optional: only treat these TCP ports as TLS servers (NULL: any) */
 	size_t n_tls_ports;
 	bool emit_handshake_only_sessions; /* report sessions with no data (default true) */
+	uint32_t max_cleartext_prefix;  /* clear-text bytes skipped per direction before its hello
+	                                 * (STARTTLS, PostgreSQL, ...) (default 16 KiB; 0: none) */
 } tls_engine_config_t;
 
 /* Fill cfg with defaults. */
@@ -201,6 +203,7 @@ typedef struct tls_engine_stats {
 	uint64_t clock_steps;           /* confirmed capture clock steps (absorbed) */
 	uint64_t lost_bytes;            /* TCP bytes declared lost over all flows */
 	uint64_t hs_unexpected;         /* handshake messages out of protocol order (dropped) */
+	uint64_t cleartext_prefix_bytes; /* clear-text bytes skipped before a hello (STARTTLS) */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

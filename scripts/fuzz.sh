@@ -49,7 +49,7 @@ build() {
 	mkdir -p "$objdir"
 	# the engine's sources as Makefile.am lists them (so this list cannot drift), plus the config reader
 	local srcs
-	srcs="$(sed -n '/^libtlsengine_la_SOURCES/,/^[^[:space:]]/p' Makefile.am | grep -o '[a-z_0-9]*\.c' | sed 's/\.c$//') tls_config"
+	srcs="$(sed -n '/^libtlsengine_la_SOURCES/,/^[^[:space:]]/p' Makefile.am | grep -o '[a-z_0-9]*\.c' | sed 's/\.c$//') tls_config keylog_listen"
 	[ -n "$srcs" ] || die "no engine sources found in Makefile.am"
 	for src in $srcs; do
 		o="$objdir/$src.o"
@@ -58,11 +58,11 @@ build() {
 		if [ ! -f "$o" ] || [ "$c" -nt "$o" ] || [ -n "$(find $TLS -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
 			$CC $CFLAGS_F $SAN -fsanitize=fuzzer-no-link $XML_CFLAGS -c "$c" -o "$o" || die "compile $c failed"
 		fi
-		[ "$src" = tls_config ] || objs="$objs $o"
+		[ "$src" = tls_config ] || [ "$src" = keylog_listen ] || objs="$objs $o"
 	done
 	for t in $TARGETS; do
 		local extra="" extralibs=""
-		[ "$t" = config ] && { extra="$objdir/tls_config.o"; extralibs="$XML_LIBS"; }
+		[ "$t" = config ] && { extra="$objdir/tls_config.o $objdir/keylog_listen.o"; extralibs="$XML_LIBS"; }
 		$CC $CFLAGS_F $SAN -fsanitize=fuzzer $XML_CFLAGS "tests/fuzz_$t.c" $objs $extra -o "$out/fuzz_$t" \
 			$LIBS $extralibs || die "link fuzz_$t failed"
 	done

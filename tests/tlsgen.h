@@ -156,6 +156,10 @@ typedef struct tlsgen_opts {
 	                             resume=2 (tickets); a resumed connection without psk_ke is an error */
 	int psk_ke;               /* TLS 1.3 resumption without (EC)DHE (psk_ke): both peers allow it and the resuming
 	                             client offers only ffdhe2048, which a server pinned by static_ecdhe_key or groups lacks */
+	void (*keylog_line)(void *user, const char *line); /* if set, called with every NSS key log line as
+	                             OpenSSL's keylog callback gives it (no newline), while the peers run:
+	                             e.g. to send it by UDP as Kamailio's keylog_peer does */
+	void *keylog_user;
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */

@@ -10,7 +10,9 @@
  * several lines per datagram, CRLF, over-long, malformed and unknown lines; a flood of
  * junk datagrams (counted, bounded memory, real keys still work after it); the listener
  * through `captls -r FILE --keylog-listen` with lines arriving after the file was read
- * (captls waits in wall time); the listener spec / allow-list checker.
+ * (captls waits in wall time); the listener spec / allow-list checker; `captls -w -` into
+ * a pipe flushes every packet (a libpcap reader sees one session's packets while captls
+ * still waits for the other's keys), and `captls -r FILE -w - | tshark -r -` if tshark exists.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +30,8 @@
 #include "tlsgen.h"
 #include "genverify.h"
 #include "keylog_listen.h"
+#include <pcap/pcap.h>
+#include <signal.h>
 
 static char EC_KEY[512], EC_CERT[512];
 
@@ -510,6 +514,210 @@ static void case_captls(void)
 	sender_free(&s);
 }
 
+/* TCP payload bytes of an Ethernet/IPv4 frame with client port `port` (either direction). */
+static size_t tcp_payload_for(const uint8_t *f, size_t n, uint16_t port)
+{
+	if (n < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00) return 0;
+	const uint8_t *ip = f + 14;
+	size_t ihl = (size_t)(ip[0] & 15) * 4, tot = (size_t)ip[2] << 8 | ip[3];
+	if (ip[9] != 6 || tot > n - 14 || ihl + 20 > tot) return 0;
+	const uint8_t *tcp = ip + ihl;
+	uint16_t sp = (uint16_t)(tcp[0] << 8 | tcp[1]), dp = (uint16_t)(tcp[2] << 8 | tcp[3]);
+	size_t doff = (size_t)(tcp[12] >> 4) * 4;
+	if (sp != port && dp != port) return 0;
+	return tot - ihl - doff;
+}
+
+/* 7. -w - into a pipe: per-packet flush, read back with libpcap while captls runs. */
+static void case_pcap_stream(const char *captls)
+{
+	char pcap[600], kl1[600], err[512];
+	snprintf(pcap, sizeof pcap, "%s/kl7.pcap", tu_tmpdir());
+	snprintf(kl1, sizeof kl1, "%s/kl7-conn1.keys", tu_tmpdir());
+	sender_t s;
+	sender_init(&s, AF_INET, NULL, 0);
+	tlsgen_opts_t o;
+	base(&o, 508);
+	tlsgen_result_t g;
+	memset(&g, 0, sizeof g);
+	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0 || g.n_conns != 2) { tap_ok(0, "generator: %s", err); sender_free(&s); return; }
+	FILE *f = fopen(kl1, "w");
+	fwrite(g.conns[0].keylog, 1, g.conns[0].keylog_len, f);
+	fclose(f);
+	/* connection 2's lines: sent by UDP once connection 1 was seen on the pipe */
+	for (char *p = g.conns[1].keylog, *e; p && *p; p = e + 1) {
+		e = strchr(p, '\n');
+		if (!e) break;
+		*e = '\0';
+		keylog_keep(&s, p);
+		*e = '\n';
+	}
+	int probe = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	socklen_t al = sizeof a;
+	bind(probe, (struct sockaddr *)&a, sizeof a);
+	getsockname(probe, (struct sockaddr *)&a, &al);
+	uint16_t port = ntohs(a.sin_port);
+	close(probe);
+	sender_set_port(&s, port);
+	char spec[64];
+	snprintf(spec, sizeof spec, "udp:127.0.0.1:%u", port);
+
+	int pfd[2];
+	if (pipe(pfd) < 0) { tap_ok(0, "pipe"); goto out; }
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		execl(captls, captls, "-r", pcap, "-l", kl1, "--keylog-listen", spec, "--keylog-wait", "6", "-w", "-", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	FILE *in = fdopen(pfd[0], "r");
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *pc = pcap_fopen_offline(in, eb);
+	if (!pc) { tap_ok(0, "libpcap cannot read the pipe: %s", eb); kill(pid, 9); waitpid(pid, NULL, 0); goto out; }
+	size_t want1 = g.conns[0].plain_len[0] + g.conns[0].plain_len[1];
+	size_t want2 = g.conns[1].plain_len[0] + g.conns[1].plain_len[1];
+	size_t got1 = 0, got2 = 0, pkts = 0;
+	int running_when_conn1_done = 0;
+	double t_conn1 = -1;
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	while (pcap_next_ex(pc, &h, &d) == 1) {
+		pkts++;
+		got1 += tcp_payload_for(d, h->caplen, g.conns[0].client_port);
+		got2 += tcp_payload_for(d, h->caplen, g.conns[1].client_port);
+		if (t_conn1 < 0 && got1 == want1) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			t_conn1 = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+			running_when_conn1_done = waitpid(pid, NULL, WNOHANG) == 0;
+			sender_send_kept(&s);    /* now the keys of connection 2 */
+		}
+	}
+	pcap_close(pc);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double total = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	tap_ok(t_conn1 >= 0 && running_when_conn1_done && t_conn1 < 3.0,
+	       "-w - into a pipe: connection 1's plaintext (%zu bytes) read with libpcap after %.3f s while captls still waits "
+	       "for connection 2's keys", want1, t_conn1);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got2 == want2 && total < 5.5,
+	       "connection 2 decrypted once its lines came by UDP: %zu of %zu bytes, %zu packets, captls done after %.2f s",
+	       got2, want2, pkts, total);
+
+	/* tshark reads the stream, if installed */
+	if (system("command -v tshark >/dev/null 2>&1") != 0) {
+		tap_skip("tshark not installed (apt-get install tshark): captls -r FILE -w - | tshark -r -");
+	} else {
+		char cmd[2400], full[600];
+		snprintf(full, sizeof full, "%s/kl7-all.keys", tu_tmpdir());
+		f = fopen(full, "w");
+		for (size_t c = 0; c < g.n_conns; c++) fwrite(g.conns[c].keylog, 1, g.conns[c].keylog_len, f);
+		fclose(f);
+		snprintf(cmd, sizeof cmd, "%s -r %s -l %s -w - | tshark -r - -Y 'tcp.len>0' -T fields -e tcp.len 2>/dev/null | "
+		         "awk '{s+=$1} END {print s+0}'", captls, pcap, full);
+		FILE *pp = popen(cmd, "r");
+		unsigned long sum = 0;
+		if (pp) { if (fscanf(pp, "%lu", &sum) != 1) sum = 0; pclose(pp); }
+		tap_ok(sum == want1 + want2, "captls -r FILE -w - | tshark -r -: %lu payload bytes (%zu expected)", sum, want1 + want2);
+	}
+out:
+	tlsgen_result_free(&g);
+	sender_free(&s);
+}
+
+/* 8. Per-packet flush proper: captls reads the capture from a pipe (-r -) that stays open
+ * after connection 1's packets, as a live capture would; connection 1's plaintext must come
+ * out of the -w - pipe before the input goes on. */
+static void case_pcap_flush(const char *captls)
+{
+	char pcap[600], kl[600], err[512];
+	snprintf(pcap, sizeof pcap, "%s/kl8.pcap", tu_tmpdir());
+	snprintf(kl, sizeof kl, "%s/kl8.keys", tu_tmpdir());
+	tlsgen_opts_t o;
+	base(&o, 509);
+	o.keylog_file = kl;
+	unlink(kl);
+	tlsgen_result_t g;
+	memset(&g, 0, sizeof g);
+	uint8_t *cap = NULL;
+	size_t caplen = 0;
+	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0 || g.n_conns != 2 || tu_read_file(pcap, &cap, &caplen) != 0) {
+		tap_ok(0, "generator: %s", err);
+		tlsgen_result_free(&g);
+		return;
+	}
+	/* byte offset where connection 1's last record ends */
+	size_t n1 = g.conns[0].first_packet + g.conns[0].n_packets, off = 24;
+	for (size_t i = 0; i < n1 && off + 16 <= caplen; i++) {
+		uint32_t il;
+		memcpy(&il, cap + off + 8, 4);
+		off += 16 + il;
+	}
+	int in[2], outp[2], ctl[2];
+	alarm(60);   /* without per-packet flushing this would block forever: fail instead */
+	if (pipe(in) < 0 || pipe(outp) < 0 || pipe(ctl) < 0) { tap_ok(0, "pipe"); free(cap); tlsgen_result_free(&g); return; }
+	pid_t cp = fork();
+	if (cp == 0) {
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		close(in[0]); close(in[1]); close(outp[0]); close(outp[1]); close(ctl[0]); close(ctl[1]);
+		execl(captls, captls, "-r", "-", "-l", kl, "-w", "-", (char *)NULL);
+		_exit(127);
+	}
+	pid_t wp = fork();
+	if (wp == 0) {   /* the capture source: connection 1, then wait for the go, then the rest */
+		close(in[0]); close(outp[0]); close(outp[1]); close(ctl[1]);
+		if (write(in[1], cap, off) != (ssize_t)off) _exit(1);
+		char c;
+		if (read(ctl[0], &c, 1) != 1) _exit(1);
+		if (write(in[1], cap + off, caplen - off) != (ssize_t)(caplen - off)) _exit(1);
+		_exit(0);
+	}
+	close(in[0]); close(in[1]); close(outp[1]); close(ctl[0]);
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *pc = pcap_fopen_offline(fdopen(outp[0], "r"), eb);
+	size_t want1 = g.conns[0].plain_len[0] + g.conns[0].plain_len[1];
+	size_t want2 = g.conns[1].plain_len[0] + g.conns[1].plain_len[1];
+	size_t got1 = 0, got2 = 0;
+	int before_rest = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double dt = -1;
+	if (pc) {
+		struct pcap_pkthdr *h;
+		const u_char *d;
+		while (pcap_next_ex(pc, &h, &d) == 1) {
+			got1 += tcp_payload_for(d, h->caplen, g.conns[0].client_port);
+			got2 += tcp_payload_for(d, h->caplen, g.conns[1].client_port);
+			if (!before_rest && got1 == want1) {
+				before_rest = got2 == 0;
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+				if (write(ctl[1], "g", 1) != 1) break;   /* now the rest of the capture */
+			}
+		}
+		pcap_close(pc);
+	}
+	close(ctl[1]);
+	alarm(0);
+	int st = 0, ws = 0;
+	waitpid(cp, &st, 0);
+	waitpid(wp, &ws, 0);
+	tap_ok(pc && before_rest, "-w - flushes per packet: connection 1's %zu plaintext bytes were readable %.3f s after start "
+	       "while the input pipe was still open (no more packets yet)", want1, dt);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got2 == want2, "then the rest: connection 2 %zu of %zu bytes, captls exit 0",
+	       got2, want2);
+	free(cap);
+	tlsgen_result_free(&g);
+}
+
 int main(void)
 {
 	tls_engine_global_init();
@@ -526,5 +734,16 @@ int main(void)
 	case_allow();
 	case_flood();
 	case_captls();
+	{
+		const char *top = getenv("top_builddir");
+		char captls[600];
+		snprintf(captls, sizeof captls, "%s/captls", top ? top : ".");
+		if (access(captls, X_OK) == 0) {
+			case_pcap_stream(captls);
+			case_pcap_flush(captls);
+		} else {
+			tap_skip("captls not built");
+		}
+	}
 	return tap_done();
 }

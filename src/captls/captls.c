@@ -71,6 +71,7 @@ typedef struct opts {
 	size_t keylog_max;
 	const char *keylog_listen, *keylog_allow;
 	long keylog_wait;           /* -1: not given (the profile's / engine default) */
+	size_t keylog_max_dgram;    /* 0: default */
 } opts_t;
 
 typedef struct app {
@@ -146,6 +147,7 @@ static void usage(FILE *f)
 "      --keylog-allow LIST  senders accepted by --keylog-listen: addresses or\n"
 "                         ADDR/PREFIX, comma-separated, or any (default: loopback)\n"
 "      --keylog-wait N    seconds a session waits for its key-log secrets (default 10)\n"
+"      --keylog-max-datagram N  longer key-log datagrams are dropped (default 4096)\n"
 "output:\n"
 "  -o, --output text|json text (default) or JSON Lines on stdout\n"
 "  -H, --hep udp:HOST:PORT|tcp:HOST:PORT\n"
@@ -442,7 +444,7 @@ static void print_stats(const app_t *a, pcap_t *p)
 
 
 enum { OPT_STATS = 256, OPT_HEP_ID, OPT_HEP_AUTH, OPT_HEP_HTTP, OPT_HEP_RAW, OPT_LINKTYPE, OPT_KEYLOG_MAX,
-       OPT_KEYLOG_LISTEN, OPT_KEYLOG_ALLOW, OPT_KEYLOG_WAIT };
+       OPT_KEYLOG_LISTEN, OPT_KEYLOG_ALLOW, OPT_KEYLOG_WAIT, OPT_KEYLOG_DGRAM };
 
 static const struct option long_opts[] = {
 	{ "read", required_argument, NULL, 'r' },
@@ -469,6 +471,7 @@ static const struct option long_opts[] = {
 	{ "keylog-listen", required_argument, NULL, OPT_KEYLOG_LISTEN },
 	{ "keylog-allow", required_argument, NULL, OPT_KEYLOG_ALLOW },
 	{ "keylog-wait", required_argument, NULL, OPT_KEYLOG_WAIT },
+	{ "keylog-max-datagram", required_argument, NULL, OPT_KEYLOG_DGRAM },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -566,6 +569,10 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 			o->keylog_allow = optarg;
 			break;
 		}
+		case OPT_KEYLOG_DGRAM:
+			o->keylog_max_dgram = parse_num("--keylog-max-datagram", optarg, 65535);
+			if (o->keylog_max_dgram < 64) die_usage("--keylog-max-datagram must be at least 64");
+			break;
 		case OPT_KEYLOG_WAIT:
 			o->keylog_wait = (long)parse_num("--keylog-wait", optarg, 86400);
 			break;
@@ -637,7 +644,8 @@ int main(int argc, char **argv)
 			if (tls_config_build_keystore(p, &stores[nstores], err, sizeof err, warn_cb, NULL) < 0)
 				die_usage("%s", err[0] ? err : "cannot load the profile's keys");
 			if (p->keylog_listen) {
-				kll[n_kll] = kl_listener_open(p->keylog_listen, p->keylog_allow, 0, stores[nstores], err, sizeof err);
+				kll[n_kll] = kl_listener_open(p->keylog_listen, p->keylog_allow, p->keylog_max_datagram, stores[nstores],
+				                               err, sizeof err);
 				if (!kll[n_kll]) die_usage("%s: profile %s: %s", o.config, p->name, err);
 				n_kll++;
 			}
@@ -650,7 +658,8 @@ int main(int argc, char **argv)
 		if (nstores >= MAX_STORES) die_usage("too many key stores");
 		stores[nstores++] = load_cli_keys(&o);
 		if (o.keylog_listen) {
-			kll[n_kll] = kl_listener_open(o.keylog_listen, o.keylog_allow, 0, stores[nstores - 1], err, sizeof err);
+			kll[n_kll] = kl_listener_open(o.keylog_listen, o.keylog_allow, o.keylog_max_dgram, stores[nstores - 1],
+			                               err, sizeof err);
 			if (!kll[n_kll]) die_usage("%s", err);
 			n_kll++;
 		}

@@ -22,6 +22,12 @@
  * on eviction, replacement and free, the line buffer after each line, and nothing here
  * ever prints a secret. One mutex guards everything (lookups can come from several
  * engine threads).
+ *
+ * A key log may also have no file (tls_keylog_open_mem): lines then arrive as UDP
+ * datagrams from the key-log listener (Kamailio's keylog_peer sends one line per datagram
+ * without newline) through tls_keylog_feed_dgram, which parses each datagram on its own
+ * (no partial line carried over, a stack line buffer wiped after each line) into the same
+ * bounded table, from the listener's thread while engines look secrets up.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* explicit_bzero, getrandom */

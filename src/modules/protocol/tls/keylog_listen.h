@@ -16,7 +16,8 @@
 #include <stdint.h>
 #include "tls_engine.h"
 
-#define KLL_DEFAULT_MAX_DGRAM 4096   /* bytes; NSS lines are < 200, several per datagram fit */
+#define KLL_DEFAULT_MAX_DGRAM 4096   /* bytes; NSS lines are < 200, several per datagram fit
+                                      * (keylog-max-datagram, --keylog-max-datagram) */
 #define KLL_MAX_ALLOW 64
 
 typedef struct kl_listener kl_listener_t;

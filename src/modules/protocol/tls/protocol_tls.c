@@ -371,7 +371,7 @@ static int load_module(xml_node *config)
 			continue;
 		}
 		if (p->keylog_listen) {
-			kl_listener_t *l = G_n_kll < 256 ? kl_listener_open(p->keylog_listen, p->keylog_allow, 0,
+			kl_listener_t *l = G_n_kll < 256 ? kl_listener_open(p->keylog_listen, p->keylog_allow, p->keylog_max_datagram,
 			                                                    e->ks, err, sizeof err) : NULL;
 			if (l && kl_listener_start(l, err, sizeof err) < 0) { kl_listener_free(l); l = NULL; }
 			if (!l) {

@@ -206,7 +206,7 @@ static bool parse_ports(const char *s, uint16_t **out, size_t *n_out)
 /* ---- param table ---- */
 
 typedef enum { P_KEY, P_PASSWORD, P_KEYLOG, P_SERVER, P_SNI, P_PORTS, P_BOOL_HS,
-               P_U32, P_U64, P_KEYLOG_MAX, P_LISTEN, P_ALLOW } pkind_t;
+               P_U32, P_U64, P_KEYLOG_MAX, P_LISTEN, P_ALLOW, P_DGRAM } pkind_t;
 
 typedef struct param_def {
 	const char *name;
@@ -237,6 +237,7 @@ static const param_def_t params[] = {
 	{ "keylog-max-entries",      P_KEYLOG_MAX, 0, false, 1, 100000000 },
 	{ "keylog-listen",           P_LISTEN,     0, false, 0, 0 },
 	{ "keylog-allow",            P_ALLOW,      0, false, 0, 0 },
+	{ "keylog-max-datagram",     P_DGRAM,      0, true,  64, 65535 },
 	{ NULL, 0, 0, false, 0, 0 }
 };
 
@@ -375,6 +376,10 @@ static int apply_param(const char *path, tls_profile_conf_t *p, const param_def_
 		if (!set_str(&p->keylog_listen, t, false)) goto oom;
 		break;
 	}
+	case P_DGRAM:
+		if (!parse_u64(t, d->bytes, &v) || v < d->min || v > d->max) goto bad;
+		p->keylog_max_datagram = (uint32_t)v;
+		break;
 	case P_ALLOW: {
 		char why[256];
 		if (kl_listener_check("udp:0", t, why, sizeof why) < 0) {

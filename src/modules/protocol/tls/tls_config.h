@@ -27,6 +27,7 @@ typedef struct tls_profile_conf {
 	uint32_t keylog_max_entries;
 	char *keylog_listen;       /* keylog-listen "udp:IP:PORT", may be NULL */
 	char *keylog_allow;        /* keylog-allow list, may be NULL (loopback only) */
+	uint32_t keylog_max_datagram; /* keylog-max-datagram: bytes, 0 = KLL_DEFAULT_MAX_DGRAM */
 } tls_profile_conf_t;
 
 typedef struct tls_conf {

@@ -364,6 +364,7 @@ static pcap_t *open_input(const opts_t *o, const char *filter)
 		pcap_set_snaplen(p, 262144);
 		pcap_set_promisc(p, 1);
 		pcap_set_timeout(p, 200);
+		pcap_set_immediate_mode(p, 1);   /* plaintext out as it happens, not per 200 ms block */
 		pcap_set_buffer_size(p, 32 << 20);
 		int rc = pcap_activate(p);
 		if (rc < 0) {
@@ -391,33 +392,7 @@ static pcap_t *open_input(const opts_t *o, const char *filter)
 
 static void print_stats(const app_t *a, pcap_t *p)
 {
-	tls_engine_stats_t st;
-	tls_engine_get_stats(a->eng, &st);
-	fprintf(stderr, "captls: packets %llu (malformed %llu, non-TCP %llu), %llu bytes\n",
-	        (unsigned long long)st.packets, (unsigned long long)st.packets_malformed,
-	        (unsigned long long)st.packets_non_tcp, (unsigned long long)st.bytes_in);
-	fprintf(stderr, "captls: flows %llu created, %llu closed, %llu evicted idle, %llu evicted at the limit, %llu active\n",
-	        (unsigned long long)st.flows_created, (unsigned long long)st.flows_closed,
-	        (unsigned long long)st.flows_evicted_timeout, (unsigned long long)st.flows_evicted_limit,
-	        (unsigned long long)st.flows_active);
-	fprintf(stderr, "captls: sessions %llu, decrypted %llu", (unsigned long long)st.sessions,
-	        (unsigned long long)st.sessions_decrypted);
-	for (int r = 1; r < TLS_REASON__COUNT; r++)
-		if (st.sessions_failed[r])
-			fprintf(stderr, ", %s %llu", tls_reason_name((tls_reason_t)r),
-			        (unsigned long long)st.sessions_failed[r]);
-	fputc('\n', stderr);
-	fprintf(stderr, "captls: records %llu, decrypted %llu, failed authentication %llu, oversize %llu\n",
-	        (unsigned long long)st.records, (unsigned long long)st.records_decrypted,
-	        (unsigned long long)st.records_auth_failed, (unsigned long long)st.records_oversize);
-	fprintf(stderr, "captls: messages %llu, plaintext bytes %llu\n",
-	        (unsigned long long)st.messages, (unsigned long long)st.plaintext_bytes);
-	fprintf(stderr, "captls: reassembly: out of order %llu, retransmits %llu, dropped %llu, gaps %llu\n",
-	        (unsigned long long)st.reasm_out_of_order, (unsigned long long)st.reasm_retransmits,
-	        (unsigned long long)st.reasm_dropped, (unsigned long long)st.gaps);
-	fprintf(stderr, "captls: key log lines %llu (malformed %llu), resumptions %llu\n",
-	        (unsigned long long)st.keylog_lines, (unsigned long long)st.keylog_malformed,
-	        (unsigned long long)st.resumptions);
+	out_print_engine_stats(stderr, a->eng);
 	if (a->hep) {
 		hep_sender_stats_t hs;
 		hep_sender_get_stats(a->hep, &hs);
@@ -658,8 +633,7 @@ int main(int argc, char **argv)
 		if (nstores >= MAX_STORES) die_usage("too many key stores");
 		stores[nstores++] = load_cli_keys(&o);
 		if (o.keylog_listen) {
-			kll[n_kll] = kl_listener_open(o.keylog_listen, o.keylog_allow, o.keylog_max_dgram, stores[nstores - 1],
-			                               err, sizeof err);
+			kll[n_kll] = kl_listener_open(o.keylog_listen, o.keylog_allow, o.keylog_max_dgram, stores[nstores - 1], err, sizeof err);
 			if (!kll[n_kll]) die_usage("%s", err);
 			n_kll++;
 		}

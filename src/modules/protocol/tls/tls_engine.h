@@ -9,7 +9,8 @@
  * Threading: one engine may be fed from several threads; calls are serialized by an
  * internal lock and callbacks run on the feeding thread with that lock held (a callback
  * must not call back into the same engine). A keystore is read-only after loading except
- * for its key log, which has its own lock, and may be shared by several engines.
+ * for its key logs, each with its own lock (a memory-fed one may be fed from another
+ * thread: tls_keystore_feed_keylog), and may be shared by several engines.
  */
 #ifndef PTLS_TLS_ENGINE_H
 #define PTLS_TLS_ENGINE_H

@@ -1,6 +1,6 @@
 #!/bin/bash
 # fuzz.sh — builds and runs the libFuzzer targets of the engine (tests/fuzz_packet.c,
-# tests/fuzz_keylog.c, tests/fuzz_config.c) with clang, ASan and UBSan.
+# tests/fuzz_keylog.c, tests/fuzz_keylog_dgram.c, tests/fuzz_config.c) with clang, ASan and UBSan.
 #
 # Why a script outside autotools: libFuzzer needs clang and instrumented objects of the
 # whole engine, which the normal build (any compiler, no sanitizers) does not make. The
@@ -33,7 +33,7 @@ case "$CC" in *clang*) ;; *) CC=clang ;; esac
 RSS="${FUZZ_RSS_MB:-2048}"
 JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TLS=src/modules/protocol/tls
-TARGETS="packet keylog config starttls"
+TARGETS="packet keylog keylog_dgram config starttls"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS_F="-std=gnu11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O2 -Wall -Wextra -I$TLS -Itests"
 XML_CFLAGS="$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)"
@@ -49,7 +49,7 @@ build() {
 	mkdir -p "$objdir"
 	# the engine's sources as Makefile.am lists them (so this list cannot drift), plus the config reader
 	local srcs
-	srcs="$(sed -n '/^libtlsengine_la_SOURCES/,/^[^[:space:]]/p' Makefile.am | grep -o '[a-z_0-9]*\.c' | sed 's/\.c$//') tls_config"
+	srcs="$(sed -n '/^libtlsengine_la_SOURCES/,/^[^[:space:]]/p' Makefile.am | grep -o '[a-z_0-9]*\.c' | sed 's/\.c$//') tls_config keylog_listen"
 	[ -n "$srcs" ] || die "no engine sources found in Makefile.am"
 	for src in $srcs; do
 		o="$objdir/$src.o"
@@ -58,11 +58,12 @@ build() {
 		if [ ! -f "$o" ] || [ "$c" -nt "$o" ] || [ -n "$(find $TLS -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
 			$CC $CFLAGS_F $SAN -fsanitize=fuzzer-no-link $XML_CFLAGS -c "$c" -o "$o" || die "compile $c failed"
 		fi
-		[ "$src" = tls_config ] || objs="$objs $o"
+		[ "$src" = tls_config ] || [ "$src" = keylog_listen ] || objs="$objs $o"
 	done
 	for t in $TARGETS; do
 		local extra="" extralibs=""
-		[ "$t" = config ] && { extra="$objdir/tls_config.o"; extralibs="$XML_LIBS"; }
+		[ "$t" = config ] && { extra="$objdir/tls_config.o $objdir/keylog_listen.o"; extralibs="$XML_LIBS"; }
+		[ "$t" = keylog_dgram ] && extra="$objdir/keylog_listen.o"
 		$CC $CFLAGS_F $SAN -fsanitize=fuzzer $XML_CFLAGS "tests/fuzz_$t.c" $objs $extra -o "$out/fuzz_$t" \
 			$LIBS $extralibs || die "link fuzz_$t failed"
 	done

@@ -16,7 +16,7 @@
  *     $top_srcdir/tests/fuzz-regress/<target>/ printing TAP — so `make check` replays the
  *     seed corpus and every crash ever found, with gcc and no libFuzzer.
  *
- * Define FUZZ_TARGET_NAME ("packet", "keylog", "config") before including it (or
+ * Define FUZZ_TARGET_NAME ("packet", "keylog", "keylog_dgram", "config") before including it (or
  * FUZZ_NO_DRIVER for a program that only wants the key and helpers).
  */
 #ifndef TESTS_FUZZ_COMMON_H

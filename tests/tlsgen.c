@@ -1582,6 +1582,7 @@ static void keylog_cb(const SSL *ssl, const char *line)
 	if (!g) return;
 	buf_printf(&g->keylog, "%s\n", line);
 	if (g->keylog_fp) { fprintf(g->keylog_fp, "%s\n", line); fflush(g->keylog_fp); }
+	if (g->o && g->o->keylog_line) g->o->keylog_line(g->o->keylog_user, line);
 }
 
 static int pw_cb(char *buf, int size, int rwflag, void *u)

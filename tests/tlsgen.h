@@ -161,6 +161,10 @@ typedef struct tlsgen_opts {
 	                             "xmpp", "ftp" (AUTH TLS), "postgres" (SSLRequest, 'S'), "ldap" (StartTLS
 	                             extended request/response, BER); NULL: none. The prefix bytes are in
 	                             tls[d] (the TCP streams) before the records; they are not messages */
+	void (*keylog_line)(void *user, const char *line); /* if set, called with every NSS key log line as
+	                             OpenSSL's keylog callback gives it (no newline), while the peers run:
+	                             e.g. to send it by UDP as Kamailio's keylog_peer does */
+	void *keylog_user;
 } tlsgen_opts_t;
 
 /* Size classes of generated messages (tlsgen_msg_t.size_class). */

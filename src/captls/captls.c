@@ -10,6 +10,7 @@
  *
  *   captls (-r FILE | -i IFACE) [-f BPF] [-c protocol_tls.xml] [-k KEYFILE]... [-P PASSWORD]
  *          [-l KEYLOGFILE] [-o text|json] [-H udp:HOST:PORT | tcp:HOST:PORT] [-w OUT.pcap]
+ *          [--keylog-listen udp:HOST:PORT [--keylog-allow LIST]]
  *
  * Exit status: 0 input processed (even with undecryptable sessions); 2 usage or
  * configuration error, reported as one line on stderr; 1 runtime failure (read error in
@@ -45,6 +46,8 @@
 #include "output.h"
 #include "hep.h"
 #include "pcap_out.h"
+#include "keylog_listen.h"
+#include "keywait.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -66,6 +69,9 @@ typedef struct opts {
 	int hep_type_http, hep_type_raw;
 	int linktype;
 	size_t keylog_max;
+	const char *keylog_listen, *keylog_allow;
+	long keylog_wait;           /* -1: not given (the profile's / engine default) */
+	size_t keylog_max_dgram;    /* 0: default */
 } opts_t;
 
 typedef struct app {
@@ -78,6 +84,8 @@ typedef struct app {
 	uint64_t hep_too_big, hep_keepalive_skipped, hep_failed;
 	char hep_last_err[512];
 	pcap_out_t *pw;
+	kl_listener_t *kll[MAX_STORES + 1];  /* key-log listeners (--keylog-listen, profiles) */
+	size_t n_kll;
 	double now;                 /* capture time of the packet being fed */
 	bool stop_output;           /* stdout failed: stop reading */
 } app_t;
@@ -115,7 +123,8 @@ static void usage(FILE *f)
 	fputs(
 "usage: captls (-r FILE | -i IFACE) [-f BPF] [-c protocol_tls.xml] [-k KEYFILE]...\n"
 "              [-P PASSWORD] [-l KEYLOGFILE] [-o text|json]\n"
-"              [-H udp:HOST:PORT | tcp:HOST:PORT] [-w OUT.pcap] [BPF expression]\n"
+"              [-H udp:HOST:PORT | tcp:HOST:PORT] [-w OUT.pcap | -w -]\n"
+"              [--keylog-listen udp:HOST:PORT [--keylog-allow LIST]] [BPF expression]\n"
 "\n"
 "Passively decrypts TLS sessions (SIP over TLS, HTTPS, ...) and prints each decrypted\n"
 "application message, one session summary per TLS session.\n"
@@ -130,11 +139,21 @@ static void usage(FILE *f)
 "  -P, --password PASS    password of encrypted -k keys\n"
 "  -l, --keylog FILE      NSS key log (SSLKEYLOGFILE), followed as it grows\n"
 "  -c, --config FILE      protocol_tls.xml: every enabled profile's keys and key log\n"
+"      --keylog-listen udp:HOST:PORT\n"
+"                         receive NSS key-log lines as UDP datagrams (one line each,\n"
+"                         newline optional: Kamailio's keylog_peer); HOST defaults to\n"
+"                         127.0.0.1. With -r, waits at the end up to keylog-wait\n"
+"                         seconds (wall time) for sessions still lacking keys\n"
+"      --keylog-allow LIST  senders accepted by --keylog-listen: addresses or\n"
+"                         ADDR/PREFIX, comma-separated, or any (default: loopback)\n"
+"      --keylog-wait N    seconds a session waits for its key-log secrets (default 10)\n"
+"      --keylog-max-datagram N  longer key-log datagrams are dropped (default 4096)\n"
 "output:\n"
 "  -o, --output text|json text (default) or JSON Lines on stdout\n"
 "  -H, --hep udp:HOST:PORT|tcp:HOST:PORT\n"
 "                         send every message as HEP v3 to a Homer collector\n"
 "  -w, --write OUT.pcap   write the plaintext as a pcap of plain TCP connections\n"
+"                         (\"-\": stdout; flushed per packet with -i or into a pipe)\n"
 "                         (with -H or -w, stdout records only if -o is given)\n"
 "  -q, --quiet            no records on stdout, no session lines on stderr\n"
 "      --stats            print engine counters to stderr at the end\n"
@@ -308,6 +327,8 @@ static tls_keystore_t *load_cli_keys(const opts_t *o)
 		}
 		if (warn[0]) say("warning: %s", warn);
 	}
+	if (o->keylog_listen && tls_keystore_add_keylog_feed(ks, o->keylog_max, err, sizeof err) < 0)
+		die_usage("--keylog-listen: %s", err);
 	if (o->keylog) {
 		struct stat st;
 		if (stat(o->keylog, &st) < 0) {
@@ -343,6 +364,7 @@ static pcap_t *open_input(const opts_t *o, const char *filter)
 		pcap_set_snaplen(p, 262144);
 		pcap_set_promisc(p, 1);
 		pcap_set_timeout(p, 200);
+		pcap_set_immediate_mode(p, 1);   /* plaintext out as it happens, not per 200 ms block */
 		pcap_set_buffer_size(p, 32 << 20);
 		int rc = pcap_activate(p);
 		if (rc < 0) {
@@ -370,33 +392,7 @@ static pcap_t *open_input(const opts_t *o, const char *filter)
 
 static void print_stats(const app_t *a, pcap_t *p)
 {
-	tls_engine_stats_t st;
-	tls_engine_get_stats(a->eng, &st);
-	fprintf(stderr, "captls: packets %llu (malformed %llu, non-TCP %llu), %llu bytes\n",
-	        (unsigned long long)st.packets, (unsigned long long)st.packets_malformed,
-	        (unsigned long long)st.packets_non_tcp, (unsigned long long)st.bytes_in);
-	fprintf(stderr, "captls: flows %llu created, %llu closed, %llu evicted idle, %llu evicted at the limit, %llu active\n",
-	        (unsigned long long)st.flows_created, (unsigned long long)st.flows_closed,
-	        (unsigned long long)st.flows_evicted_timeout, (unsigned long long)st.flows_evicted_limit,
-	        (unsigned long long)st.flows_active);
-	fprintf(stderr, "captls: sessions %llu, decrypted %llu", (unsigned long long)st.sessions,
-	        (unsigned long long)st.sessions_decrypted);
-	for (int r = 1; r < TLS_REASON__COUNT; r++)
-		if (st.sessions_failed[r])
-			fprintf(stderr, ", %s %llu", tls_reason_name((tls_reason_t)r),
-			        (unsigned long long)st.sessions_failed[r]);
-	fputc('\n', stderr);
-	fprintf(stderr, "captls: records %llu, decrypted %llu, failed authentication %llu, oversize %llu\n",
-	        (unsigned long long)st.records, (unsigned long long)st.records_decrypted,
-	        (unsigned long long)st.records_auth_failed, (unsigned long long)st.records_oversize);
-	fprintf(stderr, "captls: messages %llu, plaintext bytes %llu\n",
-	        (unsigned long long)st.messages, (unsigned long long)st.plaintext_bytes);
-	fprintf(stderr, "captls: reassembly: out of order %llu, retransmits %llu, dropped %llu, gaps %llu\n",
-	        (unsigned long long)st.reasm_out_of_order, (unsigned long long)st.reasm_retransmits,
-	        (unsigned long long)st.reasm_dropped, (unsigned long long)st.gaps);
-	fprintf(stderr, "captls: key log lines %llu (malformed %llu), resumptions %llu\n",
-	        (unsigned long long)st.keylog_lines, (unsigned long long)st.keylog_malformed,
-	        (unsigned long long)st.resumptions);
+	out_print_engine_stats(stderr, a->eng);
 	if (a->hep) {
 		hep_sender_stats_t hs;
 		hep_sender_get_stats(a->hep, &hs);
@@ -412,6 +408,7 @@ static void print_stats(const app_t *a, pcap_t *p)
 		fprintf(stderr, "captls: pcap output: %llu packets, %llu flows\n",
 		        (unsigned long long)ps.packets, (unsigned long long)ps.flows_opened);
 	}
+	keywait_print_stats(a->kll, a->n_kll);
 	struct pcap_stat cs;
 	if (a->o->iface && p && pcap_stats(p, &cs) == 0)
 		fprintf(stderr, "captls: capture: %u received, %u dropped by kernel, %u dropped by interface\n",
@@ -420,7 +417,9 @@ static void print_stats(const app_t *a, pcap_t *p)
 
 /* ---------------------------------------------------------------- main */
 
-enum { OPT_STATS = 256, OPT_HEP_ID, OPT_HEP_AUTH, OPT_HEP_HTTP, OPT_HEP_RAW, OPT_LINKTYPE, OPT_KEYLOG_MAX };
+
+enum { OPT_STATS = 256, OPT_HEP_ID, OPT_HEP_AUTH, OPT_HEP_HTTP, OPT_HEP_RAW, OPT_LINKTYPE, OPT_KEYLOG_MAX,
+       OPT_KEYLOG_LISTEN, OPT_KEYLOG_ALLOW, OPT_KEYLOG_WAIT, OPT_KEYLOG_DGRAM };
 
 static const struct option long_opts[] = {
 	{ "read", required_argument, NULL, 'r' },
@@ -444,6 +443,10 @@ static const struct option long_opts[] = {
 	{ "hep-type-raw", required_argument, NULL, OPT_HEP_RAW },
 	{ "pcap-linktype", required_argument, NULL, OPT_LINKTYPE },
 	{ "keylog-max", required_argument, NULL, OPT_KEYLOG_MAX },
+	{ "keylog-listen", required_argument, NULL, OPT_KEYLOG_LISTEN },
+	{ "keylog-allow", required_argument, NULL, OPT_KEYLOG_ALLOW },
+	{ "keylog-wait", required_argument, NULL, OPT_KEYLOG_WAIT },
+	{ "keylog-max-datagram", required_argument, NULL, OPT_KEYLOG_DGRAM },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -466,6 +469,7 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 	o->hep_id = 2001;
 	o->linktype = PCAP_OUT_ETHERNET;
 	o->keylog_max = KEYLOG_MAX_DEFAULT;
+	o->keylog_wait = -1;
 	opterr = 0;
 	char nb[40];
 	int c;
@@ -526,6 +530,27 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 			o->keylog_max = parse_num("--keylog-max", optarg, 100000000);
 			if (!o->keylog_max) die_usage("--keylog-max must be at least 1");
 			break;
+		case OPT_KEYLOG_LISTEN: {
+			char e[300];
+			if (o->keylog_listen) die_usage("--keylog-listen given twice");
+			if (kl_listener_check(optarg, NULL, e, sizeof e) < 0) die_usage("%s", e);
+			o->keylog_listen = optarg;
+			break;
+		}
+		case OPT_KEYLOG_ALLOW: {
+			char e[300];
+			if (o->keylog_allow) die_usage("--keylog-allow given twice");
+			if (kl_listener_check("udp:0", optarg, e, sizeof e) < 0) die_usage("%s", e);
+			o->keylog_allow = optarg;
+			break;
+		}
+		case OPT_KEYLOG_DGRAM:
+			o->keylog_max_dgram = parse_num("--keylog-max-datagram", optarg, 65535);
+			if (o->keylog_max_dgram < 64) die_usage("--keylog-max-datagram must be at least 64");
+			break;
+		case OPT_KEYLOG_WAIT:
+			o->keylog_wait = (long)parse_num("--keylog-wait", optarg, 86400);
+			break;
 		case ':':
 			if (optopt) die_usage("option %s needs an argument (see captls -h)", opt_name(optopt, nb, sizeof nb));
 			die_usage("option %s needs an argument (see captls -h)", argv[optind - 1]);
@@ -548,6 +573,7 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 		}
 		*trailing_filter = f;
 	}
+	if (o->keylog_allow && !o->keylog_listen) die_usage("--keylog-allow needs --keylog-listen");
 	if (!o->read_file && !o->iface) die_usage("no input: give -r FILE or -i IFACE (see captls -h)");
 	if (o->read_file && o->iface) die_usage("-r and -i are exclusive: give one input");
 	if (o->write && !strcmp(o->write, "-") && o->format >= 0)
@@ -574,6 +600,8 @@ int main(int argc, char **argv)
 	memset(&conf, 0, sizeof conf);
 	bool have_conf = false;
 	char err[1024];
+	kl_listener_t *kll[MAX_STORES + 1];
+	size_t n_kll = 0;
 	if (o.config) {
 		struct stat st;
 		if (stat(o.config, &st) < 0) die_usage("config %s: %s", o.config, strerror(errno));
@@ -590,21 +618,39 @@ int main(int argc, char **argv)
 			err[0] = 0;
 			if (tls_config_build_keystore(p, &stores[nstores], err, sizeof err, warn_cb, NULL) < 0)
 				die_usage("%s", err[0] ? err : "cannot load the profile's keys");
+			if (p->keylog_listen) {
+				kll[n_kll] = kl_listener_open(p->keylog_listen, p->keylog_allow, p->keylog_max_datagram, stores[nstores],
+				                               err, sizeof err);
+				if (!kll[n_kll]) die_usage("%s: profile %s: %s", o.config, p->name, err);
+				n_kll++;
+			}
 			nstores++;
 		}
 		if (first) say("warning: %s: no enabled profile", o.config);
 	}
-	if (o.n_keys || o.keylog || !nstores) {
+	if (o.keylog_wait >= 0) ecfg.keylog_wait = (uint32_t)o.keylog_wait;
+	if (o.n_keys || o.keylog || o.keylog_listen || !nstores) {
 		if (nstores >= MAX_STORES) die_usage("too many key stores");
 		stores[nstores++] = load_cli_keys(&o);
+		if (o.keylog_listen) {
+			kll[n_kll] = kl_listener_open(o.keylog_listen, o.keylog_allow, o.keylog_max_dgram, stores[nstores - 1], err, sizeof err);
+			if (!kll[n_kll]) die_usage("%s", err);
+			n_kll++;
+		}
 	}
-	if (o.verbose && !o.n_keys && !o.keylog && !o.config)
+	for (size_t i = 0; i < n_kll; i++) {
+		if (kl_listener_start(kll[i], err, sizeof err) < 0) die_usage("%s", err);
+		if (o.verbose) say("receiving key-log lines on %s", kl_listener_describe(kll[i]));
+	}
+	if (o.verbose && !o.n_keys && !o.keylog && !o.keylog_listen && !o.config)
 		say("no keys given (-k, -l or -c): sessions are listed but nothing can be decrypted");
 
 	/* ---- outputs ---- */
 	app_t a;
 	memset(&a, 0, sizeof a);
 	a.o = &o;
+	memcpy(a.kll, kll, n_kll * sizeof kll[0]);
+	a.n_kll = n_kll;
 	if (o.hep) {
 		a.hep = hep_sender_new(o.hep, err, sizeof err);
 		if (!a.hep) die_usage("-H: %s", err);
@@ -631,7 +677,8 @@ int main(int argc, char **argv)
 	if (o.write) {
 		a.pw = pcap_out_open(o.write, o.linktype, err, sizeof err);
 		if (!a.pw) die_usage("-w %s", err);
-		if (live) pcap_out_set_autoflush(a.pw, true);
+		/* per packet when someone reads as we write: live capture, or a pipe / FIFO */
+		if (live || keywait_output_is_pipe(o.write)) pcap_out_set_autoflush(a.pw, true);
 	}
 
 	/* ---- engine ---- */
@@ -665,6 +712,7 @@ int main(int argc, char **argv)
 				tls_engine_expire(a.eng, now, false);
 				last_expire = now;
 			}
+			if (a.n_kll) tls_engine_wait_keys(a.eng);  /* keys that arrived while idle */
 			continue;
 		}
 		if (r == PCAP_ERROR_BREAK) break;   /* end of file, or signal */
@@ -674,10 +722,17 @@ int main(int argc, char **argv)
 		break;
 	}
 
-	/* ---- finish: final session reports, then outputs ---- */
+	/* ---- finish: with a key-log listener, sessions still lacking keys wait up to
+	 * keylog-wait seconds of wall time for their lines (the input is over, so capture
+	 * time no longer moves); then final session reports, then outputs ---- */
+	if (a.n_kll && !g_stop && !a.stop_output) {
+		if (a.out) out_flush(a.out);
+		keywait_run(a.eng, ecfg.keylog_wait, &g_stop, o.verbose);
+	}
 	tls_engine_flush(a.eng);
 	if (o.stats) print_stats(&a, p);
 	tls_engine_free(a.eng);
+	for (size_t i = 0; i < a.n_kll; i++) kl_listener_free(a.kll[i]);
 	g_pcap = NULL;
 	pcap_close(p);
 

@@ -8,6 +8,8 @@
  * every other non-printable byte escaped as \xHH (and '\' as "\\"), so binary bodies
  * cannot mess up a terminal.
  *
+ * The engine's counters for --stats are printed here too (the same kind of formatting).
+ *
  * Write errors (EPIPE when `| head` exits, ENOSPC) are latched: the first failure is
  * remembered, later records are skipped, and captls stops reading input.
  */
@@ -281,3 +283,34 @@ int out_flush(out_ctx_t *o)
 int out_error(const out_ctx_t *o) { return o->err; }
 
 void out_free(out_ctx_t *o) { free(o); }
+
+void out_print_engine_stats(FILE *f, tls_engine_t *e)
+{
+	tls_engine_stats_t st;
+	tls_engine_get_stats(e, &st);
+	fprintf(f, "captls: packets %llu (malformed %llu, non-TCP %llu), %llu bytes\n",
+	        (unsigned long long)st.packets, (unsigned long long)st.packets_malformed,
+	        (unsigned long long)st.packets_non_tcp, (unsigned long long)st.bytes_in);
+	fprintf(f, "captls: flows %llu created, %llu closed, %llu evicted idle, %llu evicted at the limit, %llu active\n",
+	        (unsigned long long)st.flows_created, (unsigned long long)st.flows_closed,
+	        (unsigned long long)st.flows_evicted_timeout, (unsigned long long)st.flows_evicted_limit,
+	        (unsigned long long)st.flows_active);
+	fprintf(f, "captls: sessions %llu, decrypted %llu", (unsigned long long)st.sessions,
+	        (unsigned long long)st.sessions_decrypted);
+	for (int r = 1; r < TLS_REASON__COUNT; r++)
+		if (st.sessions_failed[r])
+			fprintf(f, ", %s %llu", tls_reason_name((tls_reason_t)r),
+			        (unsigned long long)st.sessions_failed[r]);
+	fputc('\n', f);
+	fprintf(f, "captls: records %llu, decrypted %llu, failed authentication %llu, oversize %llu\n",
+	        (unsigned long long)st.records, (unsigned long long)st.records_decrypted,
+	        (unsigned long long)st.records_auth_failed, (unsigned long long)st.records_oversize);
+	fprintf(f, "captls: messages %llu, plaintext bytes %llu\n",
+	        (unsigned long long)st.messages, (unsigned long long)st.plaintext_bytes);
+	fprintf(f, "captls: reassembly: out of order %llu, retransmits %llu, dropped %llu, gaps %llu\n",
+	        (unsigned long long)st.reasm_out_of_order, (unsigned long long)st.reasm_retransmits,
+	        (unsigned long long)st.reasm_dropped, (unsigned long long)st.gaps);
+	fprintf(f, "captls: key log lines %llu (malformed %llu), resumptions %llu\n",
+	        (unsigned long long)st.keylog_lines, (unsigned long long)st.keylog_malformed,
+	        (unsigned long long)st.resumptions);
+}

@@ -54,4 +54,7 @@ const char *app_name(tls_app_t a);
  * returned pointer is to static or thread-local storage. */
 const char *suite_label(uint16_t suite);
 
+/* The engine's counters for --stats, a few "captls: ..." lines on f. */
+void out_print_engine_stats(FILE *f, tls_engine_t *e);
+
 #endif

@@ -579,6 +579,31 @@ PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)
 	pthread_mutex_unlock(&e->lock);
 }
 
+PTLS_API size_t tls_engine_wait_keys(tls_engine_t *e)
+{
+	size_t n = 0;
+	if (!e) return 0;
+	pthread_mutex_lock(&e->lock);
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+			tls_keylog_refresh(e->stores[s]->keylogs[i]);
+	uint64_t g = eng_keylog_generation(e);
+	if (g != e->keylog_gen) {
+		/* explicit call from the front end, not per packet: walk every waiter once */
+		e->keylog_gen = g;
+		e->retry_cursor = NULL;
+		dlink_t *l = e->waiting.head;
+		while (l) {
+			flow_t *f = DLIST_ENTRY(l, flow_t, wait_link);
+			l = l->next;
+			if (f->wait_gen != g) wait_retry(e, f, false);
+		}
+	}
+	n = e->waiting.count;
+	pthread_mutex_unlock(&e->lock);
+	return n;
+}
+
 PTLS_API void tls_engine_flush(tls_engine_t *e)
 {
 	if (!e) return;

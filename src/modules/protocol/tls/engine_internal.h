@@ -53,6 +53,7 @@ struct tls_keystore {
 	size_t n_keys;
 	tls_keylog_t **keylogs;
 	size_t n_keylogs;
+	tls_keylog_t *feed;          /* the memory-fed key log (also in keylogs[]), or NULL */
 };
 
 

@@ -22,6 +22,12 @@
  * on eviction, replacement and free, the line buffer after each line, and nothing here
  * ever prints a secret. One mutex guards everything (lookups can come from several
  * engine threads).
+ *
+ * A key log may also have no file (tls_keylog_open_mem): lines then arrive as UDP
+ * datagrams from the key-log listener (Kamailio's keylog_peer sends one line per datagram
+ * without newline) through tls_keylog_feed_dgram, which parses each datagram on its own
+ * (no partial line carried over, a stack line buffer wiped after each line) into the same
+ * bounded table, from the listener's thread while engines look secrets up.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* explicit_bzero, getrandom */
@@ -363,6 +369,8 @@ static size_t kl_refresh_locked(tls_keylog_t *kl)
 	size_t added = 0;
 	int fd;
 
+	if (!kl->path)
+		return 0; /* memory-fed: no file to follow */
 	if (stat(kl->path, &st) != 0 || !S_ISREG(st.st_mode))
 		return 0; /* not there (yet): keep what we have */
 	if (kl->have_file && st.st_dev == kl->dev && st.st_ino == kl->ino && st.st_size == kl->off &&
@@ -422,25 +430,22 @@ static size_t kl_refresh_locked(tls_keylog_t *kl)
 
 /* ---- public API ---- */
 
-tls_keylog_t *tls_keylog_open(const char *path, size_t max_entries, char *err, size_t errlen)
+static tls_keylog_t *kl_new(const char *path, size_t max_entries, char *err, size_t errlen)
 {
 	tls_keylog_t *kl;
 	size_t nb;
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!path || !*path) {
-		if (err && errlen)
-			snprintf(err, errlen, "key log: empty path");
-		return NULL;
-	}
 	kl = calloc(1, sizeof *kl);
 	if (!kl)
 		goto nomem;
-	kl->path = strdup(path);
-	kl->chunk = malloc(KL_READ_CHUNK);
-	if (!kl->path || !kl->chunk)
-		goto nomem;
+	if (path) {
+		kl->path = strdup(path);
+		kl->chunk = malloc(KL_READ_CHUNK);
+		if (!kl->path || !kl->chunk)
+			goto nomem;
+	}
 	if (max_entries == 0)
 		max_entries = KL_DEFAULT_MAX;
 	if (max_entries > KL_MAX_ENTRIES)
@@ -461,13 +466,73 @@ tls_keylog_t *tls_keylog_open(const char *path, size_t max_entries, char *err, s
 	return kl;
 nomem:
 	if (err && errlen)
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, "%s: out of memory", path ? path : "key log");
 	if (kl) {
 		free(kl->path);
 		free(kl->chunk);
 		free(kl);
 	}
 	return NULL;
+}
+
+tls_keylog_t *tls_keylog_open(const char *path, size_t max_entries, char *err, size_t errlen)
+{
+	if (!path || !*path) {
+		if (err && errlen)
+			snprintf(err, errlen, "key log: empty path");
+		return NULL;
+	}
+	return kl_new(path, max_entries, err, errlen);
+}
+
+tls_keylog_t *tls_keylog_open_mem(size_t max_entries, char *err, size_t errlen)
+{
+	return kl_new(NULL, max_entries, err, errlen);
+}
+
+size_t tls_keylog_feed_dgram(tls_keylog_t *kl, const uint8_t *data, size_t len,
+                             tls_keylog_feed_counts_t *c)
+{
+	char line[KL_MAX_LINE + 1];
+	size_t added = 0;
+	tls_keylog_feed_counts_t cnt = { 0, 0, 0 };
+
+	if (!kl || (!data && len))
+		return 0;
+	pthread_mutex_lock(&kl->mu);
+	while (len > 0) {
+		const uint8_t *nl = memchr(data, '\n', len);
+		size_t seg = nl ? (size_t)(nl - data) : len;
+		uint64_t l0 = kl->lines, m0 = kl->malformed;
+		size_t i = 0;
+
+		while (i < seg && (is_space((char)data[i]) || data[i] == '\0'))
+			i++;
+		if (seg > KL_MAX_LINE) {
+			kl->malformed++;
+			cnt.malformed++;
+		} else if (i < seg) {   /* not blank */
+			memcpy(line, data, seg);
+			line[seg] = '\0';
+			added += (size_t)kl_parse_line(kl, line, seg);
+			wipe(line, seg);
+			if (kl->lines != l0)
+				cnt.lines++;
+			else if (kl->malformed != m0)
+				cnt.malformed++;
+			else
+				cnt.ignored++;
+		}
+		if (!nl)
+			break;
+		data = nl + 1;
+		len -= seg + 1;
+	}
+	kl->generation += added;
+	pthread_mutex_unlock(&kl->mu);
+	if (c)
+		*c = cnt;
+	return added;
 }
 
 size_t tls_keylog_refresh(tls_keylog_t *kl)

@@ -6,6 +6,10 @@
  * re-read from the start). Secrets are kept in a bounded table keyed by (label, client
  * random) and wiped when evicted or freed. Malformed and over-long lines are counted and
  * skipped. Thread-safe (one mutex per key log).
+ *
+ * A key log can also be fed from memory (tls_keylog_open_mem + tls_keylog_feed_dgram):
+ * lines that arrive as UDP datagrams (Kamailio's keylog_peer, any SSL_CTX_set_keylog_callback
+ * that forwards them) go into the same bounded table, with the same parser and counters.
  */
 #ifndef PTLS_KEYLOG_H
 #define PTLS_KEYLOG_H
@@ -29,6 +33,24 @@ typedef struct tls_keylog tls_keylog_t;
 /* Open a key log to follow. The file may not exist yet (it is polled later). max_entries
  * bounds the secrets kept (0 = default 100000). NULL + err on allocation failure. */
 tls_keylog_t *tls_keylog_open(const char *path, size_t max_entries, char *err, size_t errlen);
+
+/* A key log with no file, fed only by tls_keylog_feed_dgram (refresh does nothing).
+ * max_entries as above. NULL + err on allocation failure. */
+tls_keylog_t *tls_keylog_open_mem(size_t max_entries, char *err, size_t errlen);
+
+/* Counts of one tls_keylog_feed_dgram call. */
+typedef struct tls_keylog_feed_counts {
+	uint32_t lines;       /* lines parsed into secrets (new or replaced) */
+	uint32_t malformed;   /* known label with bad fields, or a line over 1024 bytes */
+	uint32_t ignored;     /* other non-blank lines: unknown labels, comments */
+} tls_keylog_feed_counts_t;
+
+/* Parse one datagram's worth of key-log text: one NSS line with or without a trailing
+ * newline ("\r\n" too), or several lines separated by newlines. Independent of any file
+ * position (no partial line is carried to the next call). Thread-safe. Returns the number
+ * of new secrets (the generation moves by that much); c (may be NULL) gets the counts. */
+size_t tls_keylog_feed_dgram(tls_keylog_t *kl, const uint8_t *data, size_t len,
+                             tls_keylog_feed_counts_t *c);
 
 /* Read lines appended since the last refresh (cheap when the file did not change:
  * one stat()). Returns the number of new secrets. */

@@ -1,7 +1,7 @@
 /*
  * keystore.c — the key material side of the public API: stable names (reasons, key kinds,
  * versions), one-time crypto library initialisation, and keystores (server private keys
- * and NSS key logs) that engines share read-only. Separate from engine.c because key
+ * and NSS key logs, files or fed from memory) that engines share read-only. Separate from engine.c because key
  * loading has nothing to do with packet flow and is used by front ends at config time.
  */
 #include <stdio.h>
@@ -123,3 +123,33 @@ PTLS_API int tls_keystore_add_keylog(tls_keystore_t *ks, const char *path, size_
 	return 0;
 }
 
+
+PTLS_API int tls_keystore_add_keylog_feed(tls_keystore_t *ks, size_t max_entries, char *err, size_t errlen)
+{
+	if (!ks) { snprintf(err, errlen, "no keystore"); return -1; }
+	if (ks->feed) return 0;
+	tls_keylog_t *kl = tls_keylog_open_mem(max_entries, err, errlen);
+	if (!kl) return -1;
+	tls_keylog_t **n = realloc(ks->keylogs, (ks->n_keylogs + 1) * sizeof *n);
+	if (!n) { tls_keylog_free(kl); snprintf(err, errlen, "key log listener: out of memory"); return -1; }
+	ks->keylogs = n;
+	ks->keylogs[ks->n_keylogs++] = kl;
+	ks->feed = kl;
+	return 0;
+}
+
+PTLS_API int tls_keystore_feed_keylog(tls_keystore_t *ks, const uint8_t *data, size_t len,
+                                      tls_keylog_feed_result_t *r)
+{
+	if (r) memset(r, 0, sizeof *r);
+	if (!ks || !ks->feed) return -1;
+	tls_keylog_feed_counts_t c;
+	size_t added = tls_keylog_feed_dgram(ks->feed, data, len, &c);
+	if (r) {
+		r->added = (uint32_t)added;
+		r->lines = c.lines;
+		r->malformed = c.malformed;
+		r->ignored = c.ignored;
+	}
+	return 0;
+}

@@ -47,6 +47,7 @@
 #define PTLS_FILE "protocol_tls.c"
 #include "ca_glue.h"
 #include "tls_config.h"
+#include "keylog_listen.h"
 
 #define PTLS_MODULE_NAME "protocol_tls"
 #define PTLS_MODULE_SERIAL 2025010101ULL
@@ -118,6 +119,11 @@ static struct {
 	size_t n_prof;
 	ectx_t all;                 /* parse_tls() */
 } G;
+
+/* keylog-listen: one UDP listener thread per profile that has one, feeding that profile's
+ * keystore (kept apart from ectx_t: the listener is not per capture thread). */
+static kl_listener_t *G_kll[256];
+static size_t G_n_kll;
 
 ca_counters_t ca_count;
 
@@ -364,6 +370,23 @@ static int load_module(xml_node *config)
 			e->ks = NULL;
 			continue;
 		}
+		if (p->keylog_listen) {
+			kl_listener_t *l = G_n_kll < 256 ? kl_listener_open(p->keylog_listen, p->keylog_allow, p->keylog_max_datagram,
+			                                                    e->ks, err, sizeof err) : NULL;
+			if (l && kl_listener_start(l, err, sizeof err) < 0) { kl_listener_free(l); l = NULL; }
+			if (!l) {
+				if (G_n_kll >= 256) snprintf(err, sizeof err, "too many key-log listeners");
+				TERR("%s: profile %s: %s; profile disabled", G.conf_path, p->name, err);
+				tls_engine_free(e->eng);
+				e->eng = NULL;
+				tls_keystore_unref(e->ks);
+				e->ks = NULL;
+				continue;
+			}
+			G_kll[G_n_kll++] = l;
+			TNOTICE("protocol_tls: profile %s: receiving key-log lines on %s (keylog-allow: %s)",
+			        p->name, kl_listener_describe(l), p->keylog_allow ? p->keylog_allow : "loopback");
+		}
 		e->owns_engine = true;
 		e->usable = true;
 		e->flow_timeout = p->engine.flow_timeout;
@@ -407,6 +430,7 @@ fail:
 }
 
 static void stats_glue(char *buf, size_t len, size_t *off);
+static void stats_listeners(char *buf, size_t len, size_t *off);
 static void stats_engine(char *buf, size_t len, size_t *off, const char *label,
                          tls_engine_t *eng);
 
@@ -426,6 +450,12 @@ static void log_totals(void)
 	line[0] = '\0';
 	stats_glue(line, sizeof line, &off);
 	TNOTICE("protocol_tls: totals at unload: segments=%" PRIu64 " %s", CGET(segments), line);
+	if (G_n_kll) {
+		off = 0;
+		line[0] = '\0';
+		stats_listeners(line, sizeof line, &off);
+		TNOTICE("protocol_tls: totals at unload: %s", line);
+	}
 	if (G.all.owns_engine && G.all.eng) {
 		off = 0;
 		line[0] = '\0';
@@ -449,6 +479,8 @@ static int unload_module(void)
 {
 	if (G.loaded) log_totals();
 	G.loaded = false;
+	for (size_t i = 0; i < G_n_kll; i++) kl_listener_free(G_kll[i]);   /* threads joined */
+	G_n_kll = 0;
 	if (G.all.owns_engine && G.all.eng) tls_engine_free(G.all.eng);
 	G.all.eng = NULL;
 	for (size_t i = 0; G.prof && i < G.n_prof; i++) {
@@ -505,6 +537,22 @@ static void stats_engine(char *buf, size_t len, size_t *off, const char *label,
 	}
 }
 
+/* The key-log listeners' counters, appended at *off. */
+static void stats_listeners(char *buf, size_t len, size_t *off)
+{
+	for (size_t i = 0; i < G_n_kll && *off < len - 1; i++) {
+		kl_listener_stats_t st;
+		kl_listener_get_stats(G_kll[i], &st);
+		int n = snprintf(buf + *off, len - *off, "keylog_listen %s: dgrams=%" PRIu64 " lines=%"
+		                 PRIu64 " new=%" PRIu64 " malformed=%" PRIu64 " ignored=%" PRIu64
+		                 " rejected=%" PRIu64 " oversize=%" PRIu64 "; ", kl_listener_describe(G_kll[i]),
+		                 st.datagrams, st.lines, st.secrets_new, st.malformed, st.ignored,
+		                 st.rejected, st.oversize);
+		if (n < 0) return;
+		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
+	}
+}
+
 /* The glue's own counters, appended at *off. */
 static void stats_glue(char *buf, size_t len, size_t *off)
 {
@@ -525,6 +573,7 @@ static int statistic(char *buf, size_t len)
 	buf[0] = '\0';
 	size_t off = 0;
 	stats_glue(buf, len, &off);
+	if (G.loaded) stats_listeners(buf, len, &off);
 	if (G.loaded) {
 		if (G.all.owns_engine) stats_engine(buf, len, &off, "*", G.all.eng);
 		for (size_t i = 0; i < G.n_prof; i++)

@@ -24,6 +24,7 @@
  * (tls_keystore_add_key_file) when tls_config_build_keystore runs.
  */
 #include "tls_config.h"
+#include "keylog_listen.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -205,7 +206,7 @@ static bool parse_ports(const char *s, uint16_t **out, size_t *n_out)
 /* ---- param table ---- */
 
 typedef enum { P_KEY, P_PASSWORD, P_KEYLOG, P_SERVER, P_SNI, P_PORTS, P_BOOL_HS,
-               P_U32, P_U64, P_KEYLOG_MAX } pkind_t;
+               P_U32, P_U64, P_KEYLOG_MAX, P_LISTEN, P_ALLOW, P_DGRAM } pkind_t;
 
 typedef struct param_def {
 	const char *name;
@@ -234,6 +235,9 @@ static const param_def_t params[] = {
 	{ "keylog-wait",             P_U32, ECFG(keylog_wait),        false, 0, 86400 },
 	{ "session-cache-size",      P_U32, ECFG(session_cache_size), false, 0, 100000000 },
 	{ "keylog-max-entries",      P_KEYLOG_MAX, 0, false, 1, 100000000 },
+	{ "keylog-listen",           P_LISTEN,     0, false, 0, 0 },
+	{ "keylog-allow",            P_ALLOW,      0, false, 0, 0 },
+	{ "keylog-max-datagram",     P_DGRAM,      0, true,  64, 65535 },
 	{ NULL, 0, 0, false, 0, 0 }
 };
 
@@ -362,6 +366,30 @@ static int apply_param(const char *path, tls_profile_conf_t *p, const param_def_
 		if (!parse_u64(t, false, &v) || v < d->min || v > d->max) goto bad;
 		p->keylog_max_entries = (uint32_t)v;
 		break;
+	case P_LISTEN: {
+		char why[256];
+		if (kl_listener_check(t, NULL, why, sizeof why) < 0) {
+			setf(err, errlen, "%s: profile %s: %s", path, p->name, why);
+			free(t);
+			return -1;
+		}
+		if (!set_str(&p->keylog_listen, t, false)) goto oom;
+		break;
+	}
+	case P_DGRAM:
+		if (!parse_u64(t, d->bytes, &v) || v < d->min || v > d->max) goto bad;
+		p->keylog_max_datagram = (uint32_t)v;
+		break;
+	case P_ALLOW: {
+		char why[256];
+		if (kl_listener_check("udp:0", t, why, sizeof why) < 0) {
+			setf(err, errlen, "%s: profile %s: %s", path, p->name, why);
+			free(t);
+			return -1;
+		}
+		if (!set_str(&p->keylog_allow, t, false)) goto oom;
+		break;
+	}
 	}
 	free(t);
 	return rc;
@@ -452,6 +480,8 @@ static void profile_free(tls_profile_conf_t *p)
 	for (size_t i = 0; i < p->n_keys; i++) free(p->key_paths[i]);
 	wipe_free_str(p->key_password);
 	free(p->keylog);
+	free(p->keylog_listen);
+	free(p->keylog_allow);
 	free(p->server);
 	free(p->sni);
 	free(p->engine.tls_ports);
@@ -499,7 +529,7 @@ static int parse_profile(const char *path, xmlNode *pe, size_t index, tls_profil
 			if (handle_param(path, p, c, err, errlen, warn_cb, u) < 0) return -1;
 		}
 	}
-	if (p->enabled && !p->n_keys && !p->keylog)
+	if (p->enabled && !p->n_keys && !p->keylog && !p->keylog_listen)
 		warnf(warn_cb, u, "%s: profile %s: no private-key-path or keylog-file: "
 		      "sessions will be reported but nothing can be decrypted", path, p->name);
 	if (p->key_password && !p->n_keys)
@@ -692,6 +722,14 @@ int tls_config_build_keystore(const tls_profile_conf_t *p, tls_keystore_t **out,
 		if (tls_keystore_add_keylog(ks, p->keylog, p->keylog_max_entries, reason,
 		                            sizeof reason) < 0) {
 			key_err(err, errlen, p->keylog, reason);
+			tls_keystore_unref(ks);
+			return -1;
+		}
+	}
+	if (p->keylog_listen) {
+		reason[0] = '\0';
+		if (tls_keystore_add_keylog_feed(ks, p->keylog_max_entries, reason, sizeof reason) < 0) {
+			key_err(err, errlen, p->keylog_listen, reason);
 			tls_keystore_unref(ks);
 			return -1;
 		}

@@ -25,6 +25,9 @@ typedef struct tls_profile_conf {
 	char *sni;                 /* selector, may be NULL */
 	tls_engine_config_t engine; /* flow-timeout, max-flows and the other bounds */
 	uint32_t keylog_max_entries;
+	char *keylog_listen;       /* keylog-listen "udp:IP:PORT", may be NULL */
+	char *keylog_allow;        /* keylog-allow list, may be NULL (loopback only) */
+	uint32_t keylog_max_datagram; /* keylog-max-datagram: bytes, 0 = KLL_DEFAULT_MAX_DGRAM */
 } tls_profile_conf_t;
 
 typedef struct tls_conf {
@@ -38,7 +41,9 @@ int tls_config_load(const char *path, tls_conf_t *out, char *err, size_t errlen,
                     void (*warn_cb)(void *u, const char *line), void *u);
 /* Free (wiping the password). */
 void tls_config_free(tls_conf_t *c);
-/* Build a keystore holding the profile's keys and key log (selectors applied). Returns 0,
+/* Build a keystore holding the profile's keys and key log (selectors applied); with
+ * keylog-listen it also gets a memory-fed key log for the listener (the front end opens
+ * the listener itself: kl_listener_open). Returns 0,
  * or -1 with "FILE: problem" in err. Warnings (key file permissions) go to warn_cb. */
 int tls_config_build_keystore(const tls_profile_conf_t *p, tls_keystore_t **out,
                               char *err, size_t errlen,

@@ -9,7 +9,8 @@
  * Threading: one engine may be fed from several threads; calls are serialized by an
  * internal lock and callbacks run on the feeding thread with that lock held (a callback
  * must not call back into the same engine). A keystore is read-only after loading except
- * for its key log, which has its own lock, and may be shared by several engines.
+ * for its key logs, each with its own lock (a memory-fed one may be fed from another
+ * thread: tls_keystore_feed_keylog), and may be shared by several engines.
  */
 #ifndef PTLS_TLS_ENGINE_H
 #define PTLS_TLS_ENGINE_H
@@ -47,6 +48,28 @@ int tls_keystore_add_key_file(tls_keystore_t *ks, const char *path, const char *
  * know). `max_entries` bounds the secrets kept (oldest dropped). Returns 0 or -1 + err. */
 int tls_keystore_add_keylog(tls_keystore_t *ks, const char *path, size_t max_entries,
                             char *err, size_t errlen);
+
+/* Attach a key log with no file, fed from memory by tls_keystore_feed_keylog (e.g. the
+ * UDP key-log listener). Counts as a key log: (EC)DHE / TLS 1.3 sessions wait for it like
+ * for a file. At most one per keystore (a second call returns 0 and changes nothing).
+ * `max_entries` bounds the secrets kept (0 = default 100000). Returns 0 or -1 + err. */
+int tls_keystore_add_keylog_feed(tls_keystore_t *ks, size_t max_entries, char *err, size_t errlen);
+
+/* What one tls_keystore_feed_keylog call found. */
+typedef struct tls_keylog_feed_result {
+	uint32_t added;       /* new secrets */
+	uint32_t lines;       /* lines parsed into secrets (new or replaced) */
+	uint32_t malformed;   /* known label with bad fields, or an over-long line */
+	uint32_t ignored;     /* other non-blank lines (unknown labels, comments) */
+} tls_keylog_feed_result_t;
+
+/* Feed key-log text (one NSS line with or without newline, or several lines) into the
+ * keystore's memory-fed key log. Thread-safe: may run in another thread while engines
+ * use the keystore; waiting sessions are retried by their engine (per packet, or by
+ * tls_engine_wait_keys). Secrets are never logged. Returns 0, or -1 when the keystore
+ * has no memory-fed key log (r, if non-NULL, is zeroed then). */
+int tls_keystore_feed_keylog(tls_keystore_t *ks, const uint8_t *data, size_t len,
+                             tls_keylog_feed_result_t *r);
 
 /* ---- what the engine reports ---- */
 
@@ -183,6 +206,11 @@ int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, double ts
 /* Evict flows idle for more than flow_timeout at capture time `now` (bounded work per call
  * unless `all`); called automatically on each feed. */
 void tls_engine_expire(tls_engine_t *e, double now, bool all);
+/* Sessions held waiting for key-log secrets: re-read the key logs now (file and memory-fed,
+ * not throttled by engine time) and, if they grew, retry every waiting session. For front
+ * ends that wait in wall time at end of input (captls -r with a key-log listener) before
+ * tls_engine_flush. Returns the number of sessions still waiting. */
+size_t tls_engine_wait_keys(tls_engine_t *e);
 /* End of input: finish every flow (partial data delivered where safe, final session reports). */
 void tls_engine_flush(tls_engine_t *e);
 

@@ -2032,6 +2032,11 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		g.segmax = (size_t)o.mss;
 		if (o.split > 0 && (size_t)o.split < g.segmax) g.segmax = (size_t)o.split;
 
+		if (o.client_hosts > 1) {   /* spread the connections over client addresses */
+			unsigned h = (unsigned)(k % o.client_hosts);
+			if (o.ipv6) { ow.addr[0][13] = 1; ow.addr[0][14] = (uint8_t)(h >> 8); ow.addr[0][15] = (uint8_t)(h + 1); }
+			else { ow.addr[0][1] = (uint8_t)(1 + (h >> 16)); ow.addr[0][2] = (uint8_t)(h >> 8); ow.addr[0][3] = (uint8_t)(h + 1); }
+		}
 		/* ports and ISNs */
 		uint16_t cport;
 		for (;;) {

@@ -63,6 +63,7 @@ typedef struct tlsgen_opts {
 	int reorder;              /* 1: swap some adjacent same-direction data segments (deterministic from seed) */
 	int duplicate;            /* 1: retransmit some data segments (exact and overlapping partial retransmits) */
 	int connections;          /* TCP connections in the capture (default 1), distinct client ports */
+	int client_hosts;         /* >1: connection k comes from client address k % client_hosts */
 	int resume;               /* for connections 2..n: 0 none, 1 session-id resumption, 2 session-ticket resumption
 	                             (1: server session cache + SSL_OP_NO_TICKET, which at TLS 1.3 means OpenSSL's
 	                             stateful single-use tickets; 2: tickets, server cache off). TLS<=1.2 reuses

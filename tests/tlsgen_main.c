@@ -28,7 +28,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: tlsgen -o OUT.pcap -v 1.0|1.1|1.2|1.3 [-c CIPHER] --key KEY.pem --cert CERT.pem\n"
 	      "              [--no-ems] [--no-etm] [--app sip|http] [-n N] [--seed S] [--ipv6]\n"
-	      "              [--split N] [--coalesce] [--reorder] [--duplicate] [--connections N]\n"
+	      "              [--split N] [--coalesce] [--reorder] [--duplicate] [--connections N] [--client-hosts N]\n"
 	      "              [--resume id|ticket] [--keylog FILE] [--linktype 0|1|101|113|276] [--vlan]\n"
 	      "              [--wrap] [--key-update] [--hrr] [--no-tickets] [--groups LIST] [--sni NAME]\n"
 	      "              [--key-pass PW] [--mss N] [--port N] [--ts SECONDS] [--no-split-writes]\n"
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	const char *out = NULL, *prefix = NULL;
 	enum { O_NOEMS = 256, O_NOETM, O_APP, O_SEED, O_IPV6, O_SPLIT, O_COAL, O_REORD, O_DUP, O_CONN,
 	       O_RESUME, O_KEYLOG, O_LINK, O_VLAN, O_WRAP, O_KU, O_HRR, O_KEY, O_CERT, O_PREFIX,
-	       O_NOTICK, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY, O_DROP,
+	       O_NOTICK, O_CHOSTS, O_GROUPS, O_SNI, O_KPASS, O_MSS, O_PORT, O_TS, O_NOSW, O_STATIC, O_EARLY, O_DROP,
 	       O_ACKF, O_LATE, O_REPLY, O_RST, O_SYN, O_INWIN, O_TSOUT, O_TSSTEP, O_RENEG, O_EREJ, O_PSKKE, O_STARTTLS };
 	static const struct option lo[] = {
 		{ "out", required_argument, 0, 'o' }, { "version", required_argument, 0, 'v' },
@@ -83,6 +83,7 @@ int main(int argc, char **argv)
 		{ "ipv6", no_argument, 0, O_IPV6 }, { "split", required_argument, 0, O_SPLIT },
 		{ "coalesce", no_argument, 0, O_COAL }, { "reorder", no_argument, 0, O_REORD },
 		{ "duplicate", no_argument, 0, O_DUP }, { "connections", required_argument, 0, O_CONN },
+		{ "client-hosts", required_argument, 0, O_CHOSTS },
 		{ "resume", required_argument, 0, O_RESUME }, { "keylog", required_argument, 0, O_KEYLOG },
 		{ "linktype", required_argument, 0, O_LINK }, { "vlan", no_argument, 0, O_VLAN },
 		{ "wrap", no_argument, 0, O_WRAP }, { "key-update", no_argument, 0, O_KU },
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
 		case O_REORD: o.reorder = 1; break;
 		case O_DUP: o.duplicate = 1; break;
 		case O_CONN: o.connections = (int)num(optarg, "connection count"); break;
+		case O_CHOSTS: o.client_hosts = (int)num(optarg, "client host count"); break;
 		case O_RESUME:
 			if (!strcmp(optarg, "id")) o.resume = 1;
 			else if (!strcmp(optarg, "ticket")) o.resume = 2;

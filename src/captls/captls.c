@@ -39,7 +39,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
-#include <json-c/json_c_version.h>
 
 #include "tls_engine.h"
 #include "tls_config.h"
@@ -48,6 +47,10 @@
 #include "pcap_out.h"
 #include "keylog_listen.h"
 #include "keywait.h"
+#include "workers.h"
+#include "usage.h"
+#include <pthread.h>
+#include <unistd.h>
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -72,6 +75,7 @@ typedef struct opts {
 	const char *keylog_listen, *keylog_allow;
 	long keylog_wait;           /* -1: not given (the profile's / engine default) */
 	size_t keylog_max_dgram;    /* 0: default */
+	unsigned threads;           /* 0: not given (the cores) */
 } opts_t;
 
 typedef struct app {
@@ -87,8 +91,15 @@ typedef struct app {
 	kl_listener_t *kll[MAX_STORES + 1];  /* key-log listeners (--keylog-listen, profiles) */
 	size_t n_kll;
 	double now;                 /* capture time of the packet being fed */
-	bool stop_output;           /* stdout failed: stop reading */
+	_Atomic bool stop_output;   /* an output failed: stop reading (set by workers too) */
+	workers_t *ws;              /* --threads > 1: callbacks run on workers, under cb_mu */
+	pthread_mutex_t cb_mu;
 } app_t;
+
+/* Outputs are shared by the workers: one callback at a time writes (a flow's callbacks
+ * all come from one worker, so per-flow order is kept). */
+#define CB_LOCK(a) do { if ((a)->ws) pthread_mutex_lock(&(a)->cb_mu); } while (0)
+#define CB_UNLOCK(a) do { if ((a)->ws) pthread_mutex_unlock(&(a)->cb_mu); } while (0)
 
 static volatile sig_atomic_t g_stop;
 static pcap_t *g_pcap;
@@ -116,64 +127,6 @@ static void say(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static void usage(FILE *f)
-{
-	fputs(
-"usage: captls (-r FILE | -i IFACE) [-f BPF] [-c protocol_tls.xml] [-k KEYFILE]...\n"
-"              [-P PASSWORD] [-l KEYLOGFILE] [-o text|json]\n"
-"              [-H udp:HOST:PORT | tcp:HOST:PORT] [-w OUT.pcap | -w -]\n"
-"              [--keylog-listen udp:HOST:PORT [--keylog-allow LIST]] [BPF expression]\n"
-"\n"
-"Passively decrypts TLS sessions (SIP over TLS, HTTPS, ...) and prints each decrypted\n"
-"application message, one session summary per TLS session.\n"
-"\n"
-"input:\n"
-"  -r, --read FILE        read a pcap/pcapng file (\"-\" for stdin)\n"
-"  -i, --interface IFACE  capture live (Ctrl-C ends the capture cleanly)\n"
-"  -f, --filter BPF       capture filter, e.g. \"tcp port 5061\" (also as trailing words)\n"
-"keys:\n"
-"  -k, --key KEYFILE      server private key: RSA or static ECDHE (P-256/P-384/X25519),\n"
-"                         PEM or DER; repeatable; matched by certificate, else tried\n"
-"  -P, --password PASS    password of encrypted -k keys\n"
-"  -l, --keylog FILE      NSS key log (SSLKEYLOGFILE), followed as it grows\n"
-"  -c, --config FILE      protocol_tls.xml: every enabled profile's keys and key log\n"
-"      --keylog-listen udp:HOST:PORT\n"
-"                         receive NSS key-log lines as UDP datagrams (one line each,\n"
-"                         newline optional: Kamailio's keylog_peer); HOST defaults to\n"
-"                         127.0.0.1. With -r, waits at the end up to keylog-wait\n"
-"                         seconds (wall time) for sessions still lacking keys\n"
-"      --keylog-allow LIST  senders accepted by --keylog-listen: addresses or\n"
-"                         ADDR/PREFIX, comma-separated, or any (default: loopback)\n"
-"      --keylog-wait N    seconds a session waits for its key-log secrets (default 10)\n"
-"      --keylog-max-datagram N  longer key-log datagrams are dropped (default 4096)\n"
-"output:\n"
-"  -o, --output text|json text (default) or JSON Lines on stdout\n"
-"  -H, --hep udp:HOST:PORT|tcp:HOST:PORT\n"
-"                         send every message as HEP v3 to a Homer collector\n"
-"  -w, --write OUT.pcap   write the plaintext as a pcap of plain TCP connections\n"
-"                         (\"-\": stdout; flushed per packet with -i or into a pipe)\n"
-"                         (with -H or -w, stdout records only if -o is given)\n"
-"  -q, --quiet            no records on stdout, no session lines on stderr\n"
-"      --stats            print engine counters to stderr at the end\n"
-"      --hep-id N         HEP capture agent id (default 2001)\n"
-"      --hep-auth KEY     HEP authentication key chunk\n"
-"      --hep-type-http N  HEP protocol type for HTTP messages (default 0)\n"
-"      --hep-type-raw N   HEP protocol type for unclassified messages (default 0)\n"
-"      --pcap-linktype ether|raw   link type of -w output (default ether)\n"
-"      --keylog-max N     key log entries kept (default 100000)\n"
-"  -v, --verbose          engine log lines to stderr (-vv: debug)\n"
-"  -V, --version          print version\n"
-"  -h, --help             this help\n"
-"\n"
-"exit status: 0 input processed, 1 runtime failure, 2 usage or configuration error\n", f);
-}
-
-static void version(void)
-{
-	printf("captls (protocol_tls) %s\n%s\njson-c %s\n", PACKAGE_VERSION, pcap_lib_version(),
-	       json_c_version());
 }
 
 /* ---------------------------------------------------------------- callbacks */
@@ -230,35 +183,43 @@ static void send_hep(app_t *a, const tls_message_t *m)
 static void on_message(void *user, const tls_message_t *m)
 {
 	app_t *a = user;
+	CB_LOCK(a);
 	if (a->out && out_message(a->out, m) < 0) a->stop_output = true;
 	if (a->hep) send_hep(a, m);
 	if (a->pw && pcap_out_message(a->pw, m->flow_id, m->ep, m->dir, m->data, m->len, m->ts) < 0)
 		a->stop_output = true;      /* -w cannot be written: stop reading, reported at the end */
+	CB_UNLOCK(a);
 }
 
 static void on_session(void *user, const tls_session_info_t *s)
 {
 	app_t *a = user;
+	CB_LOCK(a);
 	if (!s->final) {
 		if (a->o->verbose >= 2 && a->summary) {
 			fputs("captls: session update: ", stderr);
 			out_session(a->summary, s);
 		}
-		return;
+	} else {
+		if (a->out) {
+			if (out_session(a->out, s) < 0) a->stop_output = true;
+		} else if (a->summary) {
+			out_session(a->summary, s);
+		}
+		double now = a->ws && workers_now() != 0 ? workers_now() : a->now;
+		if (a->pw) pcap_out_flow_end(a->pw, s->flow_id, now);
 	}
-	if (a->out) {
-		if (out_session(a->out, s) < 0) a->stop_output = true;
-	} else if (a->summary) {
-		out_session(a->summary, s);
-	}
-	if (a->pw) pcap_out_flow_end(a->pw, s->flow_id, a->now);
+	CB_UNLOCK(a);
 }
 
 static void on_log(void *user, int level, const char *line)
 {
 	app_t *a = user;
 	int max = a->o->verbose >= 2 ? 7 : a->o->verbose == 1 ? 6 : 4;
-	if (level <= max) say("%s", line);
+	if (level > max) return;
+	CB_LOCK(a);
+	say("%s", line);
+	CB_UNLOCK(a);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -419,7 +380,7 @@ static void print_stats(const app_t *a, pcap_t *p)
 
 
 enum { OPT_STATS = 256, OPT_HEP_ID, OPT_HEP_AUTH, OPT_HEP_HTTP, OPT_HEP_RAW, OPT_LINKTYPE, OPT_KEYLOG_MAX,
-       OPT_KEYLOG_LISTEN, OPT_KEYLOG_ALLOW, OPT_KEYLOG_WAIT, OPT_KEYLOG_DGRAM };
+       OPT_KEYLOG_LISTEN, OPT_KEYLOG_ALLOW, OPT_KEYLOG_WAIT, OPT_KEYLOG_DGRAM, OPT_THREADS };
 
 static const struct option long_opts[] = {
 	{ "read", required_argument, NULL, 'r' },
@@ -447,6 +408,7 @@ static const struct option long_opts[] = {
 	{ "keylog-allow", required_argument, NULL, OPT_KEYLOG_ALLOW },
 	{ "keylog-wait", required_argument, NULL, OPT_KEYLOG_WAIT },
 	{ "keylog-max-datagram", required_argument, NULL, OPT_KEYLOG_DGRAM },
+	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -514,8 +476,8 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 			o->write = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose++; break;
-		case 'V': version(); exit(0);
-		case 'h': usage(stdout); exit(0);
+		case 'V': captls_version(); exit(0);
+		case 'h': captls_usage(stdout); exit(0);
 		case OPT_STATS: o->stats = true; break;
 		case OPT_HEP_ID: o->hep_id = (uint32_t)parse_num("--hep-id", optarg, UINT32_MAX); break;
 		case OPT_HEP_AUTH: o->hep_auth = optarg; break;
@@ -525,6 +487,10 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 			if (!strcmp(optarg, "ether") || !strcmp(optarg, "ethernet")) o->linktype = PCAP_OUT_ETHERNET;
 			else if (!strcmp(optarg, "raw")) o->linktype = PCAP_OUT_RAW;
 			else die_usage("--pcap-linktype %s: must be ether or raw", optarg);
+			break;
+		case OPT_THREADS:
+			o->threads = (unsigned)parse_num("--threads", optarg, 256);
+			if (!o->threads) die_usage("--threads must be at least 1");
 			break;
 		case OPT_KEYLOG_MAX:
 			o->keylog_max = parse_num("--keylog-max", optarg, 100000000);
@@ -629,6 +595,11 @@ int main(int argc, char **argv)
 		if (first) say("warning: %s: no enabled profile", o.config);
 	}
 	if (o.keylog_wait >= 0) ecfg.keylog_wait = (uint32_t)o.keylog_wait;
+	if (!o.threads) {                  /* default: the cores, at most 8 */
+		long nc = sysconf(_SC_NPROCESSORS_ONLN);
+		o.threads = nc < 1 ? 1 : nc > 8 ? 8 : (unsigned)nc;
+	}
+	ecfg.shards = o.threads;
 	if (o.n_keys || o.keylog || o.keylog_listen || !nstores) {
 		if (nstores >= MAX_STORES) die_usage("too many key stores");
 		stores[nstores++] = load_cli_keys(&o);
@@ -692,6 +663,18 @@ int main(int argc, char **argv)
 
 	/* ---- read ---- */
 	int dlt = pcap_datalink(p);
+	/* frames reach the workers one by one when input trickles in (live, a pipe): a batch
+	 * that waits to fill would hold back what is already there */
+	bool trickle = live;
+	if (!live) {
+		struct stat ist;
+		trickle = !strcmp(o.read_file, "-") || stat(o.read_file, &ist) < 0 || !S_ISREG(ist.st_mode);
+	}
+	if (o.threads > 1) {
+		pthread_mutex_init(&a.cb_mu, NULL);
+		a.ws = workers_start(a.eng, dlt, o.threads);
+		if (!a.ws) die_usage("cannot start %u worker threads", o.threads);
+	}
 	int rc = EXIT_SUCCESS;
 	uint64_t npkts = 0;
 	double last_expire = 0;
@@ -702,7 +685,8 @@ int main(int argc, char **argv)
 		if (r == 1) {
 			npkts++;
 			a.now = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
-			tls_engine_feed_frame(a.eng, dlt, data, h->caplen, a.now);
+			if (a.ws) workers_feed(a.ws, data, h->caplen, a.now, trickle);
+			else tls_engine_feed_frame(a.eng, dlt, data, h->caplen, a.now);
 			continue;
 		}
 		if (r == 0) {               /* live: read timeout, let idle flows expire */
@@ -722,6 +706,8 @@ int main(int argc, char **argv)
 		break;
 	}
 
+	workers_drain(a.ws);     /* every frame read is fed before waiting or flushing */
+
 	/* ---- finish: with a key-log listener, sessions still lacking keys wait up to
 	 * keylog-wait seconds of wall time for their lines (the input is over, so capture
 	 * time no longer moves); then final session reports, then outputs ---- */
@@ -732,6 +718,11 @@ int main(int argc, char **argv)
 	tls_engine_flush(a.eng);
 	if (o.stats) print_stats(&a, p);
 	tls_engine_free(a.eng);
+	if (a.ws) {
+		workers_free(a.ws);
+		a.ws = NULL;
+		pthread_mutex_destroy(&a.cb_mu);
+	}
 	for (size_t i = 0; i < a.n_kll; i++) kl_listener_free(a.kll[i]);
 	g_pcap = NULL;
 	pcap_close(p);

@@ -1,8 +1,9 @@
 /*
- * engine.c — the engine's public API (tls_engine.h): keystores, engine lifecycle, the
- * per-packet entry point (flow lookup, client/server roles, TCP reassembly), flow end
- * and eviction (flow-timeout, max-flows; O(1) work per packet), session status reports
- * and statistics. One mutex per engine serializes feeding threads.
+ * engine.c — one engine shard: its flow table (flow lookup, client/server roles, TCP
+ * acceptance of RST/SYN, reassembly), its timers (waiting for keys, closing, TIME_WAIT,
+ * flow-timeout and max-flows eviction; O(1) work per packet), flow end, session reports
+ * and counters. One mutex per shard serializes the threads feeding it. The public API
+ * (tls_engine.h) is shards.c, which routes each packet to its shard.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,29 +17,13 @@
 
 /* ---------------- engine ---------------- */
 
-PTLS_API void tls_engine_config_defaults(tls_engine_config_t *c)
+struct tls_engine *shard_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,
+                             size_t nstores, const tls_callbacks_t *cb, const shard_shared_t *sh)
 {
-	memset(c, 0, sizeof *c);
-	c->flow_timeout = 180;
-	c->max_flows = 65536;
-	c->max_reasm_bytes = 256 * 1024;
-	c->max_reasm_segments = 256;
-	c->max_total_buffer = 256ull * 1024 * 1024;
-	c->max_message = 1024 * 1024;
-	c->max_held_records = 1024 * 1024;
-	c->keylog_wait = 10;
-	c->session_cache_size = 10000;
-	c->emit_handshake_only_sessions = true;
-	c->max_cleartext_prefix = 16384;
-}
-
-PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,
-                                      size_t nstores, const tls_callbacks_t *cb)
-{
-	if (tls_engine_global_init() != 0) return NULL;
-	tls_engine_t *e = calloc(1, sizeof *e);
+	struct tls_engine *e = calloc(1, sizeof *e);
 	if (!e) return NULL;
-	if (cfg) e->cfg = *cfg; else tls_engine_config_defaults(&e->cfg);
+	e->cfg = *cfg;
+	e->shared = *sh;
 	if (!e->cfg.max_flows) e->cfg.max_flows = 1;
 	if (e->cfg.max_message < 1024) e->cfg.max_message = 1024;
 	if (e->cfg.n_tls_ports > 64) e->cfg.n_tls_ports = 64;
@@ -47,7 +32,7 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	if (cb) e->cb = *cb;
 	pthread_mutex_init(&e->lock, NULL);
 	if (flow_table_init(&e->table, e->cfg.max_flows) != 0) { free(e); return NULL; }
-	e->cache = session_cache_new(e->cfg.session_cache_size);
+	e->cache = sh->cache;
 	if (nstores) {
 		e->stores = calloc(nstores, sizeof *e->stores);
 		if (!e->stores) { flow_table_destroy(&e->table); free(e); return NULL; }
@@ -61,7 +46,6 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	e->tcp_lim.max_ooo_segments = e->cfg.max_reasm_segments;
 	e->tcp_lim.max_total = e->cfg.max_total_buffer;
 	e->tcp_lim.total = &e->buffered;
-	e->next_flow_id = 1;
 	e->hold_pool.max_cached = 8u << 20;    /* 8 MiB of idle chunks at most */
 	return e;
 }
@@ -74,6 +58,8 @@ uint64_t eng_keylog_generation(struct tls_engine *e)
 	for (size_t s = 0; s < e->n_stores; s++)
 		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
 			g += tls_keylog_generation(e->stores[s]->keylogs[i]);
+	/* several shards: another shard may store the session a waiting resumption needs */
+	if (e->shared.nshards > 1) g += session_cache_generation(e->cache);
 	return g;
 }
 
@@ -287,7 +273,7 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 	if (!f) return NULL;
 	f->node.key = *k;
 	f->node.last_ts = ts;
-	f->id = e->next_flow_id++;
+	f->id = atomic_fetch_add(e->shared.next_flow_id, 1);
 	f->eng = e;
 	f->first_ts = f->last_ts = ts;
 	f->rst_dir = -1;
@@ -316,7 +302,7 @@ static bool src_is_client(const flow_t *f, const tls_tcp_segment_t *seg)
 	return seg->sport == f->ep.client_port && memcmp(seg->src_ip, f->ep.client_ip, alen) == 0;
 }
 
-static void expire_locked(tls_engine_t *e, double now, bool all);
+static void expire_locked(struct tls_engine *e, double now, bool all);
 
 /* ---------------- timers: key-log waits, reset linger, ACKed holes ---------------- */
 
@@ -524,9 +510,8 @@ housekeeping:
 	return 0;
 }
 
-PTLS_API int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, double ts)
+int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
-	if (!e || !seg) return -1;
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
 	int rc = eng_feed_tcp_locked(e, seg, ts);
@@ -534,31 +519,7 @@ PTLS_API int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, 
 	return rc;
 }
 
-PTLS_API int tls_engine_feed_ip(tls_engine_t *e, const uint8_t *ip, size_t len, double ts)
-{
-	if (!e || !ip) return -1;
-	pthread_mutex_lock(&e->lock);
-	e->st.packets++;
-	tls_tcp_segment_t seg;
-	int rc = pkt_decode_ip(&e->st, ip, len, &seg);
-	rc = rc > 0 ? eng_feed_tcp_locked(e, &seg, ts) : rc;
-	pthread_mutex_unlock(&e->lock);
-	return rc;
-}
-
-PTLS_API int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen, double ts)
-{
-	if (!e || !frame) return -1;
-	pthread_mutex_lock(&e->lock);
-	e->st.packets++;
-	tls_tcp_segment_t seg;
-	int rc = pkt_decode_frame(&e->st, dlt, frame, caplen, &seg);
-	rc = rc > 0 ? eng_feed_tcp_locked(e, &seg, ts) : rc;
-	pthread_mutex_unlock(&e->lock);
-	return rc;
-}
-
-static void expire_locked(tls_engine_t *e, double now, bool all)
+static void expire_locked(struct tls_engine *e, double now, bool all)
 {
 	unsigned n = 0;
 	flow_node_t *o;
@@ -569,24 +530,23 @@ static void expire_locked(tls_engine_t *e, double now, bool all)
 	}
 }
 
-PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)
+void shard_expire(struct tls_engine *e, double now, bool all, bool try_only)
 {
-	if (!e) return;
-	pthread_mutex_lock(&e->lock);
+	if (try_only) {
+		if (pthread_mutex_trylock(&e->lock) != 0) return;   /* busy: its own packets do it */
+	} else {
+		pthread_mutex_lock(&e->lock);
+	}
 	e->now = clock_observe(&e->clock, now);
 	housekeeping(e);
 	expire_locked(e, e->now, all);
 	pthread_mutex_unlock(&e->lock);
 }
 
-PTLS_API size_t tls_engine_wait_keys(tls_engine_t *e)
+size_t shard_wait_keys(struct tls_engine *e)
 {
 	size_t n = 0;
-	if (!e) return 0;
 	pthread_mutex_lock(&e->lock);
-	for (size_t s = 0; s < e->n_stores; s++)
-		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
-			tls_keylog_refresh(e->stores[s]->keylogs[i]);
 	uint64_t g = eng_keylog_generation(e);
 	if (g != e->keylog_gen) {
 		/* explicit call from the front end, not per packet: walk every waiter once */
@@ -604,14 +564,9 @@ PTLS_API size_t tls_engine_wait_keys(tls_engine_t *e)
 	return n;
 }
 
-PTLS_API void tls_engine_flush(tls_engine_t *e)
+void shard_flush(struct tls_engine *e)
 {
-	if (!e) return;
 	pthread_mutex_lock(&e->lock);
-	/* end of input: the key logs get one last, unthrottled read */
-	for (size_t s = 0; s < e->n_stores; s++)
-		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
-			tls_keylog_refresh(e->stores[s]->keylogs[i]);
 	while (e->waiting.head) {
 		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
 		waitlist_remove(e, f);
@@ -622,13 +577,12 @@ PTLS_API void tls_engine_flush(tls_engine_t *e)
 	pthread_mutex_unlock(&e->lock);
 }
 
-PTLS_API void tls_engine_free(tls_engine_t *e)
+void shard_free(struct tls_engine *e)
 {
 	if (!e) return;
-	tls_engine_flush(e);
+	shard_flush(e);
 	for (size_t i = 0; i < e->n_stores; i++) tls_keystore_unref(e->stores[i]);
 	free(e->stores);
-	session_cache_free(e->cache);
 	hold_pool_free(&e->hold_pool);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);
@@ -636,9 +590,8 @@ PTLS_API void tls_engine_free(tls_engine_t *e)
 	free(e);
 }
 
-PTLS_API void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st)
+void shard_get_stats(struct tls_engine *e, tls_engine_stats_t *st)
 {
-	if (!e || !st) return;
 	pthread_mutex_lock(&e->lock);
 	*st = e->st;
 	st->flows_active = e->table.count - e->lingering;
@@ -647,15 +600,6 @@ PTLS_API void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st)
 	st->reasm_dropped = e->tcp_cnt.dropped;
 	st->gaps = e->tcp_cnt.gaps;
 	st->bytes_buffered = e->buffered;
-	uint64_t l = 0, m = 0;
-	for (size_t s = 0; s < e->n_stores; s++)
-		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++) {
-			uint64_t a, b;
-			tls_keylog_counters(e->stores[s]->keylogs[i], &a, &b);
-			l += a; m += b;
-		}
-	st->keylog_lines = l;
-	st->keylog_malformed = m;
 	st->rst_ignored = e->rst_ignored;
 	st->syn_ignored = e->syn_ignored;
 	st->clock_outliers = e->clock.outliers;

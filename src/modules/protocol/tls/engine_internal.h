@@ -13,6 +13,7 @@
 #define PTLS_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include "tls_engine.h"
 #include "cursor.h"
@@ -198,15 +199,23 @@ typedef struct flow {
 	uint32_t syn_seq;
 } flow_t;
 
+/* What the shards of one engine share (shards.c owns it). */
+typedef struct shard_shared {
+	_Atomic uint64_t *next_flow_id; /* flow ids unique across shards */
+	session_cache_t *cache;         /* one resumption cache (internally locked) */
+	unsigned nshards;               /* >1: a resumed session may wait for another shard's entry */
+} shard_shared_t;
+
+/* One shard of the engine (engine.c); the public tls_engine_t is shards.c's front. */
 struct tls_engine {
 	pthread_mutex_t lock;
+	shard_shared_t shared;
 	tls_engine_config_t cfg;
 	uint16_t ports[64];
 	tls_callbacks_t cb;
 	tls_keystore_t **stores;
 	size_t n_stores;
 	flow_table_t table;
-	uint64_t next_flow_id;
 	uint64_t buffered;           /* bytes held across flows (reassembly, records, messages) */
 	tcp_limits_t tcp_lim;
 	tcp_counters_t tcp_cnt;
@@ -247,9 +256,26 @@ static inline void eng_fail(flow_t *f, tls_reason_t r)
 	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = r;
 }
 
-/* ---- engine.c ---- */
+/* ---- engine.c: one shard (shards.c calls these; each takes the shard's lock) ---- */
 /* Sum of the generations of every key log of the engine's keystores. */
 uint64_t eng_keylog_generation(struct tls_engine *e);
+/* A shard with cfg's bounds (already divided by the front), ref'ing the keystores. */
+struct tls_engine *shard_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,
+                             size_t nstores, const tls_callbacks_t *cb, const shard_shared_t *sh);
+/* One decoded TCP segment of a flow that belongs to this shard. */
+int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);
+/* Timers and flow-timeout eviction at capture time now (all: end every flow). With
+ * try_only, does nothing when another thread holds the shard. */
+void shard_expire(struct tls_engine *e, double now, bool all, bool try_only);
+/* Retry waiting sessions if the key logs (already refreshed by the caller) grew; the
+ * number still waiting. */
+size_t shard_wait_keys(struct tls_engine *e);
+/* End of input: finish every flow (the caller refreshed the key logs). */
+void shard_flush(struct tls_engine *e);
+/* Flush, then free the shard (not the shared state). */
+void shard_free(struct tls_engine *e);
+/* The shard's counters (key-log counters are the front's). */
+void shard_get_stats(struct tls_engine *e, tls_engine_stats_t *st);
 
 /* ---- record.c ---- */
 /* In-order TCP bytes of direction dir (data NULL: gap of len bytes). */

@@ -36,10 +36,10 @@ void flow_key_make(flow_key_t *k, int family, const uint8_t *src, uint16_t sport
 static inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
 /* SipHash-inspired keyed mixing over the 38-byte key (the whole key is zero-padded). */
-static uint64_t flow_hash(const flow_table_t *t, const flow_key_t *k)
+uint64_t flow_key_hash(const uint64_t seed[2], const flow_key_t *k)
 {
-	uint64_t v0 = t->seed[0] ^ 0x736f6d6570736575ULL, v1 = t->seed[1] ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = t->seed[0] ^ 0x6c7967656e657261ULL, v3 = t->seed[1] ^ 0x7465646279746573ULL;
+	uint64_t v0 = seed[0] ^ 0x736f6d6570736575ULL, v1 = seed[1] ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = seed[0] ^ 0x6c7967656e657261ULL, v3 = seed[1] ^ 0x7465646279746573ULL;
 	uint64_t words[5];
 	memset(words, 0, sizeof words);
 	memcpy(words, k->ip, sizeof k->ip);
@@ -62,6 +62,11 @@ static uint64_t flow_hash(const flow_table_t *t, const flow_key_t *k)
 		v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
 	}
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static inline uint64_t flow_hash(const flow_table_t *t, const flow_key_t *k)
+{
+	return flow_key_hash(t->seed, k);
 }
 
 int flow_table_init(flow_table_t *t, size_t max_flows)

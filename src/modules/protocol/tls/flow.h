@@ -36,6 +36,8 @@ void flow_key_make(flow_key_t *k, int family, const uint8_t *src, uint16_t sport
                    const uint8_t *dst, uint16_t dport, bool *swapped);
 int flow_table_init(flow_table_t *t, size_t max_flows);
 void flow_table_destroy(flow_table_t *t);   /* does not free nodes */
+/* Keyed hash of a key (attackers who do not know seed cannot aim at one bucket). */
+uint64_t flow_key_hash(const uint64_t seed[2], const flow_key_t *k);
 flow_node_t *flow_table_find(flow_table_t *t, const flow_key_t *k);
 void flow_table_insert(flow_table_t *t, flow_node_t *n);   /* n->key set; becomes most recent */
 void flow_table_remove(flow_table_t *t, flow_node_t *n);

@@ -57,17 +57,19 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 	if (c->cs->kx == TLS_KX_RSA && c->enc_pms && c->enc_pms_len >= 8 &&
 	    keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
 		add_candidate(k, ms, TLS_KEY_KEYLOG);
-	if (keylog_only) {        /* retry while waiting: the other sources were tried already */
-		tls_wipe(ms, sizeof ms);
-		tls_wipe(pms, sizeof pms);
-		return;
-	}
+	/* the resumption cache is asked on retries too: with several shards the session that
+	 * issued the ticket / id may be stored by another shard after this one asked */
 	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {
 		uint16_t s, v;
 		if (c->ch_sid_len && session_cache_get(e->cache, c->ch_sid, c->ch_sid_len, ms, &s, &v) == 0)
 			add_candidate(k, ms, TLS_KEY_RESUMPTION);
 		if (c->ticket_offered && session_cache_get(e->cache, c->offered_ticket_hash, 32, ms, &s, &v) == 0)
 			add_candidate(k, ms, TLS_KEY_RESUMPTION);
+	}
+	if (keylog_only) {        /* retry while waiting: the other sources were tried already */
+		tls_wipe(ms, sizeof ms);
+		tls_wipe(pms, sizeof pms);
+		return;
 	}
 	if (c->cs->kx == TLS_KX_RSA && c->enc_pms) {
 		for (size_t s = 0; s < e->n_stores; s++)
@@ -186,6 +188,8 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 	bool had = k.n > 0;
 	tls_wipe(&k, sizeof k);
 	if (any_keylog(e) && !had) return 0;                          /* wait for the key log */
+	if (c->resumed && e->shared.nshards > 1 && !had && !c->waiting_gave_up)
+		return 0;             /* wait: another shard may still store the resumed session */
 	eng_log(e, 4, "flow %llu %s: no key authenticates the Finished message", (unsigned long long)f->id, dirname_(dir));
 	eng_fail(f, c->hs_gap ? TLS_REASON_GAP
 	          : had || c->rsa_tried ? (c->resumed && !c->rsa_tried ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_WRONG_KEY)

@@ -3,7 +3,11 @@
  * with chaining plus a FIFO/LRU list; the oldest entry is evicted (and wiped) when full.
  * One entry holds either a TLS <= 1.2 master secret (48 bytes) or a TLS 1.3 PSK (up to
  * 48 bytes, with its hash); a lookup of one kind never returns the other.
+ * One mutex guards it: the engine's shards share one cache, so a session resumed on a
+ * connection that landed on another shard still finds its master secret.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
@@ -25,6 +29,8 @@ struct session_cache {
 	sc_entry_t **buckets;
 	size_t nbuckets, count, cap;
 	sc_entry_t *head, *tail;   /* head = oldest */
+	pthread_mutex_t mu;
+	_Atomic uint64_t gen;      /* entries stored so far */
 };
 
 session_cache_t *session_cache_new(size_t capacity)
@@ -36,6 +42,7 @@ session_cache_t *session_cache_new(size_t capacity)
 	while (c->nbuckets < capacity && c->nbuckets < (1u << 22)) c->nbuckets <<= 1;
 	c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
 	if (!c->buckets) { free(c); return NULL; }
+	pthread_mutex_init(&c->mu, NULL);
 	return c;
 }
 
@@ -106,38 +113,60 @@ static void sc_put(session_cache_t *c, const uint8_t *id, size_t idlen, const ui
 void session_cache_put(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t ms[48],
                        uint16_t suite, uint16_t version)
 {
+	if (!c) return;
+	pthread_mutex_lock(&c->mu);
 	sc_put(c, id, idlen, ms, 48, false, 0, suite, version);
+	pthread_mutex_unlock(&c->mu);
+	atomic_fetch_add(&c->gen, 1);
 }
 
 void session_cache_put_psk(session_cache_t *c, const uint8_t *id, size_t idlen, const uint8_t *psk,
                            size_t psklen, int hash, uint16_t suite)
 {
-	if (hash < 0 || hash > 255) return;
+	if (!c || hash < 0 || hash > 255) return;
+	pthread_mutex_lock(&c->mu);
 	sc_put(c, id, idlen, psk, psklen, true, (uint8_t)hash, suite, 0x0304);
+	pthread_mutex_unlock(&c->mu);
+	atomic_fetch_add(&c->gen, 1);
 }
 
 size_t session_cache_get_psk(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t psk[48],
                              int *hash, uint16_t *suite)
 {
 	if (!c || idlen == 0 || idlen > 32) return 0;
+	size_t n = 0;
+	pthread_mutex_lock(&c->mu);
 	sc_entry_t *e = sc_find(c, id, idlen, NULL);
-	if (!e || !e->psk) return 0;
-	memcpy(psk, e->ms, e->ms_len);
-	if (hash) *hash = e->hash;
-	if (suite) *suite = e->suite;
-	return e->ms_len;
+	if (e && e->psk) {
+		memcpy(psk, e->ms, e->ms_len);
+		if (hash) *hash = e->hash;
+		if (suite) *suite = e->suite;
+		n = e->ms_len;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return n;
 }
 
 int session_cache_get(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t ms[48],
                       uint16_t *suite, uint16_t *version)
 {
 	if (!c || idlen == 0 || idlen > 32) return -1;
+	int rc = -1;
+	pthread_mutex_lock(&c->mu);
 	sc_entry_t *e = sc_find(c, id, idlen, NULL);
-	if (!e || e->psk) return -1;
-	memcpy(ms, e->ms, 48);
-	if (suite) *suite = e->suite;
-	if (version) *version = e->version;
-	return 0;
+	if (e && !e->psk) {
+		memcpy(ms, e->ms, 48);
+		if (suite) *suite = e->suite;
+		if (version) *version = e->version;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+uint64_t session_cache_generation(session_cache_t *c)
+{
+	return c ? atomic_load(&c->gen) : 0;
 }
 
 void session_cache_free(session_cache_t *c)
@@ -145,5 +174,6 @@ void session_cache_free(session_cache_t *c)
 	if (!c) return;
 	while (c->head) sc_remove(c, c->head);
 	free(c->buckets);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

@@ -2,7 +2,7 @@
  * session_cache.h — resumption: TLS <= 1.2 master secrets of proven sessions, found by
  * session id or by session ticket (SHA-256 of the ticket), and TLS 1.3 resumption PSKs
  * (RFC 8446 §4.6.1) found by SHA-256 of the ticket; bounded LRU, wiped on eviction.
- * Not internally locked: the engine lock protects it.
+ * Internally locked: the engine's shards share one cache.
  */
 #ifndef PTLS_SESSION_CACHE_H
 #define PTLS_SESSION_CACHE_H
@@ -32,5 +32,9 @@ void session_cache_put_psk(session_cache_t *c, const uint8_t *id, size_t idlen, 
  * returns a PSK. */
 size_t session_cache_get_psk(session_cache_t *c, const uint8_t *id, size_t idlen, uint8_t psk[48],
                              int *hash, uint16_t *suite);
+
+/* Number of entries stored so far: sessions waiting for another shard's entry retry
+ * when it changes. */
+uint64_t session_cache_generation(session_cache_t *c);
 
 #endif

@@ -36,6 +36,7 @@
 #include <ctype.h>
 #include <arpa/inet.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -234,6 +235,7 @@ static const param_def_t params[] = {
 	{ "max-held-records",        P_U32, ECFG(max_held_records),   true,  0, UINT32_MAX },
 	{ "keylog-wait",             P_U32, ECFG(keylog_wait),        false, 0, 86400 },
 	{ "session-cache-size",      P_U32, ECFG(session_cache_size), false, 0, 100000000 },
+	{ "shards",                  P_U32, ECFG(shards),             false, 1, 256 },
 	{ "keylog-max-entries",      P_KEYLOG_MAX, 0, false, 1, 100000000 },
 	{ "keylog-listen",           P_LISTEN,     0, false, 0, 0 },
 	{ "keylog-allow",            P_ALLOW,      0, false, 0, 0 },
@@ -468,6 +470,10 @@ static void profile_defaults(tls_profile_conf_t *p)
 {
 	memset(p, 0, sizeof *p);
 	tls_engine_config_defaults(&p->engine);
+	/* captagent feeds a profile from every capture thread: one shard per core (at most
+	 * 8) lets them work side by side */
+	long nc = sysconf(_SC_NPROCESSORS_ONLN);
+	p->engine.shards = nc < 1 ? 1 : nc > 8 ? 8 : (uint32_t)nc;
 	p->engine.tls_ports = NULL;   /* owned by us once set */
 	p->engine.n_tls_ports = 0;
 	p->enabled = true;

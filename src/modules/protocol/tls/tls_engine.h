@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-typedef struct tls_engine tls_engine_t;
+typedef struct tls_shards tls_engine_t;
 typedef struct tls_keystore tls_keystore_t;
 
 /* ---- key material ---- */
@@ -168,6 +168,9 @@ typedef struct tls_engine_config {
 	bool emit_handshake_only_sessions; /* report sessions with no data (default true) */
 	uint32_t max_cleartext_prefix;  /* clear-text bytes skipped per direction before its hello
 	                                 * (STARTTLS, PostgreSQL, ...) (default 16 KiB; 0: none) */
+	uint32_t shards;                /* independent shards, each with its own lock, flows, timers
+	                                 * and 1/shards of max_flows and max_total_buffer; a flow's
+	                                 * shard is chosen by its address pair (default 1) */
 } tls_engine_config_t;
 
 /* Fill cfg with defaults. */
@@ -187,6 +190,16 @@ enum { TLS_DLT_NULL = 0, TLS_DLT_EN10MB = 1, TLS_DLT_RAW = 101, TLS_DLT_LOOP = 1
  * Non-IP/non-TCP frames are counted and ignored. Returns 0, or -1 if the frame was
  * malformed (counted). Never crashes on any input. */
 int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen, double ts);
+
+/* Threads: any number of threads may feed one engine at once; each packet locks only
+ * its shard, so threads feeding flows of different shards do not wait for each other.
+ * Callbacks run on the feeding thread, under the shard's lock. */
+/* Number of shards of the engine. */
+unsigned tls_engine_shards(const tls_engine_t *e);
+/* The shard (0 .. shards-1) tls_engine_feed_frame would give this frame, or -1 when it
+ * reaches none (not TCP/IP, malformed). A front end with one worker thread per shard
+ * (captls --threads) routes with it; touches no engine state. */
+int tls_engine_frame_shard(const tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen);
 
 /* Feed one IP packet (v4 or v6, starting at the IP header). Same contract as above. */
 int tls_engine_feed_ip(tls_engine_t *e, const uint8_t *ip, size_t len, double ts);

@@ -164,6 +164,8 @@ typedef struct flow_tls {
 	tls_dirstate_t d[2];
 	tls_conn_t conn;
 	app_framing_t app;
+	uint64_t hold_seq;           /* arrival counter of held records (both directions) */
+	uint64_t replay_seq;         /* seq of the held record being replayed (0: none) */
 } flow_tls_t;
 
 typedef struct flow {

@@ -95,7 +95,7 @@ static held_rec_t *alloc_chunked(held_queue_t *q, size_t need)
 }
 
 bool held_push(held_queue_t *q, bool at_head, bool plain, uint8_t type, uint16_t version,
-               const uint8_t *data, size_t len, double ts)
+               const uint8_t *data, size_t len, double ts, uint64_t seq)
 {
 	held_rec_t *h;
 	if (at_head && q->head) {
@@ -112,6 +112,7 @@ bool held_push(held_queue_t *q, bool at_head, bool plain, uint8_t type, uint16_t
 	h->version = version;
 	h->len = len;
 	h->ts = ts;
+	h->seq = seq;
 	if (len) memcpy(h->data, data, len);
 	if (at_head && q->head) {
 		h->next = q->head;

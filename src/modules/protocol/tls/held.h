@@ -32,6 +32,7 @@ typedef struct held_rec {
 	uint16_t version;
 	size_t len;
 	double ts;
+	uint64_t seq;                /* arrival order within the flow (both directions) */
 	uint8_t data[];
 } held_rec_t;
 
@@ -43,10 +44,10 @@ typedef struct held_queue {
 	hold_pool_t *pool;           /* where chunks come from and go back to (may be NULL) */
 } held_queue_t;
 
-/* Append (or, with at_head, put in front of the queue) a copy of data. Returns false on
- * allocation failure. */
+/* Append (or, with at_head, put in front of the queue) a copy of data, seq being its
+ * arrival order in the flow. Returns false on allocation failure. */
 bool held_push(held_queue_t *q, bool at_head, bool plain, uint8_t type, uint16_t version,
-               const uint8_t *data, size_t len, double ts);
+               const uint8_t *data, size_t len, double ts, uint64_t seq);
 /* Remove and release the first record (its data is invalid afterwards). */
 void held_pop(held_queue_t *q);
 /* Release everything. */

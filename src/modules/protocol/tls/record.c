@@ -63,7 +63,9 @@ static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, c
 	if (held_total + len > e->cfg.max_held_records || e->buffered + len + 64 > e->cfg.max_total_buffer)
 		return false;
 	size_t mem = d->hq.mem;
-	if (!held_push(&d->hq, at_head, plain, type, version, frag, len, d->ts)) return false;
+	/* a record held again while it is replayed keeps its place in arrival order */
+	uint64_t seq = at_head && f->t->replay_seq ? f->t->replay_seq : ++f->t->hold_seq;
+	if (!held_push(&d->hq, at_head, plain, type, version, frag, len, d->ts, seq)) return false;
 	e->buffered += d->hq.mem - mem;
 	return true;
 }
@@ -125,50 +127,54 @@ static void release_detached(flow_t *f, int dir, held_rec_t *h)
 	f->eng->buffered -= mem - q->mem;
 }
 
-/* Replay the held records of one direction in order, as far as keys and the
- * cross-direction gate allow. Returns true if at least one record was processed. */
-static bool drain_dir(flow_t *f, int dir, bool final)
+/* Replay the first held record of dir if keys and the cross-direction gate allow.
+ * Returns 1 when it was processed (or skipped as unreadable), 0 when it must wait, -1
+ * when the direction holds nothing more (empty, broken or dropped). */
+static int step_dir(flow_t *f, int dir, bool final)
 {
 	tls_dirstate_t *d = &f->t->d[dir];
-	bool progress = false;
-	while (d->hq.head && !d->broken) {
-		held_rec_t *h = d->hq.head;
-		if (!final && (h->plain ? hs_gate_wait_plain(f, dir, h->data, h->len)
-		                        : hs_gate_wait(f, dir, h->type, h->data, h->len))) { d->wait_peer = true; break; }
-		d->wait_peer = false;
-		if (h->plain) {                         /* decrypted before it was held */
-			double saved = d->ts;
-			d->ts = h->ts;
-			detach_head(d);
-			rec_dispatch(f, dir, h->type, h->data, h->len);
-			d->ts = saved;
-			release_detached(f, dir, h);
-			progress = true;
-			continue;
+	if (!d->hq.head || d->broken) return -1;
+	held_rec_t *h = d->hq.head;
+	if (!final && (h->plain ? hs_gate_wait_plain(f, dir, h->data, h->len)
+	                        : hs_gate_wait(f, dir, h->type, h->data, h->len))) { d->wait_peer = true; return 0; }
+	d->wait_peer = false;
+	bool plain_ccs = !h->plain && h->type == CT_CCS && (f->t->conn.tls13 || !d->encrypted || d->app_epoch < 0);
+	if (!h->plain && d->encrypted && !d->cs_active && !plain_ccs) {
+		if (f->t->conn.reason != TLS_REASON_NONE && !f->t->conn.waiting_keylog) { rec_drop_held(f, dir); return -1; }
+		int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
+		if (r == 0) { start_waiting(f); return 0; }   /* still no key */
+		if (r < 0) { rec_drop_held(f, dir); return -1; }
+		if (r == 2) {                       /* record unreadable, skip it */
+			held_release(f, dir);
+			return 1;
 		}
-		bool plain_ccs = h->type == CT_CCS && (f->t->conn.tls13 || !d->encrypted || d->app_epoch < 0);
-		if (d->encrypted && !d->cs_active && !plain_ccs) {
-			if (f->t->conn.reason != TLS_REASON_NONE && !f->t->conn.waiting_keylog) { rec_drop_held(f, dir); break; }
-			int r = hs_prove_keys(f, dir, h->type, h->version, h->data, h->len);
-			if (r == 0) { start_waiting(f); break; }   /* still no key */
-			if (r < 0) { rec_drop_held(f, dir); break; }
-			if (r == 2) {                       /* record unreadable, skip it */
-				held_release(f, dir);
-				continue;
-			}
-		}
-		double saved = d->ts;
-		d->ts = h->ts;
-		detach_head(d);
-		rec_process(f, dir, h->type, h->version, h->data, h->len, true);
-		d->ts = saved;
-		release_detached(f, dir, h);
-		progress = true;
 	}
-	if (!d->hq.head) d->wait_peer = false;
-	return progress;
+	double saved = d->ts;
+	uint64_t saved_seq = f->t->replay_seq;
+	d->ts = h->ts;
+	f->t->replay_seq = h->seq;
+	detach_head(d);
+	if (h->plain) rec_dispatch(f, dir, h->type, h->data, h->len);   /* decrypted before it was held */
+	else rec_process(f, dir, h->type, h->version, h->data, h->len, true);
+	d->ts = saved;
+	f->t->replay_seq = saved_seq;
+	release_detached(f, dir, h);
+	return 1;
 }
 
+/* The direction whose first held record arrived first (-1: nothing held). */
+static int oldest_dir(const flow_t *f)
+{
+	const held_rec_t *a = f->t->d[0].hq.head, *b = f->t->d[1].hq.head;
+	if (!a || f->t->d[0].broken) return b && !f->t->d[1].broken ? 1 : -1;
+	if (!b || f->t->d[1].broken) return 0;
+	return a->seq <= b->seq ? 0 : 1;
+}
+
+/* Replay held records of both directions in the order they arrived, as far as keys and
+ * the cross-direction gate allow: when the oldest must wait, the other direction goes on
+ * (its records may be what the oldest waits for). A reply held with its request is thus
+ * replayed in capture order, exactly as if the keys had been there all along. */
 void rec_retry_held(flow_t *f, bool final)
 {
 	tls_conn_t *c = &f->t->conn;
@@ -176,8 +182,14 @@ void rec_retry_held(flow_t *f, bool final)
 	f->in_retry = true;
 	do {
 		f->retry_again = false;
-		for (int dir = 0; dir < 2; dir++)
-			if (drain_dir(f, dir, final) && f->t->d[1 - dir].hq.head) f->retry_again = true;
+		int dir;
+		while ((dir = oldest_dir(f)) >= 0) {
+			if (step_dir(f, dir, final) == 1) continue;
+			if (step_dir(f, 1 - dir, final) == 1) continue;
+			break;
+		}
+		for (dir = 0; dir < 2; dir++)
+			if (!f->t->d[dir].hq.head) f->t->d[dir].wait_peer = false;
 	} while (f->retry_again);
 	f->in_retry = false;
 	if (final && c->early_data_offered && !c->early_decided) hs_early_decide(f, false);
@@ -207,7 +219,7 @@ static void hold_or_go(flow_t *f, int dir, uint8_t type, uint16_t version, uint8
 	if (f->t->conn.waiting_keylog) { give_up_waiting(f); return; }
 	eng_log(f->eng, 4, "flow %llu %s: hold bound reached while waiting for the other direction",
 	        (unsigned long long)f->id, dir == TLS_DIR_C2S ? "c2s" : "s2c");
-	drain_dir(f, dir, true);
+	while (step_dir(f, dir, true) == 1) {}     /* this direction's held records, in order */
 	d->wait_peer = false;
 	rec_process(f, dir, type, version, frag, len, true);
 }

@@ -4,8 +4,9 @@
  * messages (text or JSON Lines), and optionally sending them to a Homer collector as
  * HEP v3 (-H) and/or writing them as a plain-TCP pcap (-w).
  *
- * It is a thin translator over tls_engine.h (as design.md requires): libpcap frames in,
- * engine callbacks out. The command line and output are the `captls` contract of
+ * It is a thin translator over tls_engine.h (as design.md requires): frames in (libpcap,
+ * or for pcapng files captls's own reader, which also yields the key-log secrets stored in
+ * the file: input.c), engine callbacks out. The command line and output are the `captls` contract of
  * design.md:
  *
  *   captls (-r FILE | -i IFACE) [-f BPF] [-c protocol_tls.xml] [-k KEYFILE]... [-P PASSWORD]
@@ -132,6 +133,7 @@ static void usage(FILE *f)
 "\n"
 "input:\n"
 "  -r, --read FILE        read a pcap/pcapng file (\"-\" for stdin)\n"
+"                         (pcapng: key logs stored in the file are used too)\n"
 "  -i, --interface IFACE  capture live (Ctrl-C ends the capture cleanly)\n"
 "  -f, --filter BPF       capture filter, e.g. \"tcp port 5061\" (also as trailing words)\n"
 "keys:\n"

@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "cursor.h"
 
@@ -101,7 +102,9 @@ static int fail(pcapng_t *r, const char *what)
 
 bool pcapng_is_pcapng(const char *path)
 {
-	if (!path || !strcmp(path, "-")) return false;
+	struct stat st;
+	/* only regular files: a pipe or FIFO cannot be peeked at and re-read (libpcap's) */
+	if (!path || !strcmp(path, "-") || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return false;
 	FILE *f = fopen(path, "rb");
 	if (!f) return false;
 	uint8_t m[4];

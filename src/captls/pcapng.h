@@ -52,8 +52,8 @@ typedef struct pcapng_stats {
 	uint64_t blocks, sections, interfaces, packets, secrets_blocks, skipped_blocks;
 } pcapng_stats_t;
 
-/* Does the file at path start with a pcapng Section Header Block? (false for "-" or an
- * unreadable file: those are left to libpcap and its messages). */
+/* Is path a regular file that starts with a pcapng Section Header Block? (false for "-",
+ * pipes, FIFOs and unreadable files: those are left to libpcap and its messages). */
 bool pcapng_is_pcapng(const char *path);
 
 /* Read from f (taken over: closed by pcapng_free). max_block bounds any block (0 =

@@ -16,7 +16,9 @@
  * libcrypto. Each key log holds ONLY lines of one format (no CLIENT_RANDOM, no server
  * key), and both connections must decrypt byte-exact through the engine API and through
  * `captls -l`, also under TCP mangling (split, reorder, duplicates, ACK before data).
- * A wrong secret in each format must give "wrong_key" and no plaintext.
+ * A wrong secret in each format must give "wrong_key" and no plaintext. PMS_CLIENT_RANDOM
+ * also for ECDHE (X25519, P-256): the server's share comes from a known key, so the
+ * pre-master is ECDH of that key and the client's share, computed by libcrypto.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,9 @@ typedef struct hsinfo {
 	uint8_t sid[32];
 	size_t sid_len;
 	uint8_t enc_pms[512];
-	size_t enc_len;      /* 0: no ClientKeyExchange (resumed) */
+	size_t enc_len;      /* 0: no ClientKeyExchange (resumed), or not RSA */
+	uint8_t cke[600];    /* the ClientKeyExchange body as sent */
+	size_t cke_len;
 } hsinfo_t;
 
 /* Walk the plaintext handshake records of one TCP stream (until ChangeCipherSpec) and
@@ -70,11 +74,14 @@ static int walk_hs(const uint8_t *s, size_t n, hsinfo_t *h, int server)
 			if (h->sid_len > 32 || 35 + h->sid_len > ml) return -1;
 			memcpy(h->sid, m + 35, h->sid_len);
 		}
-		if (!server && mt == 16 && ml >= 2) {
+		if (!server && mt == 16 && ml >= 2 && ml <= sizeof h->cke) {
 			size_t el = (size_t)m[0] << 8 | m[1];
-			if (el + 2 != ml || el > sizeof h->enc_pms) return -1;
-			memcpy(h->enc_pms, m + 2, el);
-			h->enc_len = el;
+			memcpy(h->cke, m, ml);
+			h->cke_len = ml;
+			if (el + 2 == ml && el <= sizeof h->enc_pms) {     /* RSA: 2-byte length, ciphertext */
+				memcpy(h->enc_pms, m + 2, el);
+				h->enc_len = el;
+			}
 		}
 		p += 4 + ml;
 	}
@@ -277,6 +284,71 @@ static void check_cli(const char *label, const char *pcap, const char *klog, con
 	free(out);
 }
 
+/* TLS 1.2 ECDHE with the server's (EC)DHE share from a known key (tlsgen's static_ecdhe_key):
+ * the pre-master is ECDH(server key, client share from the ClientKeyExchange), computed
+ * by libcrypto, written as a PMS_CLIENT_RANDOM line; the engine gets no key file. */
+static void test_ecdhe_pms(const char *kind)
+{
+	char ek[700], pcap[700], klog[700], err[512], label[64];
+	snprintf(label, sizeof label, "ECDHE %s, PMS_CLIENT_RANDOM", kind);
+	snprintf(ek, sizeof ek, "%s/static-%s.key", tu_tmpdir(), kind);
+	if (tlsgen_make_key(kind, ek, NULL, NULL) != 0) { tap_ok(0, "%s: make key", label); return; }
+	tlsgen_opts_t o;
+	tlsgen_opts_defaults(&o);
+	o.tls_version = 0x0303;
+	o.cipher = "ECDHE-RSA-AES128-GCM-SHA256";
+	o.key_file = KEY;
+	o.cert_file = CERT;
+	o.static_ecdhe_key = ek;
+	o.seed = 77;
+	o.split = 500;
+	o.reorder = 1;
+	snprintf(pcap, sizeof pcap, "%s/ecdhe-%s.pcap", tu_tmpdir(), kind);
+	tlsgen_result_t g;
+	memset(&g, 0, sizeof g);
+	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { tap_ok(0, "%s: generator: %s", label, err); return; }
+	hsinfo_t h;
+	memset(&h, 0, sizeof h);
+	int ok = walk_hs(g.conns[0].tls[0], g.conns[0].tls_len[0], &h, 0) == 0 && h.cke_len >= 2 &&
+	         (size_t)h.cke[0] + 1 == h.cke_len;
+	uint8_t pms[80];
+	size_t pl = sizeof pms;
+	if (ok) {
+		FILE *f = fopen(ek, "r");
+		EVP_PKEY *priv = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+		if (f) fclose(f);
+		EVP_PKEY *peer = NULL;
+		if (priv && !strcmp(kind, "x25519")) {
+			peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, h.cke + 1, h.cke_len - 1);
+		} else if (priv) {
+			peer = EVP_PKEY_new();
+			if (peer && (EVP_PKEY_copy_parameters(peer, priv) <= 0 ||
+			             EVP_PKEY_set1_encoded_public_key(peer, h.cke + 1, h.cke_len - 1) <= 0)) {
+				EVP_PKEY_free(peer);
+				peer = NULL;
+			}
+		}
+		EVP_PKEY_CTX *ctx = priv ? EVP_PKEY_CTX_new(priv, NULL) : NULL;
+		ok = ctx && peer && EVP_PKEY_derive_init(ctx) > 0 && EVP_PKEY_derive_set_peer(ctx, peer) > 0 &&
+		     EVP_PKEY_derive(ctx, pms, &pl) > 0;
+		EVP_PKEY_CTX_free(ctx);
+		EVP_PKEY_free(peer);
+		EVP_PKEY_free(priv);
+	}
+	tap_ok(ok, "%s: pre-master from the server's key and the client's share (%zu bytes)", label, pl);
+	if (!ok) { tlsgen_result_free(&g); return; }
+	snprintf(klog, sizeof klog, "%s/ecdhe-%s.keys", tu_tmpdir(), kind);
+	FILE *f = fopen(klog, "w");
+	char a[80], b[200];
+	hexs(a, h.cr, 32, 0);
+	hexs(b, pms, pl, 0);
+	fprintf(f, "PMS_CLIENT_RANDOM %s %s\n", a, b);
+	fclose(f);
+	explicit_bzero(pms, sizeof pms);
+	check_engine(label, pcap, klog, &g, 0);
+	tlsgen_result_free(&g);
+}
+
 int main(void)
 {
 	const char *top = getenv("top_builddir");
@@ -350,5 +422,7 @@ int main(void)
 			}
 		tlsgen_result_free(&g);
 	}
+	test_ecdhe_pms("x25519");
+	test_ecdhe_pms("p256");
 	return tap_done();
 }

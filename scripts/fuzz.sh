@@ -1,6 +1,7 @@
 #!/bin/bash
 # fuzz.sh — builds and runs the libFuzzer targets of the engine (tests/fuzz_packet.c,
-# tests/fuzz_keylog.c, tests/fuzz_keylog_dgram.c, tests/fuzz_config.c) with clang, ASan and UBSan.
+# tests/fuzz_keylog.c, tests/fuzz_keylog_dgram.c, tests/fuzz_config.c, tests/fuzz_starttls.c,
+# tests/fuzz_pcapng.c: captls's pcapng reader) with clang, ASan and UBSan.
 #
 # Why a script outside autotools: libFuzzer needs clang and instrumented objects of the
 # whole engine, which the normal build (any compiler, no sanitizers) does not make. The

@@ -1,6 +1,7 @@
 #!/bin/bash
 # fuzz.sh — builds and runs the libFuzzer targets of the engine (tests/fuzz_packet.c,
-# tests/fuzz_keylog.c, tests/fuzz_keylog_dgram.c, tests/fuzz_config.c) with clang, ASan and UBSan.
+# tests/fuzz_keylog.c, tests/fuzz_keylog_dgram.c, tests/fuzz_config.c, tests/fuzz_starttls.c,
+# tests/fuzz_pcapng.c: captls's pcapng reader) with clang, ASan and UBSan.
 #
 # Why a script outside autotools: libFuzzer needs clang and instrumented objects of the
 # whole engine, which the normal build (any compiler, no sanitizers) does not make. The
@@ -33,7 +34,7 @@ case "$CC" in *clang*) ;; *) CC=clang ;; esac
 RSS="${FUZZ_RSS_MB:-2048}"
 JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TLS=src/modules/protocol/tls
-TARGETS="packet keylog keylog_dgram config starttls"
+TARGETS="packet keylog keylog_dgram config starttls pcapng"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS_F="-std=gnu11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O2 -Wall -Wextra -I$TLS -Itests"
 XML_CFLAGS="$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)"
@@ -64,6 +65,7 @@ build() {
 		local extra="" extralibs=""
 		[ "$t" = config ] && { extra="$objdir/tls_config.o $objdir/keylog_listen.o"; extralibs="$XML_LIBS"; }
 		[ "$t" = keylog_dgram ] && extra="$objdir/keylog_listen.o"
+		[ "$t" = pcapng ] && extra="-Isrc/captls src/captls/pcapng.c"
 		$CC $CFLAGS_F $SAN -fsanitize=fuzzer $XML_CFLAGS "tests/fuzz_$t.c" $objs $extra -o "$out/fuzz_$t" \
 			$LIBS $extralibs || die "link fuzz_$t failed"
 	done

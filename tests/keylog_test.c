@@ -7,6 +7,8 @@
  * directory and checks lookups and the lines/malformed counters:
  *   - every label (CLIENT_RANDOM, the five TLS 1.3 secrets with 32- and 48-byte secrets,
  *     RSA), ignored labels and comments, CRLF and tab separators, upper-case hex;
+ *   - Wireshark's other formats: RSA Session-ID:/Master-Key: and PMS_CLIENT_RANDOM
+ *     (pre-masters of 32..256 bytes), malformed variants, through file and memory feed;
  *   - malformed lines (bad hex, wrong lengths, missing/extra fields) counted and skipped;
  *   - a line of exactly 1024 bytes is accepted, 1025 is not, and a 3 MB line (written in
  *     pieces across several refreshes) is skipped as one malformed line without the
@@ -196,6 +198,104 @@ static void test_malformed(void)
 	       !has(kl, KL_CLIENT_RANDOM, 26, 32, 48),
 	       "malformed lines store nothing");
 	tap_ok(has(kl, KL_CLIENT_RANDOM, 29, 32, 48), "the valid line after them is stored");
+	tls_keylog_free(kl);
+}
+
+/* Wireshark's other formats: "RSA Session-ID:<id> Master-Key:<ms>" (any id length 1..32,
+ * hex of any case) and "PMS_CLIENT_RANDOM <cr> <pms>" (pre-master of any length up to
+ * KL_MAX_PMS, also over 48 bytes: finite-field DHE), through the file follower and the
+ * memory feed; their malformed variants are counted; replacement and eviction of long
+ * (heap-held) secrets. */
+static void test_wireshark_formats(void)
+{
+	char p[128], buf[8192], hid[80], hs[800];
+	uint8_t id[32], sec[KL_MAX_PMS], out[KL_MAX_PMS];
+	uint64_t l, m;
+	tls_keylog_t *kl;
+
+	path_of(p, sizeof p, "wsfmt.log");
+	buf[0] = 0;
+	mk(id, 32, 40); mk(sec, 48, 1040); hex(hid, id, 32); hex(hs, sec, 48);
+	for (char *q = hid; *q; q++) if (*q >= 'a' && *q <= 'f') *q = (char)(*q - 32);   /* OpenSSL prints upper case */
+	sprintf(buf + strlen(buf), "RSA Session-ID:%s Master-Key:%s\n", hid, hs);
+	mk(id, 1, 41); mk(sec, 48, 1041); hex(hid, id, 1); hex(hs, sec, 48);
+	sprintf(buf + strlen(buf), "RSA Session-ID:%s Master-Key:%s\n", hid, hs);          /* 1-byte id */
+	mk(id, 32, 42); mk(sec, 48, 1042); hex(hid, id, 32); hex(hs, sec, 48);
+	sprintf(buf + strlen(buf), "PMS_CLIENT_RANDOM %s %s\n", hid, hs);                  /* RSA pre-master */
+	mk(id, 32, 43); mk(sec, 32, 1043); hex(hid, id, 32); hex(hs, sec, 32);
+	sprintf(buf + strlen(buf), "PMS_CLIENT_RANDOM\t%s  %s\r\n", hid, hs);              /* X25519 shared secret */
+	mk(id, 32, 44); mk(sec, 256, 1044); hex(hid, id, 32); hex(hs, sec, 256);
+	sprintf(buf + strlen(buf), "PMS_CLIENT_RANDOM %s %s\n", hid, hs);                  /* ffdhe2048 */
+	/* malformed: 33-byte id, 47-byte master, no Master-Key: prefix, lower-case label part,
+	 * space after the colon (Wireshark does not read it either), odd hex, a pre-master over
+	 * KL_MAX_PMS, an empty pre-master field */
+	mk(id, 32, 45); hex(hid, id, 32); mk(sec, 48, 1045); hex(hs, sec, 48);
+	sprintf(buf + strlen(buf), "RSA Session-ID:%s00 Master-Key:%s\n", hid, hs);
+	sprintf(buf + strlen(buf), "RSA Session-ID:%s Master-Key:%.94s\n", hid, hs);
+	sprintf(buf + strlen(buf), "RSA Session-ID:%s %s\n", hid, hs);
+	sprintf(buf + strlen(buf), "RSA Session-ID:%s master-key:%s\n", hid, hs);
+	sprintf(buf + strlen(buf), "RSA Session-ID: %s Master-Key:%s\n", hid, hs);
+	sprintf(buf + strlen(buf), "PMS_CLIENT_RANDOM %s %s0\n", hid, hs);
+	sprintf(buf + strlen(buf), "PMS_CLIENT_RANDOM %s\n", hid);
+	write_file(p, "w", buf);
+	{
+		FILE *f = fopen(p, "a");
+		fprintf(f, "PMS_CLIENT_RANDOM %s ", hid);
+		for (int i = 0; i < KL_MAX_PMS + 1; i++) fputs("ab", f);
+		fputs("\npms_client_random ", f);        /* labels are case-sensitive: ignored */
+		fprintf(f, "%s %s\n", hid, hs);
+		fclose(f);
+	}
+	kl = tls_keylog_open(p, 0, NULL, 0);
+	tap_ok(tls_keylog_refresh(kl) == 5, "Wireshark formats: 5 secrets");
+	counters(kl, &l, &m);
+	tap_ok(l == 5 && m == 8, "5 lines parsed, 8 malformed counted (got %llu, %llu)",
+	       (unsigned long long)l, (unsigned long long)m);
+	mk(id, 32, 40); mk(sec, 48, 1040);
+	tap_ok(tls_keylog_lookup(kl, KL_SESSION_ID, id, 32, out, sizeof out) == 48 && !memcmp(out, sec, 48),
+	       "RSA Session-ID (upper-case hex): master secret by 32-byte session id");
+	tap_ok(tls_keylog_lookup(kl, KL_SESSION_ID, id, 31, out, sizeof out) == 0 &&
+	       tls_keylog_lookup(kl, KL_CLIENT_RANDOM, id, 32, out, sizeof out) == 0,
+	       "session id: a prefix of it, or the same bytes as client random: not found");
+	mk(id, 1, 41); mk(sec, 48, 1041);
+	tap_ok(tls_keylog_lookup(kl, KL_SESSION_ID, id, 1, out, sizeof out) == 48 && !memcmp(out, sec, 48),
+	       "RSA Session-ID with a 1-byte id");
+	tap_ok(tls_keylog_lookup(kl, KL_SESSION_ID, id, 0, out, sizeof out) == 0 &&
+	       tls_keylog_lookup(kl, KL_SESSION_ID, id, 33, out, sizeof out) == 0, "session id length 0 / 33: 0");
+	mk(id, 32, 42); mk(sec, 48, 1042);
+	tap_ok(tls_keylog_lookup(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, sizeof out) == 48 && !memcmp(out, sec, 48),
+	       "PMS_CLIENT_RANDOM: 48-byte pre-master by client random");
+	mk(id, 32, 43); mk(sec, 32, 1043);
+	tap_ok(tls_keylog_lookup(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, sizeof out) == 32 && !memcmp(out, sec, 32),
+	       "PMS_CLIENT_RANDOM: 32-byte pre-master, tab / double space / CRLF");
+	mk(id, 32, 44); mk(sec, 256, 1044);
+	tap_ok(tls_keylog_lookup(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, sizeof out) == 256 && !memcmp(out, sec, 256),
+	       "PMS_CLIENT_RANDOM: 256-byte pre-master (finite-field DHE)");
+	tap_ok(tls_keylog_lookup(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, 255) == 0, "too small output: 0");
+	mk(id, 32, 45);
+	tap_ok(tls_keylog_lookup(kl, KL_SESSION_ID, id, 32, out, sizeof out) == 0 &&
+	       tls_keylog_lookup(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, sizeof out) == 0, "malformed lines store nothing");
+	tls_keylog_free(kl);
+
+	/* memory feed (UDP datagrams): same parser; long secrets replaced and evicted (ASan
+	 * checks the heap part is freed) */
+	kl = tls_keylog_open_mem(2, NULL, 0);
+	tls_keylog_feed_counts_t c;
+	for (unsigned t = 0; t < 4; t++) {
+		mk(id, 32, 50 + t % 3); mk(sec, 200, 1050 + t); hex(hid, id, 32); hex(hs, sec, 200);
+		sprintf(buf, "PMS_CLIENT_RANDOM %s %s", hid, hs);
+		tls_keylog_feed_dgram(kl, (const uint8_t *)buf, strlen(buf), &c);
+	}
+	mk(id, 32, 50); mk(sec, 200, 1053);
+	tap_ok(c.lines == 1 && tls_keylog_find(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, sizeof out) == 200 &&
+	       !memcmp(out, sec, 200), "memory feed: 200-byte pre-master, replaced by its later line");
+	mk(id, 32, 51);
+	tap_ok(tls_keylog_find(kl, KL_PMS_CLIENT_RANDOM, id, 32, out, sizeof out) == 0, "oldest long secret evicted (2 slots)");
+	mk(id, 16, 60); mk(sec, 48, 1060); hex(hid, id, 16); hex(hs, sec, 48);
+	sprintf(buf, "RSA Session-ID:%s Master-Key:%s\n", hid, hs);
+	tls_keylog_feed_dgram(kl, (const uint8_t *)buf, strlen(buf), &c);
+	tap_ok(c.lines == 1 && tls_keylog_find(kl, KL_SESSION_ID, id, 16, out, sizeof out) == 48 && !memcmp(out, sec, 48),
+	       "memory feed: RSA Session-ID line (16-byte id)");
 	tls_keylog_free(kl);
 }
 
@@ -495,7 +595,7 @@ static void test_threads(void)
 static void cleanup(void)
 {
 	static const char *names[] = { "labels.log", "bad.log", "long.log", "follow.log", "follow.log.new",
-	                                "later.log", "evict.log", "threads.log" };
+	                                "later.log", "evict.log", "threads.log", "wsfmt.log" };
 	char p[128];
 	size_t i;
 	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -514,6 +614,7 @@ int main(void)
 	}
 	test_labels();
 	test_malformed();
+	test_wireshark_formats();
 	test_long_lines();
 	test_follow();
 	test_missing_file();

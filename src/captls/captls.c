@@ -4,8 +4,9 @@
  * messages (text or JSON Lines), and optionally sending them to a Homer collector as
  * HEP v3 (-H) and/or writing them as a plain-TCP pcap (-w).
  *
- * It is a thin translator over tls_engine.h (as design.md requires): libpcap frames in,
- * engine callbacks out. The command line and output are the `captls` contract of
+ * It is a thin translator over tls_engine.h (as design.md requires): frames in (libpcap,
+ * or for pcapng files captls's own reader, which also yields the key-log secrets stored in
+ * the file: input.c), engine callbacks out. The command line and output are the `captls` contract of
  * design.md:
  *
  *   captls (-r FILE | -i IFACE) [-f BPF] [-c protocol_tls.xml] [-k KEYFILE]... [-P PASSWORD]
@@ -51,6 +52,7 @@
 #include "usage.h"
 #include <pthread.h>
 #include <unistd.h>
+#include "input.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -102,7 +104,7 @@ typedef struct app {
 #define CB_UNLOCK(a) do { if ((a)->ws) pthread_mutex_unlock(&(a)->cb_mu); } while (0)
 
 static volatile sig_atomic_t g_stop;
-static pcap_t *g_pcap;
+static cap_input_t *g_in;
 
 /* ---------------------------------------------------------------- messages */
 
@@ -224,22 +226,11 @@ static void on_log(void *user, int level, const char *line)
 
 /* ---------------------------------------------------------------- setup */
 
-static bool dlt_supported(int dlt)
-{
-	switch (dlt) {
-	case TLS_DLT_NULL: case TLS_DLT_EN10MB: case 12: case 14: case TLS_DLT_RAW: case TLS_DLT_LOOP:
-	case TLS_DLT_LINUX_SLL: case TLS_DLT_IPV4: case TLS_DLT_IPV6: case TLS_DLT_LINUX_SLL2:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static void signal_handler(int sig)
 {
 	(void)sig;
 	g_stop = 1;
-	if (g_pcap) pcap_breakloop(g_pcap);
+	if (g_in) input_breakloop(g_in);
 }
 
 static void install_signals(void)
@@ -306,52 +297,7 @@ static tls_keystore_t *load_cli_keys(const opts_t *o)
 	return ks;
 }
 
-/* Open the input; exits 2 when it cannot be opened or used. */
-static pcap_t *open_input(const opts_t *o, const char *filter)
-{
-	char eb[PCAP_ERRBUF_SIZE] = "";
-	pcap_t *p;
-	const char *name = o->read_file ? o->read_file : o->iface;
-	if (o->read_file) {
-		p = pcap_open_offline(o->read_file, eb);
-		if (!p) {
-			/* libpcap's message usually names the file already */
-			if (strstr(eb, o->read_file)) die_usage("%s", eb);
-			die_usage("%s: %s", o->read_file, eb[0] ? eb : "cannot open");
-		}
-	} else {
-		p = pcap_create(o->iface, eb);
-		if (!p) die_usage("interface %s: %s", o->iface, eb);
-		pcap_set_snaplen(p, 262144);
-		pcap_set_promisc(p, 1);
-		pcap_set_timeout(p, 200);
-		pcap_set_immediate_mode(p, 1);   /* plaintext out as it happens, not per 200 ms block */
-		pcap_set_buffer_size(p, 32 << 20);
-		int rc = pcap_activate(p);
-		if (rc < 0) {
-			const char *why = pcap_geterr(p);
-			if (!why || !*why) why = pcap_statustostr(rc);
-			die_usage("interface %s: %s", o->iface, why);
-		}
-		if (rc > 0) say("warning: interface %s: %s", o->iface, pcap_statustostr(rc));
-	}
-	int dlt = pcap_datalink(p);
-	if (!dlt_supported(dlt)) {
-		const char *dn = pcap_datalink_val_to_name(dlt);
-		die_usage("%s: link type %d (%s) is not supported", name, dlt, dn ? dn : "unknown");
-	}
-	if (filter && *filter) {
-		struct bpf_program prog;
-		if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-			die_usage("filter \"%s\": %s", filter, pcap_geterr(p));
-		if (pcap_setfilter(p, &prog) < 0)
-			die_usage("filter \"%s\": %s", filter, pcap_geterr(p));
-		pcap_freecode(&prog);
-	}
-	return p;
-}
-
-static void print_stats(const app_t *a, pcap_t *p)
+static void print_stats(const app_t *a, cap_input_t *in)
 {
 	out_print_engine_stats(stderr, a->eng);
 	if (a->hep) {
@@ -370,10 +316,7 @@ static void print_stats(const app_t *a, pcap_t *p)
 		        (unsigned long long)ps.packets, (unsigned long long)ps.flows_opened);
 	}
 	keywait_print_stats(a->kll, a->n_kll);
-	struct pcap_stat cs;
-	if (a->o->iface && p && pcap_stats(p, &cs) == 0)
-		fprintf(stderr, "captls: capture: %u received, %u dropped by kernel, %u dropped by interface\n",
-		        cs.ps_recv, cs.ps_drop, cs.ps_ifdrop);
+	input_print_stats(in, stderr);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -558,7 +501,7 @@ int main(int argc, char **argv)
 	if (tls_engine_global_init() < 0) die_usage("cannot initialise the crypto libraries");
 
 	/* ---- keys: -c profiles, then -k / -l; each becomes one keystore ---- */
-	tls_keystore_t *stores[MAX_STORES];
+	tls_keystore_t *stores[MAX_STORES], *cli_store = NULL;
 	size_t nstores = 0;
 	tls_engine_config_t ecfg;
 	tls_engine_config_defaults(&ecfg);
@@ -602,12 +545,26 @@ int main(int argc, char **argv)
 	ecfg.shards = o.threads;
 	if (o.n_keys || o.keylog || o.keylog_listen || !nstores) {
 		if (nstores >= MAX_STORES) die_usage("too many key stores");
-		stores[nstores++] = load_cli_keys(&o);
+		stores[nstores++] = cli_store = load_cli_keys(&o);
 		if (o.keylog_listen) {
 			kll[n_kll] = kl_listener_open(o.keylog_listen, o.keylog_allow, o.keylog_max_dgram, stores[nstores - 1], err, sizeof err);
 			if (!kll[n_kll]) die_usage("%s", err);
 			n_kll++;
 		}
+	}
+	/* pcapng Decryption Secrets Blocks: into the -k/-l store (or one of their own), all
+	 * of them before the first packet */
+	if (o.read_file) {
+		tls_keystore_t *ks = cli_store;
+		uint64_t kl_lines, kl_bad;
+		long nsec = input_load_secrets(o.read_file, &ks, o.keylog_max, &kl_lines, &kl_bad);
+		if (ks && !cli_store) {
+			if (nstores >= MAX_STORES) die_usage("too many key stores");
+			stores[nstores++] = ks;
+		}
+		if (nsec && o.verbose)
+			say("%s: %ld TLS key-log secrets block(s): %llu lines, %llu malformed", o.read_file, nsec,
+			    (unsigned long long)kl_lines, (unsigned long long)kl_bad);
 	}
 	for (size_t i = 0; i < n_kll; i++) {
 		if (kl_listener_start(kll[i], err, sizeof err) < 0) die_usage("%s", err);
@@ -629,8 +586,9 @@ int main(int argc, char **argv)
 		if (!a.hepbuf) die_usage("out of memory");
 	}
 
-	pcap_t *p = open_input(&o, filter);
-	g_pcap = p;
+	cap_input_t *in = input_open(o.read_file, o.iface, filter, err, sizeof err);
+	if (!in) die_usage("%s", err);
+	g_in = in;
 	bool live = o.iface != NULL;
 
 	bool stdout_records = o.format >= 0 || (!o.quiet && !o.hep && !o.write);
@@ -662,7 +620,6 @@ int main(int argc, char **argv)
 	install_signals();
 
 	/* ---- read ---- */
-	int dlt = pcap_datalink(p);
 	/* frames reach the workers one by one when input trickles in (live, a pipe): a batch
 	 * that waits to fill would hold back what is already there */
 	bool trickle = live;
@@ -672,21 +629,20 @@ int main(int argc, char **argv)
 	}
 	if (o.threads > 1) {
 		pthread_mutex_init(&a.cb_mu, NULL);
-		a.ws = workers_start(a.eng, dlt, o.threads);
+		a.ws = workers_start(a.eng, o.threads);
 		if (!a.ws) die_usage("cannot start %u worker threads", o.threads);
 	}
 	int rc = EXIT_SUCCESS;
 	uint64_t npkts = 0;
 	double last_expire = 0;
 	while (!g_stop && !a.stop_output) {
-		struct pcap_pkthdr *h;
-		const u_char *data;
-		int r = pcap_next_ex(p, &h, &data);
+		cap_pkt_t pk;
+		int r = input_next(in, &pk);
 		if (r == 1) {
 			npkts++;
-			a.now = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
-			if (a.ws) workers_feed(a.ws, data, h->caplen, a.now, trickle);
-			else tls_engine_feed_frame(a.eng, dlt, data, h->caplen, a.now);
+			a.now = pk.ts;
+			if (a.ws) workers_feed(a.ws, pk.dlt, pk.data, pk.caplen, a.now, trickle);
+			else tls_engine_feed_frame(a.eng, pk.dlt, pk.data, pk.caplen, a.now);
 			continue;
 		}
 		if (r == 0) {               /* live: read timeout, let idle flows expire */
@@ -699,9 +655,9 @@ int main(int argc, char **argv)
 			if (a.n_kll) tls_engine_wait_keys(a.eng);  /* keys that arrived while idle */
 			continue;
 		}
-		if (r == PCAP_ERROR_BREAK) break;   /* end of file, or signal */
+		if (r == -2) break;                 /* end of file, or signal */
 		say("%s: %s (input processed up to packet %llu)", o.read_file ? o.read_file : o.iface,
-		      pcap_geterr(p), (unsigned long long)npkts);
+		      input_error(in), (unsigned long long)npkts);
 		rc = EXIT_RUNTIME;
 		break;
 	}
@@ -716,7 +672,7 @@ int main(int argc, char **argv)
 		keywait_run(a.eng, ecfg.keylog_wait, &g_stop, o.verbose);
 	}
 	tls_engine_flush(a.eng);
-	if (o.stats) print_stats(&a, p);
+	if (o.stats) print_stats(&a, in);
 	tls_engine_free(a.eng);
 	if (a.ws) {
 		workers_free(a.ws);
@@ -724,8 +680,8 @@ int main(int argc, char **argv)
 		pthread_mutex_destroy(&a.cb_mu);
 	}
 	for (size_t i = 0; i < a.n_kll; i++) kl_listener_free(a.kll[i]);
-	g_pcap = NULL;
-	pcap_close(p);
+	g_in = NULL;
+	input_close(in);
 
 	if (a.out) {
 		out_flush(a.out);

@@ -21,6 +21,7 @@ void captls_usage(FILE *f)
 "\n"
 "input:\n"
 "  -r, --read FILE        read a pcap/pcapng file (\"-\" for stdin)\n"
+"                         (pcapng: key logs stored in the file are used too)\n"
 "  -i, --interface IFACE  capture live (Ctrl-C ends the capture cleanly)\n"
 "  -f, --filter BPF       capture filter, e.g. \"tcp port 5061\" (also as trailing words)\n"
 "keys:\n"

@@ -31,6 +31,7 @@ typedef struct batch {
 typedef struct frame_hdr {
 	double ts;
 	uint32_t caplen;
+	int dlt;                      /* link type (pcapng: per interface) */
 } frame_hdr_t;
 
 typedef struct worker {
@@ -46,7 +47,6 @@ typedef struct worker {
 
 struct workers {
 	tls_engine_t *eng;
-	int dlt;
 	unsigned n;
 	worker_t *w;
 };
@@ -71,7 +71,7 @@ static void feed_batch(struct workers *ws, batch_t *b)
 		frame_hdr_t h;
 		memcpy(&h, b->buf + off, sizeof h);
 		tl_now = h.ts;
-		tls_engine_feed_frame(ws->eng, ws->dlt, b->buf + off + sizeof h, h.caplen, h.ts);
+		tls_engine_feed_frame(ws->eng, h.dlt, b->buf + off + sizeof h, h.caplen, h.ts);
 		off += rec_size(h.caplen);
 	}
 	b->used = 0;
@@ -125,13 +125,12 @@ static batch_t *take_free(worker_t *w)
 	return b;
 }
 
-workers_t *workers_start(tls_engine_t *eng, int dlt, unsigned n)
+workers_t *workers_start(tls_engine_t *eng, unsigned n)
 {
 	if (!n) return NULL;
 	struct workers *ws = calloc(1, sizeof *ws);
 	if (!ws) return NULL;
 	ws->eng = eng;
-	ws->dlt = dlt;
 	ws->n = n;
 	ws->w = calloc(n, sizeof *ws->w);
 	if (!ws->w) { free(ws); return NULL; }
@@ -153,15 +152,15 @@ workers_t *workers_start(tls_engine_t *eng, int dlt, unsigned n)
 	return ws;
 }
 
-void workers_feed(workers_t *ws, const uint8_t *frame, uint32_t caplen, double ts, bool flush)
+void workers_feed(workers_t *ws, int dlt, const uint8_t *frame, uint32_t caplen, double ts, bool flush)
 {
-	int s = tls_engine_frame_shard(ws->eng, ws->dlt, frame, caplen);
+	int s = tls_engine_frame_shard(ws->eng, dlt, frame, caplen);
 	worker_t *w = &ws->w[s < 0 ? 0 : (unsigned)s % ws->n];
 	size_t need = rec_size(caplen);
 	if (need > BATCH_BYTES) return;           /* larger than any snap length libpcap allows */
 	if (w->cur && w->cur->used + need > BATCH_BYTES) push_cur(w);
 	if (!w->cur) w->cur = take_free(w);
-	frame_hdr_t h = { ts, caplen };
+	frame_hdr_t h = { ts, caplen, dlt };
 	memcpy(w->cur->buf + w->cur->used, &h, sizeof h);
 	memcpy(w->cur->buf + w->cur->used + sizeof h, frame, caplen);
 	w->cur->used += need;

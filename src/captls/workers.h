@@ -11,13 +11,12 @@
 
 typedef struct workers workers_t;
 
-/* Start n workers feeding eng (which should have n shards) with frames of link type dlt.
- * NULL on failure. */
-workers_t *workers_start(tls_engine_t *eng, int dlt, unsigned n);
-/* Reader side: copy one frame to the worker of its shard. flush hands the batch over at
+/* Start n workers feeding eng (which should have n shards). NULL on failure. */
+workers_t *workers_start(tls_engine_t *eng, unsigned n);
+/* Reader side: copy one frame (link type dlt) to the worker of its shard. flush hands the batch over at
  * once (live capture: no frame waits for the batch to fill). May wait while that
  * worker's batches are all queued. */
-void workers_feed(workers_t *ws, const uint8_t *frame, uint32_t caplen, double ts, bool flush);
+void workers_feed(workers_t *ws, int dlt, const uint8_t *frame, uint32_t caplen, double ts, bool flush);
 /* Hand over every partial batch and wait until every worker has fed all it was given. */
 void workers_drain(workers_t *ws);
 /* On a worker thread: the capture time of the frame being fed (callbacks run inside

@@ -1,6 +1,7 @@
 /*
  * hs12.c — TLS 1.0-1.2 key establishment. Candidate master secrets come from, cheapest
- * first: the key log (CLIENT_RANDOM, RSA pre-master lines), the resumption cache
+ * first: the key log (CLIENT_RANDOM, RSA pre-master, RSA Session-ID / Master-Key and
+ * PMS_CLIENT_RANDOM lines), the resumption cache
  * (session id, ticket), the configured RSA keys (the certificate picks the key), static
  * (EC)DHE keys. Each candidate is proven by authenticating the first encrypted record
  * (the Finished message) on a copy: a key that does not authenticate is "wrong_key",
@@ -57,6 +58,15 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 	if (c->cs->kx == TLS_KX_RSA && c->enc_pms && c->enc_pms_len >= 8 &&
 	    keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
 		add_candidate(k, ms, TLS_KEY_KEYLOG);
+	if (c->sh_sid_len && keylog_find(e, KL_SESSION_ID, c->sh_sid, c->sh_sid_len, ms, 48) == 48)
+		add_candidate(k, ms, TLS_KEY_KEYLOG);          /* "RSA Session-ID:... Master-Key:..." */
+	{
+		uint8_t xpms[KL_MAX_PMS];                      /* PMS_CLIENT_RANDOM: any key exchange */
+		size_t n = keylog_find(e, KL_PMS_CLIENT_RANDOM, c->client_random, 32, xpms, sizeof xpms);
+		if (n && derive_master(c, xpms, n, ms) == 0)
+			add_candidate(k, ms, TLS_KEY_KEYLOG);
+		tls_wipe(xpms, sizeof xpms);
+	}
 	/* the resumption cache is asked on retries too: with several shards the session that
 	 * issued the ticket / id may be stored by another shard after this one asked */
 	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {

@@ -182,7 +182,7 @@ static bool transcript_needed(const flow_t *f, bool ems)
 	if (c->version >= 0x0304) return ec;          /* static ECDHE schedule, PSKs of static sessions */
 	if (!ems) return false;                       /* master secret from the randoms alone */
 	if (c->cs->kx == TLS_KX_RSA) return rsa || keylog;   /* RSA pre-master, or an RSA key-log line */
-	return ec;                                    /* static ECDHE pre-master */
+	return ec || keylog;                          /* static ECDHE pre-master, or a PMS_CLIENT_RANDOM line */
 }
 
 void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawlen)

@@ -8,6 +8,14 @@
  *     CLIENT_TRAFFIC_SECRET_0 / SERVER_TRAFFIC_SECRET_0 / CLIENT_EARLY_TRAFFIC_SECRET
  *                   <64 hex client random> <64 or 96 hex secret>
  *     RSA <16 hex: first 8 bytes of the encrypted pre-master> <96 hex pre-master>
+ *     RSA Session-ID:<2..64 hex session id> Master-Key:<96 hex master secret>
+ *     PMS_CLIENT_RANDOM <64 hex client random> <2..768 hex pre-master secret>
+ * The last two are the other formats Wireshark reads (packet-tls-utils.c): the first is
+ * OpenSSL's SSL_SESSION text (looked up by the ServerHello's session id), the second a
+ * pre-master secret of any key exchange (the engine derives the master secret with the
+ * session's PRF / extended master secret). As in Wireshark, labels are case-sensitive and
+ * hex is not; unlike Wireshark (one space exactly, anything after the secret ignored),
+ * fields may be separated by runs of blanks and a line must hold exactly its fields.
  * Other labels (EXPORTER_SECRET, ...) and '#' comments are ignored; malformed lines
  * (bad hex, wrong lengths, missing fields) are counted and skipped.
  *
@@ -57,11 +65,12 @@
 typedef struct kl_entry {
 	uint32_t next;      /* next entry index in the bucket chain, KL_NONE at the end */
 	uint8_t label;      /* tls_keylog_label_t */
-	uint8_t idlen;      /* 32, or 8 for KL_RSA */
-	uint8_t slen;       /* 32 or 48 */
+	uint8_t idlen;      /* 32, 8 for KL_RSA, 1..32 for KL_SESSION_ID */
 	uint8_t used;
+	uint16_t slen;      /* 32 or 48; 1..KL_MAX_PMS for KL_PMS_CLIENT_RANDOM */
 	uint8_t id[32];
 	uint8_t secret[48];
+	uint8_t *ext;       /* secrets over 48 bytes (finite-field DHE pre-master): heap, wiped */
 } kl_entry_t;
 
 struct tls_keylog {
@@ -129,6 +138,39 @@ static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
 	return 0;
 }
 
+/* The bytes of an entry's secret. */
+static const uint8_t *ent_secret(const kl_entry_t *e)
+{
+	return e->ext ? e->ext : e->secret;
+}
+
+/* Wipe an entry's secret (and free its heap part). */
+static void ent_clear_secret(kl_entry_t *e)
+{
+	if (e->ext) {
+		wipe(e->ext, e->slen);
+		free(e->ext);
+		e->ext = NULL;
+	}
+	wipe(e->secret, sizeof e->secret);
+	e->slen = 0;
+}
+
+/* Store a secret of n bytes (cleared entry). Returns 0, or -1 on ENOMEM. */
+static int ent_set_secret(kl_entry_t *e, const uint8_t *secret, size_t n)
+{
+	if (n > sizeof e->secret) {
+		e->ext = malloc(n);
+		if (!e->ext)
+			return -1;
+		memcpy(e->ext, secret, n);
+	} else {
+		memcpy(e->secret, secret, n);
+	}
+	e->slen = (uint16_t)n;
+	return 0;
+}
+
 /* Keyed hash of (label, id): ids are client randoms, which a hostile client can choose,
  * so the bucket index depends on a per-keylog random seed. */
 static uint64_t kl_hash(const tls_keylog_t *kl, uint8_t label, const uint8_t *id, size_t idlen)
@@ -184,10 +226,8 @@ static int kl_insert(tls_keylog_t *kl, uint8_t label, const uint8_t *id, size_t 
 	uint32_t *b;
 
 	if (e) {
-		wipe(e->secret, sizeof e->secret);
-		memcpy(e->secret, secret, slen);
-		e->slen = (uint8_t)slen;
-		return 0;
+		ent_clear_secret(e);
+		return ent_set_secret(e, secret, slen) == 0 ? 0 : -1;
 	}
 	if (!kl->buckets) {
 		size_t i;
@@ -201,6 +241,7 @@ static int kl_insert(tls_keylog_t *kl, uint8_t label, const uint8_t *id, size_t 
 		/* full: evict the oldest (ring head), reuse its slot */
 		slot = kl->head;
 		kl_unlink(kl, (uint32_t)slot);
+		ent_clear_secret(&kl->ring[slot]);
 		wipe(&kl->ring[slot], sizeof kl->ring[slot]);
 		kl->head = (kl->head + 1) % kl->max;
 		kl->count--;
@@ -227,11 +268,11 @@ static int kl_insert(tls_keylog_t *kl, uint8_t label, const uint8_t *id, size_t 
 		}
 	}
 	e = &kl->ring[slot];
+	if (ent_set_secret(e, secret, slen) != 0)
+		return -1;      /* slot stays free (count unchanged) */
 	e->label = label;
 	e->idlen = (uint8_t)idlen;
 	memcpy(e->id, id, idlen);
-	e->slen = (uint8_t)slen;
-	memcpy(e->secret, secret, slen);
 	e->used = 1;
 	b = &kl->buckets[kl_hash(kl, label, id, idlen) & (kl->nbuckets - 1)];
 	e->next = *b;
@@ -250,7 +291,13 @@ static const struct { const char *name; tls_keylog_label_t label; } label_names[
 	{ "CLIENT_TRAFFIC_SECRET_0", KL_CLIENT_TRAFFIC_SECRET_0 },
 	{ "SERVER_TRAFFIC_SECRET_0", KL_SERVER_TRAFFIC_SECRET_0 },
 	{ "RSA", KL_RSA },
+	{ "PMS_CLIENT_RANDOM", KL_PMS_CLIENT_RANDOM },
 };
+
+#define SID_PFX "Session-ID:"
+#define SID_PFX_LEN (sizeof SID_PFX - 1)
+#define MK_PFX "Master-Key:"
+#define MK_PFX_LEN (sizeof MK_PFX - 1)
 
 static bool is_space(char c)
 {
@@ -264,7 +311,7 @@ static int kl_parse_line(tls_keylog_t *kl, char *s, size_t n)
 	size_t toklen[4];
 	size_t ntok = 0, i = 0, k;
 	int label = -1;
-	uint8_t id[32], secret[48];
+	uint8_t id[32], secret[KL_MAX_PMS];
 	size_t idlen, slen;
 	int rc;
 
@@ -298,16 +345,35 @@ static int kl_parse_line(tls_keylog_t *kl, char *s, size_t n)
 		kl->malformed++;
 		return 0;
 	}
-	idlen = label == KL_RSA ? 8 : 32;
-	if (unhex(tok[1], toklen[1], id, idlen) != 0) {
+	if (label == KL_RSA && toklen[1] >= SID_PFX_LEN && memcmp(tok[1], SID_PFX, SID_PFX_LEN) == 0) {
+		/* "RSA Session-ID:<id> Master-Key:<ms>" */
+		label = KL_SESSION_ID;
+		if (toklen[2] < MK_PFX_LEN || memcmp(tok[2], MK_PFX, MK_PFX_LEN) != 0) {
+			kl->malformed++;
+			return 0;
+		}
+		tok[1] += SID_PFX_LEN;
+		toklen[1] -= SID_PFX_LEN;
+		tok[2] += MK_PFX_LEN;
+		toklen[2] -= MK_PFX_LEN;
+	}
+	if (label == KL_RSA)
+		idlen = 8;
+	else if (label == KL_SESSION_ID)
+		idlen = toklen[1] / 2 >= 1 && toklen[1] / 2 <= 32 ? toklen[1] / 2 : 0;
+	else
+		idlen = 32;
+	if (idlen == 0 || unhex(tok[1], toklen[1], id, idlen) != 0) {
 		kl->malformed++;
 		return 0;
 	}
-	if (label == KL_CLIENT_RANDOM || label == KL_RSA)
+	if (label == KL_CLIENT_RANDOM || label == KL_RSA || label == KL_SESSION_ID)
 		slen = 48;
+	else if (label == KL_PMS_CLIENT_RANDOM)
+		slen = toklen[2] / 2 >= 1 && toklen[2] / 2 <= KL_MAX_PMS ? toklen[2] / 2 : 0;
 	else
 		slen = toklen[2] == 64 ? 32 : 48;
-	if (unhex(tok[2], toklen[2], secret, slen) != 0) {
+	if (slen == 0 || unhex(tok[2], toklen[2], secret, slen) != 0) {
 		wipe(secret, sizeof secret);
 		kl->malformed++;
 		return 0;
@@ -554,7 +620,7 @@ static size_t kl_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_
 
 	if (!kl || !id || !out || (unsigned)label >= KL__COUNT)
 		return 0;
-	if (idlen != (label == KL_RSA ? 8u : 32u))
+	if (label == KL_SESSION_ID ? (idlen < 1 || idlen > 32) : idlen != (label == KL_RSA ? 8u : 32u))
 		return 0;
 	pthread_mutex_lock(&kl->mu);
 	e = kl_find(kl, (uint8_t)label, id, idlen);
@@ -563,7 +629,7 @@ static size_t kl_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_
 		e = kl_find(kl, (uint8_t)label, id, idlen);
 	}
 	if (e && e->slen <= outcap) {
-		memcpy(out, e->secret, e->slen);
+		memcpy(out, ent_secret(e), e->slen);
 		n = e->slen;
 	}
 	pthread_mutex_unlock(&kl->mu);
@@ -612,6 +678,8 @@ void tls_keylog_free(tls_keylog_t *kl)
 		return;
 	pthread_mutex_destroy(&kl->mu);
 	if (kl->ring) {
+		for (size_t i = 0; i < kl->cap; i++)
+			ent_clear_secret(&kl->ring[i]);
 		wipe(kl->ring, kl->cap * sizeof *kl->ring);
 		free(kl->ring);
 	}

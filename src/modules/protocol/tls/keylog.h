@@ -25,8 +25,14 @@ typedef enum tls_keylog_label {
 	KL_CLIENT_TRAFFIC_SECRET_0,
 	KL_SERVER_TRAFFIC_SECRET_0,
 	KL_RSA,                               /* "RSA <8 bytes of encrypted PMS> <PMS>" : key = first 8 bytes */
+	KL_SESSION_ID,                        /* "RSA Session-ID:<id> Master-Key:<ms>": key = session id (1..32) */
+	KL_PMS_CLIENT_RANDOM,                 /* "PMS_CLIENT_RANDOM <client random> <PMS>": PMS 1..KL_MAX_PMS bytes */
 	KL__COUNT
 } tls_keylog_label_t;
+
+/* Longest pre-master secret a PMS_CLIENT_RANDOM line may carry: finite-field DHE up to
+ * 3072-bit groups (384 bytes; the hex line then stays under the 1024-byte line bound). */
+#define KL_MAX_PMS 384
 
 typedef struct tls_keylog tls_keylog_t;
 
@@ -56,10 +62,9 @@ size_t tls_keylog_feed_dgram(tls_keylog_t *kl, const uint8_t *data, size_t len,
  * one stat()). Returns the number of new secrets. */
 size_t tls_keylog_refresh(tls_keylog_t *kl);
 
-/* Find the secret for (label, id) — id is the 32-byte client random, or for KL_RSA the
- * first 8 bytes of the encrypted pre-master secret (idlen 8). If absent, refreshes once
-
- * and retries. Returns the secret length copied to out (<= outcap), or 0 if unknown. */
+/* Find the secret for (label, id) — id is the 32-byte client random, for KL_RSA the
+ * first 8 bytes of the encrypted pre-master secret (idlen 8), for KL_SESSION_ID the
+ * ServerHello's session id (idlen 1..32). If absent, refreshes once and retries. Returns the secret length copied to out (<= outcap), or 0 if unknown. */
 size_t tls_keylog_lookup(tls_keylog_t *kl, tls_keylog_label_t label, const uint8_t *id,
                          size_t idlen, uint8_t *out, size_t outcap);
 

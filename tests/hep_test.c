@@ -11,6 +11,11 @@
  * by a real HEP consumer written by others, sngrep (-L udp:... -O out.pcap, Debian package
  * sngrep), whose pcap must hold the same SIP messages with the same addresses and ports.
  * The sngrep half is skipped (TAP SKIP) where sngrep is not installed.
+ *
+ * The HEP protocol type (chunk 0x000b) per kind: SIP 1, HTTP --hep-type-http (default
+ * 100), raw --hep-type-raw (default 0); 0 = that kind is not sent; -c takes the first
+ * profile's hep-type-*; checked on the bundled SIP capture and the real curl -> nginx
+ * HTTPS sample of ../shared/samples (skipped where absent).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -570,6 +575,123 @@ static void test_captls_end_to_end(void)
 	rmdir(dir);
 }
 
+/* ------------------------------------- captls -H: the HEP protocol type of each kind */
+
+/* Run captls with args (NULL-terminated, after argv[0]) plus "-q -H udp:127.0.0.1:PORT"
+ * and collect what arrives: each packet's type, payload length and server port side.
+ * Returns the exit status, or -1. */
+typedef struct got { int ptype; size_t len; unsigned sport, dport; } got_t;
+static int captls_collect(const char *captls, const char *const *args, got_t *g, size_t *n,
+                          size_t max, size_t *bad)
+{
+	uint16_t port;
+	int fd = udp_port(&port, 1);
+	if (fd < 0) return -1;
+	char spec[64];
+	snprintf(spec, sizeof spec, "udp:127.0.0.1:%u", port);
+	char *argv[32];
+	size_t k = 0;
+	argv[k++] = (char *)captls;
+	for (size_t i = 0; args[i] && k < 28; i++) argv[k++] = (char *)args[i];
+	argv[k++] = "-q";
+	argv[k++] = "-H";
+	argv[k++] = spec;
+	argv[k] = NULL;
+	pid_t pid = spawn(argv);
+	int st = 0;
+	int rc = (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+	static uint8_t rb[70000];
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	*n = *bad = 0;
+	while (poll(&pf, 1, 300) == 1) {
+		ssize_t r = recv(fd, rb, sizeof rb, 0);
+		dec_t d;
+		if (r <= 0) break;
+		if (decode(rb, (size_t)r, &d) != 0) { (*bad)++; continue; }
+		if (*n < max) g[(*n)++] = (got_t){ d.ptype, d.plen, d.sport, d.dport };
+	}
+	close(fd);
+	return rc;
+}
+
+static size_t count_type(const got_t *g, size_t n, int t)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++) c += g[i].ptype == t;
+	return c;
+}
+
+static void test_captls_hep_types(void)
+{
+	const char *top = getenv("top_srcdir"), *build = getenv("top_builddir");
+	const char *samples = getenv("SHARED_SAMPLES");
+	char captls[512], sip[512], key[512], web[600], kl[600], sb[512], conf[600];
+	snprintf(captls, sizeof captls, "%s/captls", build ? build : ".");
+	snprintf(sip, sizeof sip, "%s/samples/sip-tls12-rsa.pcap", top ? top : ".");
+	snprintf(key, sizeof key, "%s/samples/server-rsa.key", top ? top : ".");
+	if (!samples) {
+		snprintf(sb, sizeof sb, "%s/../shared/samples", top ? top : ".");
+		samples = sb;
+	}
+	snprintf(web, sizeof web, "%s/pcaps/https-tls13-aes128gcm-keylog.pcap", samples);
+	snprintf(kl, sizeof kl, "%s/keylogs/https-tls13-aes128gcm-keylog.keys", samples);
+	got_t g[64];
+	size_t n, bad;
+	if (access(captls, X_OK) || access(sip, R_OK)) {
+		for (int i = 0; i < 7; i++) tap_skip("captls or samples/ not found");
+		return;
+	}
+	/* SIP is type 1 whatever the other kinds' types are, and is always sent */
+	const char *a1[] = { "-r", sip, "-k", key, "--hep-type-http", "0", "--hep-type-raw", "0", NULL };
+	int rc = captls_collect(captls, a1, g, &n, 64, &bad);
+	tap_ok(rc == 0 && n == 7 && count_type(g, n, 1) == 7 && bad == 0,
+	       "captls -H, SIP with --hep-type-http 0 --hep-type-raw 0: 7 packets, all type 1 (%zu, exit %d)", n, rc);
+	if (access(web, R_OK) || access(kl, R_OK)) {
+		for (int i = 0; i < 6; i++) tap_skip("../shared/samples (curl -> nginx HTTPS) not present");
+		return;
+	}
+	/* curl -> nginx: 2 requests, 2 responses; the 72243-byte one does not fit a HEP packet */
+	const char *a2[] = { "-r", web, "-l", kl, NULL };
+	rc = captls_collect(captls, a2, g, &n, 64, &bad);
+	tap_ok(rc == 0 && n == 3 && count_type(g, n, 100) == 3 && bad == 0,
+	       "captls -H, HTTP, default: 3 packets of type 100 (Homer LOG) (%zu, %zu of type 100, exit %d)",
+	       n, count_type(g, n, 100), rc);
+	size_t c2s = 0, s2c = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (g[i].dport == 8443) c2s++;
+		if (g[i].sport == 8443) s2c++;
+	}
+	tap_ok(c2s == 2 && s2c == 1, "captls -H, HTTP: 2 requests to port 8443, 1 response from it");
+	const char *a3[] = { "-r", web, "-l", kl, "--hep-type-http", "0", NULL };
+	rc = captls_collect(captls, a3, g, &n, 64, &bad);
+	tap_ok(rc == 0 && n == 0, "captls -H --hep-type-http 0: no HEP packet (%zu, exit %d)", n, rc);
+	const char *a4[] = { "-r", web, "-l", kl, "--hep-type-http", "61", NULL };
+	rc = captls_collect(captls, a4, g, &n, 64, &bad);
+	tap_ok(rc == 0 && n == 3 && count_type(g, n, 61) == 3,
+	       "captls -H --hep-type-http 61: 3 packets of type 61 (%zu)", count_type(g, n, 61));
+	/* -c: the first enabled profile's hep-type-http; the option still wins */
+	char dir[] = "/tmp/ptls-heptype.XXXXXX";
+	if (!mkdtemp(dir)) { tap_skip("no temp dir"); tap_skip("no temp dir"); return; }
+	snprintf(conf, sizeof conf, "%s/protocol_tls.xml", dir);
+	FILE *f = fopen(conf, "w");
+	if (f) {
+		fprintf(f, "<document><module name=\"protocol_tls\"><profile name=\"web\"><settings>\n"
+		        "<param name=\"keylog-file\" value=\"%s\"/>\n<param name=\"hep-type-http\" value=\"55\"/>\n"
+		        "</settings></profile></module></document>\n", kl);
+		fclose(f);
+	}
+	const char *a5[] = { "-r", web, "-c", conf, NULL };
+	rc = captls_collect(captls, a5, g, &n, 64, &bad);
+	tap_ok(rc == 0 && n == 3 && count_type(g, n, 55) == 3,
+	       "captls -c with hep-type-http 55: 3 packets of type 55 (%zu of %zu, exit %d)", count_type(g, n, 55), n, rc);
+	const char *a6[] = { "-r", web, "-c", conf, "--hep-type-http", "56", NULL };
+	rc = captls_collect(captls, a6, g, &n, 64, &bad);
+	tap_ok(rc == 0 && n == 3 && count_type(g, n, 56) == 3,
+	       "captls -c ... --hep-type-http 56: the option wins (%zu of type 56)", count_type(g, n, 56));
+	unlink(conf);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_encode_v4();
@@ -580,5 +702,6 @@ int main(void)
 	test_udp_loopback();
 	test_tcp_loopback();
 	test_captls_end_to_end();
+	test_captls_hep_types();
 	return tap_done();
 }

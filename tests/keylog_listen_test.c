@@ -5,14 +5,14 @@
  * fed only by the listener. Byte-exact message comparison (gv_verify).
  *
  * Cases: lines sent while the peers run (before the capture is fed); lines sent after the
- * capture was fed (waiting sessions released by tls_engine_wait_keys, and by the engine's
- * own per-packet housekeeping); senders outside keylog-allow counted and ignored; IPv6;
- * several lines per datagram, CRLF, over-long, malformed and unknown lines; a flood of
- * junk datagrams (counted, bounded memory, real keys still work after it); the listener
- * through `captls -r FILE --keylog-listen` with lines arriving after the file was read
- * (captls waits in wall time); the listener spec / allow-list checker; `captls -w -` into
- * a pipe flushes every packet (a libpcap reader sees one session's packets while captls
- * still waits for the other's keys), and `captls -r FILE -w - | tshark -r -` if tshark exists.
+ * capture was fed (waiting sessions released by tls_engine_wait_keys, and by the engine's own
+ * per-packet housekeeping; and mid-session, by the next packet); senders outside keylog-allow
+ * counted and ignored; IPv6; several lines per datagram, CRLF, over-long, malformed and unknown
+ * lines; a flood of junk datagrams (counted, bounded memory, real keys still work after it);
+ * the listener through `captls -r FILE --keylog-listen` with lines arriving after the file was
+ * read (captls waits in wall time); the listener spec / allow-list checker; `captls -w -` into
+ * a pipe flushes every packet (a libpcap reader sees one session's packets while captls still
+ * waits for the other's keys), and `captls -r FILE -w - | tshark -r -` if tshark exists.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -237,6 +237,56 @@ static void case_wait(bool via_housekeeping)
 	tu_run_free(&r);
 	tlsgen_result_free(&g);
 out:
+	sender_free(&s);
+	kl_listener_free(l);
+	tls_keystore_unref(ks);
+}
+
+/* 2b. Lines mid-session, the rest a few ms of capture time later: the next packet releases. */
+static void case_midstream(void)
+{
+	const char *lb = "keys mid-session";
+	char pcap[600], err[512] = "", eb[PCAP_ERRBUF_SIZE];
+	snprintf(pcap, sizeof pcap, "%s/kl2m.pcap", tu_tmpdir());
+	tls_keystore_t *ks = feed_store(0);
+	kl_listener_t *l = kl_listener_open("udp:0", "127.0.0.1", 0, ks, err, sizeof err);
+	sender_t s;
+	sender_init(&s, AF_INET, NULL, l ? kl_listener_port(l) : 9);
+	tlsgen_opts_t o;
+	base(&o, 504);
+	o.connections = 1; o.keylog_line = keylog_keep; o.keylog_user = &s;
+	tlsgen_result_t g = { 0 }; tu_run_t r = { 0 };
+	pcap_t *pc = NULL;
+	if (!l || kl_listener_start(l, err, sizeof err) < 0 || tlsgen_run(&o, pcap, &g, err, sizeof err) != 0 ||
+	    !(pc = pcap_open_offline(pcap, eb))) {
+		tap_ok(0, "%s: listener / generator / pcap: %s", lb, err);
+		goto out;
+	}
+	tls_callbacks_t cb = tu_callbacks(&r);
+	tls_engine_t *e = tls_engine_new(NULL, &ks, 1, &cb);
+	struct pcap_pkthdr *h; const u_char *d;
+	double t_cut = 0, t = 0;
+	size_t n = 0, at_cut = 0;
+	while (pcap_next_ex(pc, &h, &d) == 1) {
+		t = (double)h->ts.tv_sec + h->ts.tv_usec / 1e6;
+		if (++n == 30) {   /* handshake done, data flowing: now the lines */
+			at_cut = r.n_msgs;
+			sender_send_kept(&s);
+			wait_seen(l, s.sent);
+			t_cut = t;
+		}
+		tls_engine_feed_frame(e, pcap_datalink(pc), d, h->caplen, t);
+	}
+	pcap_close(pc);
+	size_t before_flush = r.n_msgs;
+	tls_engine_flush(e); tls_engine_free(e);
+	tap_ok(at_cut == 0 && n > 30 && t - t_cut < 0.05 && before_flush > 0 && before_flush == r.n_msgs,
+	       "%s: none before the lines, all %zu delivered by the packets after them (%zu before end of "
+	       "input; last packet %.1f ms after the lines)", lb, r.n_msgs, before_flush, (t - t_cut) * 1e3);
+	tap_ok(gv_verify(&g, &r, lb, GV_KEY_NOT_RSA), "%s: byte-exact", lb);
+out:
+	tu_run_free(&r);
+	tlsgen_result_free(&g);
 	sender_free(&s);
 	kl_listener_free(l);
 	tls_keystore_unref(ks);
@@ -731,6 +781,7 @@ int main(void)
 	case_live();
 	case_wait(false);
 	case_wait(true);
+	case_midstream();
 	case_allow();
 	case_flood();
 	case_captls();

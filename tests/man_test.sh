@@ -7,7 +7,9 @@
 #    roff source is read with its escapes removed);
 #  - every param name tls_config.c accepts is documented in man/protocol_tls.xml.5, and
 #    the page names no param the reader rejects;
-#  - `man --warnings -l` renders both pages without a warning (skipped without man).
+#  - `man --warnings -l` renders both pages without a warning (skipped without man);
+#  - the HEP type defaults of tls_config.h (hep-type-http, hep-type-raw) are the ones
+#    captls -h, captls(1) and protocol_tls.xml(5) state (the module and captls share them).
 # Environment (from make check): top_srcdir, top_builddir.
 set -u
 : "${top_srcdir:=.}"
@@ -15,7 +17,7 @@ set -u
 n=0; fails=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
-echo "1..5"
+echo "1..6"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ptls-man.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
@@ -71,6 +73,24 @@ if command -v man >/dev/null 2>&1 && command -v groff >/dev/null 2>&1; then
 else
 	skip "man/groff not installed (apt-get install man-db groff-base)"
 	skip "man/groff not installed (apt-get install man-db groff-base)"
+fi
+# HEP type defaults: one constant each in tls_config.h, stated in three places
+hdr="$top_srcdir/src/modules/protocol/tls/tls_config.h"
+d_http=$(sed -n 's/^#define TLS_CONF_HEP_TYPE_HTTP_DEFAULT \([0-9]*\).*/\1/p' "$hdr")
+d_raw=$(sed -n 's/^#define TLS_CONF_HEP_TYPE_RAW_DEFAULT \([0-9]*\).*/\1/p' "$hdr")
+deroff "$top_srcdir/man/captls.1" >"$tmp/captls.txt"
+deroff "$top_srcdir/man/protocol_tls.xml.5" | sed -n '/^PARAMS/,/^ERRORS/p' >"$tmp/params.txt"
+first_default() {   # file, option regex: the number after the first "default" following it
+	perl -0777 -ne 'print $1 if /'"$2"'.*?[Dd]efault\W*(\d+)/sm' "$1"
+}
+got="$(first_default "$tmp/help" '--hep-type-http\s+N\b') $(first_default "$tmp/help" '--hep-type-raw\s+N\b')"
+got="$got $(first_default "$tmp/captls.txt" '--hep-type-http\W+N\b') $(first_default "$tmp/captls.txt" '--hep-type-raw\W+N\b')"
+got="$got $(first_default "$tmp/params.txt" '^hep-type-http\n') $(first_default "$tmp/params.txt" '^hep-type-raw\n')"
+want="$d_http $d_raw $d_http $d_raw $d_http $d_raw"
+if [ -n "$d_http" ] && [ -n "$d_raw" ] && [ "$got" = "$want" ]; then
+	ok 0 "HEP type defaults (http $d_http, raw $d_raw) agree in tls_config.h, captls -h, captls(1), protocol_tls.xml(5)"
+else
+	ok 1 "HEP type defaults agree: want '$want' (http raw for -h, captls(1), protocol_tls.xml(5)), got '$got'"
 fi
 # the flag extraction itself must see both short and long flags
 if grep -qx -- '-k' "$tmp/help.flags" && grep -qx -- '--hep-auth' "$tmp/help.flags"; then

@@ -176,6 +176,7 @@ typedef struct rec {
 	uint32_t tsec;
 	int family;
 	int via;                /* 0 = returned in msg, 1 = plan rerun, 2 = send fallback */
+	uint8_t proto_type;     /* rcinfo.proto_type (HEP chunk 0x000b) */
 } rec_t;
 
 static rec_t *recs;
@@ -202,6 +203,7 @@ static void rec_add(const msg_t *m, int via)
 	r->tsec = m->rcinfo.time_sec;
 	r->family = m->rcinfo.ip_family;
 	r->via = via;
+	r->proto_type = m->rcinfo.proto_type;
 	pthread_mutex_unlock(&rec_lock);
 }
 
@@ -890,6 +892,7 @@ static void sample_case(const char *samples, int mode)
 	ex->unload_f();
 }
 
+#ifndef MODULE_HARNESS_NO_MAIN   /* module_hep_test.c reuses this host without its cases */
 int main(int argc, char **argv)
 {
 	verbose = getenv("HARNESS_VERBOSE") != NULL;
@@ -1299,3 +1302,4 @@ int main(int argc, char **argv)
 	/* the module is not dlclosed (captagent does not either) */
 	return tap_done();
 }
+#endif /* MODULE_HARNESS_NO_MAIN */

@@ -87,7 +87,7 @@ typedef struct app {
 	out_ctx_t *summary;         /* text session lines on stderr when stdout is not used */
 	hep_sender_t *hep;
 	uint8_t *hepbuf;
-	uint64_t hep_too_big, hep_keepalive_skipped, hep_failed;
+	uint64_t hep_too_big, hep_keepalive_skipped, hep_failed, hep_kind_off;
 	char hep_last_err[512];
 	pcap_out_t *pw;
 	kl_listener_t *kll[MAX_STORES + 1];  /* key-log listeners (--keylog-listen, profiles) */
@@ -145,6 +145,8 @@ static uint8_t hep_proto_type(const app_t *a, tls_app_t app)
 static void send_hep(app_t *a, const tls_message_t *m)
 {
 	if (m->keepalive) { a->hep_keepalive_skipped++; return; }   /* CRLF pings are not SIP messages */
+	uint8_t pt = hep_proto_type(a, m->app);
+	if (!pt) { a->hep_kind_off++; return; }   /* --hep-type-http/-raw 0: that kind is not sent */
 	const tls_endpoints_t *ep = m->ep;
 	bool c2s = m->dir == TLS_DIR_C2S;
 	hep_msg_t h = {
@@ -154,7 +156,7 @@ static void send_hep(app_t *a, const tls_message_t *m)
 		.sport = c2s ? ep->client_port : ep->server_port,
 		.dport = c2s ? ep->server_port : ep->client_port,
 		.ip_proto = IPPROTO_TCP,
-		.proto_type = hep_proto_type(a, m->app),
+		.proto_type = pt,
 		.capture_id = a->o->hep_id,
 		.auth_key = a->o->hep_auth,
 		.payload = m->data,
@@ -303,10 +305,12 @@ static void print_stats(const app_t *a, cap_input_t *in)
 	if (a->hep) {
 		hep_sender_stats_t hs;
 		hep_sender_get_stats(a->hep, &hs);
-		fprintf(stderr, "captls: HEP %s: sent %llu, failed %llu, too large %llu, keep-alives skipped %llu, connects %llu (failed %llu)\n",
+		fprintf(stderr, "captls: HEP %s: sent %llu, failed %llu, too large %llu, keep-alives skipped %llu, "
+		        "type 0 not sent %llu, connects %llu (failed %llu)\n",
 		        hep_sender_describe(a->hep), (unsigned long long)hs.sent,
 		        (unsigned long long)hs.send_failed, (unsigned long long)a->hep_too_big,
-		        (unsigned long long)a->hep_keepalive_skipped, (unsigned long long)hs.connects,
+		        (unsigned long long)a->hep_keepalive_skipped, (unsigned long long)a->hep_kind_off,
+		        (unsigned long long)hs.connects,
 		        (unsigned long long)hs.connect_failures);
 	}
 	if (a->pw) {
@@ -372,6 +376,7 @@ static void parse_args(int argc, char **argv, opts_t *o, char **trailing_filter)
 	memset(o, 0, sizeof *o);
 	o->format = -1;
 	o->hep_id = 2001;
+	o->hep_type_http = o->hep_type_raw = -1;   /* unset: -c profile, else the defaults */
 	o->linktype = PCAP_OUT_ETHERNET;
 	o->keylog_max = KEYLOG_MAX_DEFAULT;
 	o->keylog_wait = -1;
@@ -522,7 +527,12 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < conf.n_profiles; i++) {
 			const tls_profile_conf_t *p = &conf.profiles[i];
 			if (!p->enabled) continue;
-			if (first) { ecfg = p->engine; first = false; }
+			if (first) {
+				ecfg = p->engine;
+				if (o.hep_type_http < 0) o.hep_type_http = p->hep_type_http;
+				if (o.hep_type_raw < 0) o.hep_type_raw = p->hep_type_raw;
+				first = false;
+			}
 			if (nstores >= MAX_STORES) die_usage("%s: too many profiles (at most %d)", o.config, MAX_STORES);
 			err[0] = 0;
 			if (tls_config_build_keystore(p, &stores[nstores], err, sizeof err, warn_cb, NULL) < 0)
@@ -537,6 +547,8 @@ int main(int argc, char **argv)
 		}
 		if (first) say("warning: %s: no enabled profile", o.config);
 	}
+	if (o.hep_type_http < 0) o.hep_type_http = TLS_CONF_HEP_TYPE_HTTP_DEFAULT;
+	if (o.hep_type_raw < 0) o.hep_type_raw = TLS_CONF_HEP_TYPE_RAW_DEFAULT;
 	if (o.keylog_wait >= 0) ecfg.keylog_wait = (uint32_t)o.keylog_wait;
 	if (!o.threads) {                  /* default: the cores, at most 8 */
 		long nc = sysconf(_SC_NPROCESSORS_ONLN);

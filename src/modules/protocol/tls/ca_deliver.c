@@ -21,6 +21,10 @@
  *    parse_tls (same function, same profile argument); `plan-index` in protocol_tls.xml
  *    overrides it; when no plan can be found, extra messages go straight to
  *    parse_sip + send_hep("hepsocket") (found with find_export) — the "send" fallback.
+ *  - each message's rcinfo.proto_type (HEP chunk 0x000b) comes from its app kind: SIP 1,
+ *    HTTP hep-type-http, raw hep-type-raw (ectx_t.hep_type); a kind whose type is 0 is not
+ *    delivered at all. tls_is_sip()/tls_is_http() (ca_delivered_app) tell the plan which
+ *    kind msg holds, so HTTP can go to send_hep without parse_sip (which would reject it);
  *  - session reports and engine diagnostics of the other two callbacks go to the log.
  *
  * Threading: queues, the msg_t copy and the address strings are per thread (__thread T +
@@ -65,8 +69,17 @@ typedef struct qmsg {
 	size_t cap, len;
 	tls_endpoints_t ep;
 	tls_dir_t dir;
+	tls_app_t app;
+	uint8_t proto_type;         /* rcinfo.proto_type for HEP */
 	double ts;
 } qmsg_t;
+
+/* What parse_tls last put into a msg_t on this thread (for ca_delivered_app). */
+typedef struct delivered {
+	const msg_t *msg;
+	const void *data;
+	tls_app_t app;
+} delivered_t;
 
 /* A capture thread's queue and delivery scratch (T; freed by the key's destructor). */
 typedef struct tstate {
@@ -77,6 +90,7 @@ typedef struct tstate {
 	bool overflow_logged;
 	const ectx_t *rerun;        /* re-entry: the engine whose messages are being rerun */
 	msg_t *copy;                /* msg_t copy used for reruns (4568 bytes, heap) */
+	delivered_t dlv[2];         /* [0]=msg (last message), [1]=rerun copy */
 	char ip[2][2][INET6_ADDRSTRLEN + 1];  /* [0]=msg, [1]=rerun copy; [src,dst] */
 } tstate_t;
 
@@ -158,6 +172,8 @@ static void cb_message(void *user, const tls_message_t *m)
 	if (!m || !m->len) return;
 	if (m->keepalive) { CINC(keepalives); return; }
 	if (!t || !t->feeding) { CINC(orphaned); return; }   /* e.g. flushed at unload */
+	uint8_t pt = (unsigned)m->app < 3 ? e->hep_type[m->app] : 0;
+	if (!pt) { CINC(kind_off); return; }   /* hep-type-http / hep-type-raw 0: not sent */
 	if (m->len > PTLS_MAX_DELIVER) {
 		CINC(oversize);
 		if (ca_rl_allow(&e->rl, e->label)) {
@@ -202,6 +218,8 @@ static void cb_message(void *user, const tls_message_t *m)
 	q->len = m->len;
 	q->ep = *m->ep;
 	q->dir = m->dir;
+	q->app = m->app;
+	q->proto_type = pt;
 	q->ts = m->ts;
 	t->n++;
 	t->bytes += m->len;
@@ -301,6 +319,7 @@ static void fill_msg(msg_t *m, const qmsg_t *q, char ip[2][INET6_ADDRSTRLEN + 1]
 	m->rcinfo.dst_port = c2s ? q->ep.server_port : q->ep.client_port;
 	m->rcinfo.ip_family = (uint8_t)fam;
 	m->rcinfo.ip_proto = 6;
+	m->rcinfo.proto_type = q->proto_type;
 	double ts = q->ts > 0 ? q->ts : 0;
 	uint32_t sec = (uint32_t)ts;
 	long usec = (long)((ts - (double)sec) * 1e6 + 0.5);
@@ -459,8 +478,9 @@ static int plan_for(ectx_t *e)
 	return k;
 }
 
-/* The "send" fallback: parse_sip + send_hep found through the core's export table. */
-static void fallback_send(msg_t *copy)
+/* The "send" fallback: parse_sip + send_hep found through the core's export table (HTTP
+ * and raw messages skip parse_sip: it would reject them). */
+static void fallback_send(msg_t *copy, tls_app_t app)
 {
 	pthread_mutex_lock(&DLV.plan_lock);
 	if (!DLV.fb_resolved && find_export) {
@@ -471,7 +491,7 @@ static void fallback_send(msg_t *copy)
 	cmd_function ps = DLV.fb_parse_sip, sh = DLV.fb_send_hep;
 	pthread_mutex_unlock(&DLV.plan_lock);
 	if (!sh) { CINC(fallback_dropped); return; }
-	if (ps && ps(copy, NULL, NULL) <= 0) { CINC(fallback_dropped); return; }
+	if (app == TLS_APP_SIP && ps && ps(copy, NULL, NULL) <= 0) { CINC(fallback_dropped); return; }
 	sh(copy, PTLS_FALLBACK_HEP, NULL);
 	CINC(fallback_sent);
 }
@@ -485,6 +505,7 @@ static void deliver_extra(tstate_t *t, const msg_t *msg, ectx_t *e, const qmsg_t
 	fill_msg(copy, q, t->ip[1]);
 	copy->corrdata = NULL;
 	copy->parsed_data = NULL;
+	t->dlv[1] = (delivered_t){ copy, copy->data, q->app };
 	int k = plan_for(e);
 	t->rerun = e;
 	if (k >= 0) {
@@ -493,12 +514,24 @@ static void deliver_extra(tstate_t *t, const msg_t *msg, ectx_t *e, const qmsg_t
 		run_actions(&ctx, main_ct.clist[k], copy);
 		CINC(reruns);
 	} else {
-		fallback_send(copy);
+		fallback_send(copy, q->app);
 	}
 	t->rerun = NULL;
+	t->dlv[1].msg = NULL;
 	if (copy->corrdata && copy->corrdata != msg->corrdata) free(copy->corrdata);
 	copy->corrdata = NULL;
 	CINC(delivered);
+}
+
+/* ca_delivered_app: see ca_glue.h. */
+int ca_delivered_app(const msg_t *msg)
+{
+	tstate_t *t = T;
+	if (!t || !msg) return -1;
+	for (int i = 0; i < 2; i++)
+		if (t->dlv[i].msg == msg && t->dlv[i].data == (const void *)msg->data)
+			return (int)t->dlv[i].app;
+	return -1;
 }
 
 /* ca_rerun_answer: see ca_glue.h. */
@@ -518,6 +551,7 @@ int ca_parse_tls_site(msg_t *msg, ectx_t *e)
 	CINC(calls);
 	t = tstate_get();
 	if (!t) return -1;
+	t->dlv[0].msg = NULL;
 
 	seg_t s;
 	if (!ca_msg_to_segment(msg, &s)) return -1;
@@ -539,6 +573,7 @@ int ca_parse_tls_site(msg_t *msg, ectx_t *e)
 	if (n) {
 		for (size_t i = 0; i + 1 < n; i++) deliver_extra(t, msg, e, &t->q[i]);
 		fill_msg(msg, &t->q[n - 1], t->ip[0]);
+		t->dlv[0] = (delivered_t){ msg, msg->data, t->q[n - 1].app };
 		CINC(delivered);
 	}
 	pthread_setcancelstate(cancel_old, NULL);

@@ -88,7 +88,8 @@ extern ratelimit_t ca_rl;
  * the stats_f and at unload. (defined in protocol_tls.c) */
 typedef struct ca_counters {
 	uint64_t calls, segments, segments_nohdr, segments_defrag, segments_foreign, delivered, reruns,
-	         fallback_sent, fallback_dropped, keepalives, oversize, queue_overflow, orphaned;
+	         fallback_sent, fallback_dropped, keepalives, oversize, queue_overflow, orphaned,
+	         kind_off;   /* messages of a kind whose hep-type-* is 0 (not delivered) */
 } ca_counters_t;
 extern ca_counters_t ca_count;
 #define CINC(f) __atomic_fetch_add(&ca_count.f, 1, __ATOMIC_RELAXED)
@@ -108,6 +109,8 @@ typedef struct ectx {
 	tls_keystore_t *ks;         /* profile keystore (NULL for "*") */
 	int plan_index;             /* configured capture plan, -1 = find it */
 	uint32_t flow_timeout;      /* of the engine's config: ownership expiry */
+	uint8_t hep_type[3];        /* rcinfo.proto_type per tls_app_t (SIP 1, hep-type-http,
+	                             * hep-type-raw); 0 = that kind is not delivered */
 	ratelimit_t rl;             /* session reports of this engine */
 	bool warned_disabled;
 	/* plan cache (ca_deliver.c's plan lock) */
@@ -197,6 +200,14 @@ int ca_rerun_answer(const ectx_t *e);
  * a rerun (see ca_rerun_answer). Capture threads must not be cancelled inside: it disables
  * cancellation while feeding. */
 int ca_parse_tls_site(msg_t *msg, ectx_t *e);
+
+/* ca_delivered_app: the app kind (tls_app_t) of the message parse_tls put into msg on this
+ * thread — the packet's last message, or the extra message of a rerun while the plan runs
+ * for it — or -1 when msg does not hold a message delivered by parse_tls (another packet,
+ * or parse_tls returned false). Backs the plan commands tls_is_sip() / tls_is_http(): the
+ * plan must not give HTTP to parse_sip, which sets proto_type to 1 even when it rejects
+ * the message. (ca_deliver.c) */
+int ca_delivered_app(const msg_t *msg);
 
 #pragma GCC visibility pop
 

@@ -357,11 +357,14 @@ static void housekeeping(struct tls_engine *e)
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
 				tls_keylog_refresh(e->stores[s]->keylogs[i]);     /* one stat() per period */
-		uint64_t g = eng_keylog_generation(e);
-		if (g != e->keylog_gen) {
-			e->keylog_gen = g;
-			e->retry_cursor = e->waiting.head;                   /* walk the waiters once */
-		}
+	}
+	/* Every packet while flows wait (a lock per key log, no I/O): lines fed from memory
+	 * (keylog-listen) arrive between packets, and the rest of a session may come sooner
+	 * than the next re-read period (a replay, a session's last packets). */
+	uint64_t g = eng_keylog_generation(e);
+	if (g != e->keylog_gen) {
+		e->keylog_gen = g;
+		e->retry_cursor = e->waiting.head;                       /* walk the waiters once */
 	}
 	n = 0;
 	while (e->retry_cursor && n < RETRY_PER_PACKET) {

@@ -1,6 +1,6 @@
 /*
  * protocol_tls.c — the captagent 6.4 glue of protocol_tls: module exports (the parse_tls
- * cmd functions, bind_api, `exports`), load/unload (configuration, keystores, engines),
+ * cmd functions, the tls_is_sip()/tls_is_http() plan tests, bind_api, `exports`), load/unload (configuration, keystores, engines),
  * statistics, serial and description, and the glue's logging helpers. It only translates
  * between captagent's msg_t world and the engine (tls_engine.h); all TLS work happens in
  * the engine.
@@ -170,6 +170,22 @@ int ca_parse_tls1(msg_t *msg, char *p1, char *p2)
 	return ca_parse_tls_site(msg, e);
 }
 
+/* tls_is_sip(): true when msg holds a SIP message delivered by parse_tls (the packet's or
+ * a rerun's), false otherwise — HTTP, raw, or no message. The plan asks it before
+ * parse_sip: parse_sip rejects HTTP but still sets rcinfo.proto_type to 1. Never 0 (DROP). */
+static int w_tls_is_sip(msg_t *msg, char *p1, char *p2)
+{
+	(void)p1; (void)p2;
+	return ca_delivered_app(msg) == TLS_APP_SIP ? 1 : -1;
+}
+
+/* tls_is_http(): true when msg holds an HTTP message delivered by parse_tls. */
+static int w_tls_is_http(msg_t *msg, char *p1, char *p2)
+{
+	(void)p1; (void)p2;
+	return ca_delivered_app(msg) == TLS_APP_HTTP ? 1 : -1;
+}
+
 /* interface_http looks up <module>_bind_api for protocol modules (it does not call it in
  * 6.4). If called, fills the protocol API with our name and a parse function. */
 static int parse_api(msg_t *msg) { return ca_parse_tls0(msg, NULL, NULL); }
@@ -266,6 +282,14 @@ static int load_host_params(void)
 	}
 	xmlFreeDoc(doc);
 	return rc;
+}
+
+/* The HEP protocol type per app kind of a site using profile p's settings. */
+static void set_hep_types(ectx_t *e, const tls_profile_conf_t *p)
+{
+	e->hep_type[TLS_APP_SIP] = 1;
+	e->hep_type[TLS_APP_HTTP] = p->hep_type_http;
+	e->hep_type[TLS_APP_RAW] = p->hep_type_raw;
 }
 
 /* A fresh, unusable site named label (no engine, no plan resolved yet). */
@@ -390,6 +414,7 @@ static int load_module(xml_node *config)
 		e->owns_engine = true;
 		e->usable = true;
 		e->flow_timeout = p->engine.flow_timeout;
+		set_hep_types(e, p);
 		if (nst < 256) stores[nst++] = e->ks;
 		nkeys += p->n_keys;
 		if (!first) { first = p; first_e = e; }
@@ -400,6 +425,7 @@ static int load_module(xml_node *config)
 		goto fail;
 	}
 	G.all.flow_timeout = first->engine.flow_timeout;
+	set_hep_types(&G.all, first);   /* parse_tls() uses the first usable profile's */
 	if (nst == 1) {
 		G.all.eng = first_e->eng;       /* one profile: parse_tls() shares its engine */
 		G.all.owns_engine = false;
@@ -559,8 +585,9 @@ static void stats_glue(char *buf, size_t len, size_t *off)
 	if (*off >= len) return;
 	int n = snprintf(buf + *off, len - *off, "delivered=%" PRIu64 " reruns=%" PRIu64
 	                 " fallback=%" PRIu64 " skipped_keepalive=%" PRIu64 " skipped_oversize=%"
-	                 PRIu64 " dropped=%" PRIu64 " dup_thread=%" PRIu64 "; ", CGET(delivered),
-	                 CGET(reruns), CGET(fallback_sent), CGET(keepalives), CGET(oversize),
+	                 PRIu64 " skipped_kind=%" PRIu64 " dropped=%" PRIu64 " dup_thread=%" PRIu64
+	                 "; ", CGET(delivered), CGET(reruns), CGET(fallback_sent), CGET(keepalives),
+	                 CGET(oversize), CGET(kind_off),
 	                 CGET(queue_overflow) + CGET(fallback_dropped), CGET(segments_foreign));
 	if (n > 0) *off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
 }
@@ -592,6 +619,8 @@ static uint64_t serial_module(void)
 static cmd_export_t cmds[] = {
 	{ "parse_tls", ca_parse_tls0, 0, 0, 0, 0 },
 	{ "parse_tls", ca_parse_tls1, 1, 0, 0, 0 },
+	{ "tls_is_sip", w_tls_is_sip, 0, 0, 0, 0 },
+	{ "tls_is_http", w_tls_is_http, 0, 0, 0, 0 },
 	{ PTLS_MODULE_NAME "_bind_api", bind_api, 1, 0, 0, 0 },
 	{ NULL, NULL, 0, 0, 0, 0 }
 };

@@ -207,12 +207,13 @@ static bool parse_ports(const char *s, uint16_t **out, size_t *n_out)
 /* ---- param table ---- */
 
 typedef enum { P_KEY, P_PASSWORD, P_KEYLOG, P_SERVER, P_SNI, P_PORTS, P_BOOL_HS,
-               P_U32, P_U64, P_KEYLOG_MAX, P_LISTEN, P_ALLOW, P_DGRAM } pkind_t;
+               P_U32, P_U64, P_KEYLOG_MAX, P_LISTEN, P_ALLOW, P_DGRAM, P_HEPTYPE } pkind_t;
 
 typedef struct param_def {
 	const char *name;
 	pkind_t kind;
-	size_t off;          /* offset in tls_engine_config_t for P_U32 / P_U64 */
+	size_t off;          /* offset in tls_engine_config_t for P_U32 / P_U64, in
+	                      * tls_profile_conf_t for P_HEPTYPE */
 	bool bytes;          /* accepts k/m/g suffixes */
 	uint64_t min, max;
 } param_def_t;
@@ -240,6 +241,8 @@ static const param_def_t params[] = {
 	{ "keylog-listen",           P_LISTEN,     0, false, 0, 0 },
 	{ "keylog-allow",            P_ALLOW,      0, false, 0, 0 },
 	{ "keylog-max-datagram",     P_DGRAM,      0, true,  64, 65535 },
+	{ "hep-type-http",           P_HEPTYPE, offsetof(tls_profile_conf_t, hep_type_http), false, 0, 255 },
+	{ "hep-type-raw",            P_HEPTYPE, offsetof(tls_profile_conf_t, hep_type_raw),  false, 0, 255 },
 	{ NULL, 0, 0, false, 0, 0 }
 };
 
@@ -382,6 +385,10 @@ static int apply_param(const char *path, tls_profile_conf_t *p, const param_def_
 		if (!parse_u64(t, d->bytes, &v) || v < d->min || v > d->max) goto bad;
 		p->keylog_max_datagram = (uint32_t)v;
 		break;
+	case P_HEPTYPE:
+		if (!parse_u64(t, false, &v) || v > d->max) goto bad;
+		*((uint8_t *)p + d->off) = (uint8_t)v;
+		break;
 	case P_ALLOW: {
 		char why[256];
 		if (kl_listener_check("udp:0", t, why, sizeof why) < 0) {
@@ -478,6 +485,8 @@ static void profile_defaults(tls_profile_conf_t *p)
 	p->engine.n_tls_ports = 0;
 	p->enabled = true;
 	p->keylog_max_entries = TLS_CONF_DEFAULT_KEYLOG_MAX;
+	p->hep_type_http = TLS_CONF_HEP_TYPE_HTTP_DEFAULT;
+	p->hep_type_raw = TLS_CONF_HEP_TYPE_RAW_DEFAULT;
 }
 
 static void profile_free(tls_profile_conf_t *p)

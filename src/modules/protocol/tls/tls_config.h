@@ -14,6 +14,14 @@
 
 #define TLS_CONF_MAX_KEYS 16
 
+/* HEP protocol type (chunk 0x000b) of delivered HTTP / raw messages when the profile
+ * does not say (hep-type-http, hep-type-raw; captls --hep-type-http/-raw). SIP is always
+ * 1. 0 means: that kind is not sent over HEP (the module does not deliver it). 100 is
+ * Homer's "LOG" type: heplify-server stores it as text (hep_proto_100_default); HEP
+ * has no HTTP type, and heplify-server stores nothing of type 0. */
+#define TLS_CONF_HEP_TYPE_HTTP_DEFAULT 100
+#define TLS_CONF_HEP_TYPE_RAW_DEFAULT 0
+
 typedef struct tls_profile_conf {
 	char *name;
 	bool enabled;
@@ -28,6 +36,8 @@ typedef struct tls_profile_conf {
 	char *keylog_listen;       /* keylog-listen "udp:IP:PORT", may be NULL */
 	char *keylog_allow;        /* keylog-allow list, may be NULL (loopback only) */
 	uint32_t keylog_max_datagram; /* keylog-max-datagram: bytes, 0 = KLL_DEFAULT_MAX_DGRAM */
+	uint8_t hep_type_http;     /* hep-type-http: HEP type of HTTP messages, 0 = not sent */
+	uint8_t hep_type_raw;      /* hep-type-raw: HEP type of raw messages, 0 = not sent */
 } tls_profile_conf_t;
 
 typedef struct tls_conf {

@@ -1974,7 +1974,7 @@ static void ws_control(buf_t *out, rng_t *r, int client, int op)
 
 /* The SIP plan p (rendered) becomes: upgrade GET, 101, each SIP message as one WebSocket
  * message (sometimes fragmented, control frames between fragments), keep-alives as ping /
- * pong frames, one ~70 KB MESSAGE (64-bit length) before the last message, and a close
+ * pong frames, one ~70 KB MESSAGE (64-bit length) in the middle, and a close
  * frame from each side. */
 static void ws_sip_transform(plan_t *p, rng_t *r, const sipctx_t *sc)
 {
@@ -1997,7 +1997,7 @@ static void ws_sip_transform(plan_t *p, rng_t *r, const sipctx_t *sc)
 	for (size_t i = 0; i < p->n; i++) {
 		spec_t *in = &p->v[i];
 		int cl = in->dir == 0;
-		if (i + 1 == p->n && p->n > 2) {
+		if (i == p->n / 2 && p->n > 2) {
 			/* a MESSAGE too big for a 16-bit length */
 			spec_t *b = plan_add(&q, 0, S_MESSAGE, 0);
 			buf_t body = { 0 };

@@ -46,7 +46,7 @@
 enum { TLSGEN_APP_SIP = 1, TLSGEN_APP_HTTP = 2,
        /* SIP over WebSocket (RFC 7118) framed by tlsgen itself (RFC 6455), inside the real
         * TLS: an HTTP/1.1 upgrade (GET + 101, Sec-WebSocket-Protocol: sip), then the SIP
-        * dialog of TLSGEN_APP_SIP (plus one MESSAGE of ~70 KB: a 64-bit length), one SIP
+        * dialog of TLSGEN_APP_SIP (plus one client MESSAGE of ~70 KB in the middle: a 64-bit length), one SIP
         * message per WebSocket message; client frames masked (random keys); about a third
         * of the messages fragmented (2..4 frames), control frames (ping/pong) between some
         * fragments; the SIP keep-alives become ping / pong frames; a close frame from each

@@ -242,8 +242,8 @@ void http_step(pctx_t *c)
 		break;
 	case S_UPG_HOLD:
 		/* bytes after a WebSocket upgrade request, before its answer: held (bounded by
-		 * the header limit); if the answer never comes they go out raw */
-		if (d->len + (n - pos) > af_hdr_limit(c->f) || af_append(c->f, d, p + pos, n - pos) < 0) {
+		 * max_message); if the answer does not come before that, they go out raw */
+		if (d->len + (n - pos) > af_max_msg(c->f) || af_append(c->f, d, p + pos, n - pos) < 0) {
 			d->upg = UPG_NONE;
 			d->state = S_IDLE;
 			af_fallback(c);

@@ -33,7 +33,7 @@ case "$CC" in *clang*) ;; *) CC=clang ;; esac
 RSS="${FUZZ_RSS_MB:-2048}"
 JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TLS=src/modules/protocol/tls
-TARGETS="packet keylog keylog_dgram config starttls"
+TARGETS="packet keylog keylog_dgram config starttls ws"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS_F="-std=gnu11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O2 -Wall -Wextra -I$TLS -Itests"
 XML_CFLAGS="$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)"

@@ -38,7 +38,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 CFLAGS_F="-std=gnu11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O2 -Wall -Wextra -I$TLS -Itests"
 XML_CFLAGS="$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)"
 XML_LIBS="$(pkg-config --libs libxml-2.0 2>/dev/null || echo -lxml2)"
-LIBS="-lgcrypt -lcrypto -lpthread"
+LIBS="-lgcrypt -lcrypto -lpthread -lz"
 
 die() { echo "fuzz.sh: $*" >&2; exit 1; }
 

@@ -6,7 +6,8 @@
 # pings, close) is the websockets library's. Checks: every SIP message each peer sent is
 # delivered exactly once, in order, as "app":"sip", byte-exact; the upgrade as 2 http
 # messages; nothing else; the WebSocket counters on --stats. Then the same with
-# permessage-deflate negotiated (websockets' default): see the case below.
+# permessage-deflate negotiated (websockets' default, context takeover): inflated, the
+# same SIP byte-exact.
 # TAP; SKIP when python3-websockets or dumpcap is missing or loopback cannot be captured.
 set -u
 top_builddir="${top_builddir:-.}"
@@ -83,7 +84,7 @@ else
 		notok "real WebSocket peers: $line"
 	fi
 	[ $crc = 0 ] && ok "captls exits 0" || notok "captls exit status $crc"
-	if grep -q "websocket: upgrades 2, .*unexpected 0, oversize 0, compressed 0, cut 0" "$tmp/plain.stats" &&
+	if grep -q "websocket: upgrades 2, .*unexpected 0, oversize 0, inflated 0, compressed 0, cut 0" "$tmp/plain.stats" &&
 	   grep -q "control [1-9]" "$tmp/plain.stats"; then
 		ok "--stats: $(grep websocket "$tmp/plain.stats" | sed 's/^captls: //')"
 	else
@@ -98,15 +99,18 @@ if [ $rc != 0 ]; then
 	notok "python3-websockets peers failed (deflate)"
 else
 	"$CAPTLS" -r "$tmp/deflate.pcapng" -l "$tmp/deflate.keys" -o json --stats >"$tmp/deflate.json" 2>"$tmp/deflate.stats"
+	nexp=$(wc -l <"$tmp/deflate.exp")
 	if grep -q "compressed 0" "$tmp/deflate.stats"; then
 		# inflated: the same SIP, byte-exact
-		line=$(compare "$tmp/deflate.exp" "$tmp/deflate.json" sip) && ok "permessage-deflate inflated: $line" ||
-			notok "permessage-deflate inflated: $line"
+		if line=$(compare "$tmp/deflate.exp" "$tmp/deflate.json" sip) && grep -q "inflated $nexp," "$tmp/deflate.stats"; then
+			ok "permessage-deflate (negotiated by the peers, context takeover) inflated: $line, byte-exact"
+		else
+			notok "permessage-deflate inflated: $line; $(grep websocket "$tmp/deflate.stats")"
+		fi
 	else
 		# not inflated: each compressed message delivered raw once, counted
 		line=$(compare "$tmp/deflate.exp" "$tmp/deflate.json" raw 2>/dev/null)
 		nraw=$(grep -c '"app":"raw"' "$tmp/deflate.json")
-		nexp=$(wc -l <"$tmp/deflate.exp")
 		[ "$nraw" = "$nexp" ] && ! grep -q '"app":"sip"' "$tmp/deflate.json" &&
 			grep -q "compressed $nexp," "$tmp/deflate.stats" &&
 			ok "permessage-deflate: $nexp compressed messages delivered raw (not as SIP), counted" ||

@@ -6,7 +6,7 @@
  * frames between fragments, every push split at every byte, the upgrade seen in either
  * capture order (101 before the request; client frames before the 101), a refused
  * upgrade staying HTTP, the max_message bound, RSV bits / reserved opcodes counted,
- * permessage-deflate reported raw, a gap never letting a cut message out, the end of
+ * permessage-deflate inflated (context takeover, fragments, a deflate bomb, bad data), a gap never letting a cut message out, the end of
  * the stream likewise, a non-WebSocket 101 staying a raw tunnel.
  *
  * Part 2, real TLS (OpenSSL libssl peers in tlsgen, --app ws-sip: the WebSocket framing is
@@ -28,6 +28,7 @@
 #include "tlsgen.h"
 #include "pcapmangle.h"
 #include "app_framing.h"
+#include <zlib.h>
 
 /* ------------------------------------------------------------------ part 1 helpers */
 
@@ -279,24 +280,68 @@ static void part1(void)
 		app_framing_free(&f);
 	}
 
-	/* permessage-deflate negotiated: RSV1 messages reported, delivered raw */
+	/* permessage-deflate negotiated (RFC 7692): compressed messages inflated */
 	{
-		app_framing_t f;
-		app_framing_init(&f, 0);
-		coll_t c = { .n = 0 };
 		static const char R[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			"Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15\r\n\r\n";
-		wbuf_t b = { .n = 0 };
-		puts_(&b, R);
-		frame(&b, 0xC1, false, "\xf2\x0c\x0e\x50", 4);
-		frame(&b, 0x81, false, SIP2, L2);
-		app_framing_push(&f, 0, (const uint8_t *)REQ, strlen(REQ), on_emit, &c);
-		app_framing_push(&f, 1, b.p, b.n, on_emit, &c);
-		tap_ok(c.n == 4 && is(&c, 2, 1, TLS_APP_RAW, "\xf2\x0c\x0e\x50", 4) && is(&c, 3, 1, TLS_APP_SIP, SIP2, L2) &&
-		       f.ws.compressed == 1 && f.ws.unexpected == 0 && (f.ws_events & APP_WS_EV_COMPRESSED),
-		       "permessage-deflate: compressed message raw + counted + flagged for the log, uncompressed SIP still SIP");
-		coll_free(&c);
-		app_framing_free(&f);
+		/* one deflate stream per direction (context takeover: the second message refers
+		 * back to the first), each message sync-flushed and its 00 00 ff ff removed */
+		z_stream zs;
+		memset(&zs, 0, sizeof zs);
+		deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+		static uint8_t z1[8000], z2[8000], zb[4000];
+		size_t n1, n2, nb;
+		zs.next_in = (Bytef *)SIP2; zs.avail_in = (uInt)L2; zs.next_out = z1; zs.avail_out = sizeof z1;
+		deflate(&zs, Z_SYNC_FLUSH); n1 = sizeof z1 - zs.avail_out - 4;
+		zs.next_in = (Bytef *)SIP2; zs.avail_in = (uInt)L2; zs.next_out = z2; zs.avail_out = sizeof z2;
+		deflate(&zs, Z_SYNC_FLUSH); n2 = sizeof z2 - zs.avail_out - 4;
+		/* a bomb: 200 KB of 'x' in a few hundred bytes, then the same stream goes on */
+		static uint8_t bomb[200000];
+		memset(bomb, 'x', sizeof bomb);
+		zs.next_in = bomb; zs.avail_in = sizeof bomb; zs.next_out = zb; zs.avail_out = sizeof zb;
+		deflate(&zs, Z_SYNC_FLUSH); nb = sizeof zb - zs.avail_out - 4;
+		static uint8_t z3[8000];
+		zs.next_in = (Bytef *)SIP2; zs.avail_in = (uInt)L2; zs.next_out = z3; zs.avail_out = sizeof z3;
+		deflate(&zs, Z_SYNC_FLUSH); size_t n3 = sizeof z3 - zs.avail_out - 4;
+		deflateEnd(&zs);
+		for (int masked = 0; masked < 2; masked++) {
+			app_framing_t f;
+			app_framing_init(&f, 65536);
+			uint64_t budget = 0;
+			f.budget_used = &budget;
+			f.budget_max = 1u << 26;
+			coll_t c = { .n = 0 };
+			wbuf_t b = { .n = 0 };
+			int dir = masked ? 0 : 1;
+			frame(&b, 0xC1, masked, z1, n1);                     /* one frame */
+			frame(&b, 0x41, masked, z2, n2 / 2);                 /* fragmented, RSV1 on the first only */
+			frame(&b, masked ? 0x89 : 0x8A, masked, "pp", 2);
+			frame(&b, 0x80, masked, z2 + n2 / 2, n2 - n2 / 2);
+			frame(&b, 0xC1, masked, zb, nb);                     /* inflates beyond max_message */
+			frame(&b, 0xC1, masked, z3, n3);                     /* refers back across the bomb */
+			frame(&b, 0x81, masked, SIP1, L1);                   /* not compressed */
+			frame(&b, 0xC1, masked, "\xff\xff\xff\xff", 4);     /* not deflate */
+			frame(&b, 0x81, masked, SIP1, L1);
+			if (masked) {
+				app_framing_push(&f, 1, (const uint8_t *)R, strlen(R), on_emit, &c);
+				app_framing_push(&f, 0, (const uint8_t *)REQ, strlen(REQ), on_emit, &c);
+			} else {
+				app_framing_push(&f, 0, (const uint8_t *)REQ, strlen(REQ), on_emit, &c);
+				app_framing_push(&f, 1, (const uint8_t *)R, strlen(R), on_emit, &c);
+			}
+			push(&f, dir, &b, 333, &c);
+			bool ok = c.n == 7 && is(&c, 2, dir, TLS_APP_SIP, SIP2, L2) && is(&c, 3, dir, TLS_APP_SIP, SIP2, L2) &&
+			          is(&c, 4, dir, TLS_APP_SIP, SIP2, L2) && is(&c, 5, dir, TLS_APP_SIP, SIP1, L1) &&
+			          is(&c, 6, dir, TLS_APP_SIP, SIP1, L1) && f.ws.inflated == 3 && f.ws.oversize == 1 &&
+			          f.ws.unexpected == 1 && f.ws.compressed == 0 && budget > 30000;
+			unsigned long long ninf = (unsigned long long)f.ws.inflated;
+			app_framing_free(&f);
+			tap_ok(ok && budget == 0, "permessage-deflate, %s frames: inflated byte-exact (context takeover, fragmented "
+			       "with a control frame between), a deflate bomb over max_message dropped with the window kept in step, "
+			       "non-deflate data dropped + counted, inflate memory charged and given back (%zu msgs, inflated %llu)",
+			       masked ? "masked client" : "server", c.n, ninf);
+			coll_free(&c);
+		}
 	}
 
 	/* gaps: the cut message never delivered; frames found again at the next SIP message */

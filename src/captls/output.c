@@ -315,9 +315,9 @@ void out_print_engine_stats(FILE *f, tls_engine_t *e)
 	        (unsigned long long)st.resumptions);
 	if (st.ws_upgrades)
 		fprintf(f, "captls: websocket: upgrades %llu, messages %llu (sip %llu), control %llu, unexpected %llu, "
-		        "oversize %llu, compressed %llu, cut %llu\n",
+		        "oversize %llu, inflated %llu, compressed %llu, cut %llu\n",
 		        (unsigned long long)st.ws_upgrades, (unsigned long long)st.ws_messages,
 		        (unsigned long long)st.ws_sip, (unsigned long long)st.ws_control,
 		        (unsigned long long)st.ws_unexpected, (unsigned long long)st.ws_oversize,
-		        (unsigned long long)st.ws_compressed, (unsigned long long)st.ws_gap_cut);
+		        (unsigned long long)st.ws_inflated, (unsigned long long)st.ws_compressed, (unsigned long long)st.ws_gap_cut);
 }

@@ -270,6 +270,8 @@ size_t app_framing_buffered(const app_framing_t *f)
 void app_framing_free(app_framing_t *f)
 {
 	if (!f) return;
+	for (int i = 0; i < 2; i++)
+		if (f->dir[i].proto == P_WS) ws_flush(f, &f->dir[i]);    /* frees the inflate state */
 	af_release(f, &f->dir[0]);
 	af_release(f, &f->dir[1]);
 	uint32_t mm = f->max_message;

@@ -38,6 +38,8 @@ typedef struct app_ws_dir {
 	uint8_t msg;            /* message in progress: 0 none, 1 text, 2 binary */
 	uint8_t msg_flags;      /* WSM_*: compressed, bad RSV bits, dropped */
 	uint64_t left;          /* payload bytes of the current frame still to come */
+	void *z;                /* permessage-deflate inflate state (z_stream), made at the first
+	                         * compressed message, kept across messages (context takeover) */
 } app_ws_dir_t;
 
 /* WebSocket counters (per flow in app_framing_t.ws; also added to *ws_total when set). */
@@ -49,7 +51,8 @@ typedef struct app_ws_counters {
 	uint64_t unexpected;    /* RSV bits, reserved opcodes, continuation without a message,
 	                         * data frame inside a message, bad control frames, bad lengths */
 	uint64_t oversize;      /* messages over max_message: dropped (never emitted) */
-	uint64_t compressed;    /* permessage-deflate messages (emitted raw, not inflated) */
+	uint64_t compressed;    /* permessage-deflate messages emitted raw (could not be inflated) */
+	uint64_t inflated;      /* permessage-deflate messages inflated (emitted decompressed) */
 	uint64_t gap_cut;       /* messages a gap (or end of stream) cut: never emitted */
 	uint64_t resyncs;       /* frame framing found again after a gap */
 } app_ws_counters_t;
@@ -100,7 +103,7 @@ typedef struct app_framing {
 
 /* app_framing_t.ws_events bits: something a log line should say (the caller clears them) */
 #define APP_WS_EV_OVERSIZE   1u   /* a WebSocket message over max_message was dropped */
-#define APP_WS_EV_COMPRESSED 2u   /* permessage-deflate message emitted raw */
+#define APP_WS_EV_COMPRESSED 2u   /* permessage-deflate message emitted raw (not inflated) */
 #define APP_WS_EV_UNEXPECTED 4u   /* protocol violation (counted) */
 #define APP_WS_EV_GAP        8u   /* a gap cut a WebSocket message / lost the frame framing */
 

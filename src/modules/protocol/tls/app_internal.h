@@ -199,7 +199,8 @@ void ws_step(pctx_t *c);
 /* Bytes of a WebSocket direction were lost: the message in progress is wiped (never
  * emitted, counted) and frames are searched for again from the next push. */
 void ws_gap(app_framing_t *f, app_dir_state_t *d);
-/* End of a WebSocket direction: a message in progress is wiped, not emitted (counted). */
+/* End of a WebSocket direction: a message in progress is wiped, not emitted (counted);
+ * the inflate state is freed (wiped). */
 void ws_flush(app_framing_t *f, app_dir_state_t *d);
 
 #endif

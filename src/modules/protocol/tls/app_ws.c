@@ -27,10 +27,19 @@
  * emitted raw. A 64-bit length with its top bit set loses the framing: handled like a gap.
  *
  * permessage-deflate (RFC 7692): when negotiated, a message whose first frame has RSV1 is
- * compressed. It is not inflated (that needs zlib and a 32 KiB window per direction per
- * flow, kept across messages): it is emitted raw, counted (compressed) and logged by the
- * engine, so an operator sees why SIP is missing instead of garbage indexed as SIP. The
- * SIP WebSocket servers we know (Kamailio, Asterisk, FreeSWITCH) do not negotiate it.
+ * compressed. It is inflated with zlib as its frames arrive (raw deflate, 15-bit window:
+ * enough for any *_max_window_bits; the 4 bytes 00 00 ff ff the sender removed are fed
+ * after the last fragment, §7.2.2) straight into the message buffer, so the bound is on
+ * the inflated size (max_message; a deflate bomb is dropped like any oversize message
+ * while its input is still fed through, keeping the shared window in step). The inflate
+ * state (about 40 KiB, charged to the memory account, wiped when freed) is made at the
+ * first compressed message and kept across messages: with context takeover later
+ * messages refer back to earlier ones; without it they simply do not. Whenever that
+ * history is lost (a gap, a message abandoned midway, an inflate error) the state is
+ * reset, so a later message that refers to lost history fails to inflate (zlib refuses a
+ * distance beyond its window) and is dropped and counted — never delivered as wrong
+ * bytes. If the state cannot be allocated the message is emitted raw (compressed),
+ * counted and logged by the engine.
  *
  * Gaps: the message in progress is wiped and counted (never emitted), and the position
  * in the frame stream is unknown. Frames are searched for again: a candidate is a header
@@ -44,14 +53,17 @@
 #include <string.h>
 #include <stdlib.h>
 #include <stdint.h>
+#include <zlib.h>
 #include "app_internal.h"
 #include "cursor.h"
 
 enum { WS_HDR = 0, WS_PAYLOAD, WS_RESYNC };
-enum { SINK_SKIP = 0, SINK_MSG };
-#define WSM_COMPRESSED 1u
+enum { SINK_SKIP = 0, SINK_MSG, SINK_INFLATE };
+#define WSM_COMPRESSED 1u        /* compressed and not inflated: emitted raw */
 #define WSM_BADRSV     2u
 #define WSM_DROPPED    4u
+#define WSM_INFLATE    8u        /* compressed, being inflated (the shared window is fed) */
+#define WS_INFLATE_CHUNK 4096u   /* unmasked input / inflated output per inflate() call */
 #define WS_CTRL_MAX    125u
 #define WS_SNIFF       256u      /* payload bytes looked at to recognise SIP after a gap */
 #define OP_CLOSE       8u
@@ -140,6 +152,105 @@ static void drop_msg(app_framing_t *f, app_dir_state_t *d)
 	if (d->cap > AF_KEEP_BUFFER) af_release(f, d);
 }
 
+/* ---- permessage-deflate: zlib's memory goes through the framing memory account ---- */
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+	app_framing_t *f = opaque;
+	if (size && items > (SIZE_MAX - 16) / size) return Z_NULL;
+	size_t n = (size_t)items * size;
+	if (f->budget_used && *f->budget_used + n > f->budget_max) return Z_NULL;
+	uint8_t *p = malloc(n + 16);
+	if (!p) return Z_NULL;
+	memcpy(p, &n, sizeof n);
+	if (f->budget_used) *f->budget_used += n;
+	return p + 16;
+}
+
+static void z_free(voidpf opaque, voidpf q)
+{
+	app_framing_t *f = opaque;
+	if (!q) return;
+	uint8_t *p = (uint8_t *)q - 16;
+	size_t n;
+	memcpy(&n, p, sizeof n);
+	af_wipe(p + 16, n);                       /* the window holds plaintext */
+	if (f->budget_used) *f->budget_used -= n;
+	free(p);
+}
+
+/* The direction's inflate state, made on first use. NULL: cannot (memory). */
+static z_stream *z_get(app_framing_t *f, app_ws_dir_t *w)
+{
+	if (w->z) return w->z;
+	z_stream *z = z_alloc(f, 1, sizeof *z);
+	if (!z) return NULL;
+	memset(z, 0, sizeof *z);
+	z->zalloc = z_alloc;
+	z->zfree = z_free;
+	z->opaque = f;
+	if (inflateInit2(z, -15) != Z_OK) {
+		z_free(f, z);
+		return NULL;
+	}
+	w->z = z;
+	return z;
+}
+
+/* History shared with the sender is lost: start from an empty window. */
+static void z_reset(app_ws_dir_t *w)
+{
+	if (w->z) inflateReset(w->z);
+}
+
+static void z_end(app_framing_t *f, app_ws_dir_t *w)
+{
+	if (!w->z) return;
+	inflateEnd(w->z);
+	z_free(f, w->z);
+	w->z = NULL;
+}
+
+/* Inflate in[0..n) into the message buffer (discarded once the message is dropped). On a
+ * zlib error the message is dropped, counted, and the state reset. */
+static void inflate_feed(pctx_t *c, const uint8_t *in, size_t n)
+{
+	app_framing_t *f = c->f;
+	app_dir_state_t *d = c->d;
+	app_ws_dir_t *w = &d->ws;
+	z_stream *z = w->z;
+	uint8_t out[WS_INFLATE_CHUNK];
+	z->next_in = (Bytef *)(uintptr_t)in;      /* zlib's API is not const; it does not write */
+	z->avail_in = (uInt)n;
+	for (;;) {
+		z->next_out = out;
+		z->avail_out = sizeof out;
+		int r = inflate(z, Z_SYNC_FLUSH);
+		size_t got = sizeof out - z->avail_out;
+		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+			unexpected(c);                    /* not deflate data, or history we lost */
+			drop_msg(f, d);
+			w->msg_flags = (uint8_t)((w->msg_flags | WSM_DROPPED) & ~WSM_INFLATE);
+			w->sink = SINK_SKIP;
+			z_reset(w);
+			break;
+		}
+		if (got && !(w->msg_flags & WSM_DROPPED)) {
+			if (got > (uint64_t)af_max_msg(f) - d->len || af_append(f, d, out, got) < 0) {
+				WS_COUNT(f, oversize);            /* a deflate bomb, or the memory bound */
+				f->ws_events |= APP_WS_EV_OVERSIZE;
+				drop_msg(f, d);
+				w->msg_flags |= WSM_DROPPED;  /* still inflated: the window must follow */
+			}
+		}
+		if (r == Z_STREAM_END) z_reset(w);   /* BFINAL: the next message starts afresh */
+		if (r == Z_BUF_ERROR || (z->avail_in == 0 && z->avail_out != 0)) break;
+	}
+	z->next_in = NULL;
+	z->avail_in = 0;
+	af_wipe(out, sizeof out);
+}
+
 void ws_start(app_framing_t *f, app_dir_state_t *d)
 {
 	af_reset_msg(d);
@@ -187,6 +298,7 @@ static void emit_msg(pctx_t *c)
 	if (d->len) {
 		WS_COUNT(f, messages);
 		if (app == TLS_APP_SIP) WS_COUNT(f, sip);
+		if (w->msg_flags & WSM_INFLATE) WS_COUNT(f, inflated);
 		af_emit(c->emit, c->ctx, c->dir, app, d->buf, d->len, ka);
 	}
 	d->len = 0;
@@ -208,6 +320,10 @@ static void frame_done(pctx_t *c)
 		break;
 	}
 	if (!w->msg || !w->fin) return;           /* stray continuation, or more fragments to come */
+	if (w->msg_flags & WSM_INFLATE) {
+		static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };   /* RFC 7692 §7.2.2 */
+		inflate_feed(c, tail, sizeof tail);
+	}
 	if (!(w->msg_flags & WSM_DROPPED)) emit_msg(c);
 	w->msg = 0;
 	w->msg_flags = 0;
@@ -235,11 +351,13 @@ static void on_frame(pctx_t *c, const ws_frame_t *fr)
 	case A_RESTART:
 		unexpected(c);                        /* a new message inside a fragmented one */
 		drop_msg(f, d);
+		if (w->msg_flags & WSM_INFLATE) z_reset(w);   /* its deflate stream was abandoned */
 		/* fall through */
 	case A_START:
 		w->msg = fr->op;
 		w->msg_flags = 0;
-		if (deflate && (fr->rsv & 4)) w->msg_flags |= WSM_COMPRESSED;
+		if (deflate && (fr->rsv & 4))
+			w->msg_flags |= z_get(f, w) ? WSM_INFLATE : WSM_COMPRESSED;
 		if (fr->rsv & (deflate ? 3 : 7)) {
 			unexpected(c);
 			w->msg_flags |= WSM_BADRSV;
@@ -260,7 +378,10 @@ static void on_frame(pctx_t *c, const ws_frame_t *fr)
 		unexpected(c);
 		break;
 	}
-	if ((act == A_START || act == A_RESTART || act == A_CONTINUE) && !(w->msg_flags & WSM_DROPPED)) {
+	bool data = act == A_START || act == A_RESTART || act == A_CONTINUE;
+	if (data && (w->msg_flags & WSM_INFLATE)) {
+		w->sink = SINK_INFLATE;               /* bounded on the inflated size */
+	} else if (data && !(w->msg_flags & WSM_DROPPED)) {
 		if (fr->len > (uint64_t)af_max_msg(f) - d->len) {
 			/* over the bound: the message is dropped whole, its frames skipped */
 			WS_COUNT(f, oversize);
@@ -285,7 +406,10 @@ static void lose_framing(app_framing_t *f, app_dir_state_t *d)
 		d->n_gap_cut++;
 	}
 	drop_msg(f, d);
+	void *z = w->z;
 	memset(w, 0, sizeof *w);
+	w->z = z;
+	z_reset(w);                               /* the history before the loss is gone */
 	w->st = WS_RESYNC;
 }
 
@@ -323,7 +447,17 @@ static void step_payload(pctx_t *c)
 	size_t k = (size_t)(w->left < avail ? w->left : avail);
 	const uint8_t *s = take(c, k);
 	if (!s) return;
-	if (w->sink == SINK_MSG) {
+	if (w->sink == SINK_INFLATE) {
+		uint8_t t[WS_INFLATE_CHUNK];
+		for (size_t o = 0; o < k && w->sink == SINK_INFLATE; o += sizeof t) {
+			size_t m = k - o < sizeof t ? k - o : sizeof t;
+			memcpy(t, s + o, m);
+			if (w->masked)
+				for (size_t i = 0; i < m; i++) t[i] ^= w->key[(w->kpos + o + i) & 3];
+			inflate_feed(c, t, m);
+		}
+		af_wipe(t, sizeof t);
+	} else if (w->sink == SINK_MSG) {
 		size_t at = d->len;
 		if (af_append(f, d, s, k) < 0) {
 			/* the memory bound: like a message over max_message */
@@ -411,5 +545,6 @@ void ws_flush(app_framing_t *f, app_dir_state_t *d)
 		d->n_gap_cut++;
 	}
 	drop_msg(f, d);
+	z_end(f, w);
 	memset(w, 0, sizeof *w);
 }

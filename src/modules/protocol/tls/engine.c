@@ -670,5 +670,6 @@ PTLS_API void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st)
 	st->ws_oversize = e->ws.oversize;
 	st->ws_compressed = e->ws.compressed;
 	st->ws_gap_cut = e->ws.gap_cut;
+	st->ws_inflated = e->ws.inflated;
 	pthread_mutex_unlock(&e->lock);
 }

@@ -239,8 +239,9 @@ typedef struct tls_engine_stats {
 	uint64_t ws_control;            /* ping / pong / close frames (counted, not delivered) */
 	uint64_t ws_unexpected;         /* protocol violations (RSV bits, reserved opcodes, ...) */
 	uint64_t ws_oversize;           /* messages over max_message: dropped, never delivered */
-	uint64_t ws_compressed;         /* permessage-deflate messages (delivered raw, not inflated) */
+	uint64_t ws_compressed;         /* permessage-deflate messages delivered raw (not inflated: memory) */
 	uint64_t ws_gap_cut;            /* messages cut by a gap / the end of the flow: not delivered */
+	uint64_t ws_inflated;           /* permessage-deflate messages inflated (delivered decompressed) */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

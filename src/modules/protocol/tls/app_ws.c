@@ -227,14 +227,8 @@ static void inflate_feed(pctx_t *c, const uint8_t *in, size_t n)
 		z->avail_out = sizeof out;
 		int r = inflate(z, Z_SYNC_FLUSH);
 		size_t got = sizeof out - z->avail_out;
-		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-			unexpected(c);                    /* not deflate data, or history we lost */
-			drop_msg(f, d);
-			w->msg_flags = (uint8_t)((w->msg_flags | WSM_DROPPED) & ~WSM_INFLATE);
-			w->sink = SINK_SKIP;
-			z_reset(w);
-			break;
-		}
+		/* the output first (also what came before an error): the counters must not depend
+		 * on how the input was cut into pushes */
 		if (got && !(w->msg_flags & WSM_DROPPED)) {
 			if (got > (uint64_t)af_max_msg(f) - d->len || af_append(f, d, out, got) < 0) {
 				WS_COUNT(f, oversize);            /* a deflate bomb, or the memory bound */
@@ -242,6 +236,14 @@ static void inflate_feed(pctx_t *c, const uint8_t *in, size_t n)
 				drop_msg(f, d);
 				w->msg_flags |= WSM_DROPPED;  /* still inflated: the window must follow */
 			}
+		}
+		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+			unexpected(c);                    /* not deflate data, or history we lost */
+			drop_msg(f, d);
+			w->msg_flags = (uint8_t)((w->msg_flags | WSM_DROPPED) & ~WSM_INFLATE);
+			w->sink = SINK_SKIP;
+			z_reset(w);
+			break;
 		}
 		if (r == Z_STREAM_END) z_reset(w);   /* BFINAL: the next message starts afresh */
 		if (r == Z_BUF_ERROR || (z->avail_in == 0 && z->avail_out != 0)) break;

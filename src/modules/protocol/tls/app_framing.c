@@ -12,7 +12,8 @@
  *   - HTTP/1.x (RFC 9112 §6): Content-Length, chunked (extensions, trailers), no body for
  *     requests without either, for 1xx/204/304 and for answers to HEAD (requests are queued
  *     per direction, in order, for that), close-delimited bodies (emitted at flush);
- *     101 Switching Protocols and 2xx answers to CONNECT turn both directions to raw;
+ *     101 Switching Protocols and 2xx answers to CONNECT turn both directions to raw
+ *     (a WebSocket 101 to WebSocket frames instead, see below);
  *     stray CRLFs between HTTP messages are emitted like SIP keep-alives (app HTTP);
  *   - anything else (HTTP/2, binary, unknown text): raw, one message per push.
  * The protocol is detected per direction from its first line (waiting for at most

@@ -1,25 +1,26 @@
 /*
  * app_internal.h — what the application-framing files share (not part of any API).
  *
- * Why several files: the framer has one byte-stream front end and two protocols with
- * their own message-length rules. The files and the only direction calls go:
+ * Why several files: the framer has one byte-stream front end and three protocols with
+ * their own message rules. The files and the only direction calls go:
  *
  *   app_framing.c   public API (app_framing.h), per-direction protocol detection,
- *        |   \      the parse loop that dispatches each step to the protocol, gaps
- *        v    v
- *   app_sip.c  app_http.c   per-protocol steps: how a message's length is known
- *        |    /   |         (SIP Content-Length; HTTP Content-Length, chunked, bodiless
- *        |   /    v         responses, request queue, tunnels, the WebSocket upgrade)
- *        |  /   app_ws.c    WebSocket frames (RFC 6455) after the upgrade, SIP in them
- *        v v    /           (RFC 7118); called by app_framing.c's loop and app_http.c
- *        v v   v
- *   app_common.c   primitives both protocols use: message buffer and memory account,
+ *     |    |    \    the parse loop that dispatches each step to the protocol, gaps
+ *     v    v     \
+ *  app_sip.c  app_http.c   per-protocol steps: how a message's length is known (SIP
+ *     |         |    \     Content-Length; HTTP Content-Length, chunked, bodiless
+ *     |         |     v    responses, request queue, tunnels, the WebSocket upgrade)
+ *     |         |   app_ws.c   WebSocket frames (RFC 6455) after the upgrade, SIP in them
+ *     |         |     |        (RFC 7118), permessage-deflate (zlib)
+ *     v         v     v
+ *   app_common.c   primitives the protocols use: message buffer and memory account,
  *                  emitting, raw fallback, start-line and header-field parsing, line
  *                  scanning, keep-alives, the header and Content-Length body steps,
  *                  the resynchronisation search after a gap
  *
- * Nothing calls upward: app_common.c calls no other framing file, app_sip.c and
- * app_http.c call only app_common.c, and only app_framing.c calls the protocols.
+ * Nothing calls upward: app_common.c calls no other framing file, app_sip.c and app_ws.c
+ * call only app_common.c, app_http.c calls app_common.c and app_ws.c (ws_start, when a
+ * 101 switches a direction), and only app_framing.c runs the parse loop.
  */
 #ifndef PTLS_APP_INTERNAL_H
 #define PTLS_APP_INTERNAL_H

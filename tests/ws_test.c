@@ -376,6 +376,28 @@ static void part1(void)
 		app_framing_free(&f);
 	}
 
+	/* client bytes before the 101 beyond max_message: not held forever, delivered raw */
+	{
+		app_framing_t f;
+		app_framing_init(&f, 4096);
+		coll_t c = { .n = 0 };
+		wbuf_t a = { .n = 0 };
+		puts_(&a, REQ);
+		for (int i = 0; i < 30; i++) frame(&a, 0x81, true, SIP1, L1);
+		push(&f, 0, &a, 500, &c);
+		app_framing_push(&f, 1, (const uint8_t *)RESP, strlen(RESP), on_emit, &c);
+		size_t raw = 0, sip = 0;
+		for (size_t i = 0; i < c.n; i++) {
+			if (c.m[i].dir == 0 && c.m[i].app == TLS_APP_RAW) raw += c.m[i].n;
+			if (c.m[i].app == TLS_APP_SIP) sip++;
+		}
+		tap_ok(is(&c, 0, 0, TLS_APP_HTTP, REQ, strlen(REQ)) && raw == a.n - strlen(REQ) && sip == 0 &&
+		       app_framing_buffered(&f) <= 8192,
+		       "no 101 within max_message of client bytes: they go out raw (%zu bytes), nothing held beyond the bound", raw);
+		coll_free(&c);
+		app_framing_free(&f);
+	}
+
 	/* a 101 that is not WebSocket (h2c) stays a raw tunnel */
 	{
 		app_framing_t f;

@@ -215,6 +215,28 @@ static void part1(void)
 		app_framing_free(&f);
 	}
 
+	/* an earlier pipelined request's answer is not the upgrade's answer */
+	{
+		app_framing_t f;
+		app_framing_init(&f, 0);
+		coll_t c = { .n = 0 };
+		static const char G[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+		static const char OK[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+		wbuf_t a = { .n = 0 }, b = { .n = 0 };
+		puts_(&a, G); puts_(&a, REQ);
+		frame(&a, 0x81, true, SIP1, L1);
+		puts_(&b, OK); puts_(&b, RESP);
+		frame(&b, 0x81, false, SIP1, L1);
+		app_framing_push(&f, 0, a.p, a.n, on_emit, &c);
+		app_framing_push(&f, 1, b.p, b.n, on_emit, &c);
+		size_t sip = 0;
+		for (size_t i = 0; i < c.n; i++) sip += c.m[i].app == TLS_APP_SIP && c.m[i].n == L1 && !memcmp(c.m[i].p, SIP1, L1);
+		tap_ok(c.n == 6 && sip == 2 && f.ws.upgrades == 2, "pipelined GET then upgrade: the GET's 200 does not end the "
+		       "hold, the 101 does (%zu msgs, %zu SIP)", c.n, sip);
+		coll_free(&c);
+		app_framing_free(&f);
+	}
+
 	/* max_message: an over-long (fragmented) message dropped whole, the next one delivered */
 	{
 		app_framing_t f;

@@ -14,8 +14,9 @@
  * which turns both directions to WebSocket frames (app_ws.c) — only once the 101 is seen:
  * bytes the client sends after its upgrade request are held until the answer (101: they
  * are frames; any other final answer: HTTP again); a 101 captured before its request
- * switches the client when that request is complete. A Transfer-Encoding that does not end in chunked on a
- * request, a bad chunk or a disagreeing Content-Length make the direction raw.
+ * switches the client when that request is complete. A Transfer-Encoding that does not
+ * end in chunked on a request, a bad chunk or a disagreeing Content-Length make the
+ * direction raw.
  *
  * Why a file of its own: HTTP's length rules are the longest part of framing and have
  * nothing to do with SIP's. The steps shared with SIP (keep-alives — stray CRLFs between
@@ -91,8 +92,9 @@ static int http_on_headers(pctx_t *c)
 		if (st == 101) d->after = AFTER_RAW;
 		return 0;                                       /* interim: request still pending */
 	}
-	if (o->upg == UPG_REQ) {
-		/* an upgrade refused (e.g. 400, 401): the client's held bytes are HTTP after all */
+	if (o->upg == UPG_REQ && o->q_n <= 1) {
+		/* the upgrade request (the newest queued) refused (e.g. 400, 401): the client's held
+		 * bytes are HTTP after all; an answer to an earlier pipelined request is not that */
 		o->upg = UPG_NONE;
 		if (o->state == S_UPG_HOLD) {
 			o->state = S_IDLE;

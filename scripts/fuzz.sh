@@ -34,12 +34,12 @@ case "$CC" in *clang*) ;; *) CC=clang ;; esac
 RSS="${FUZZ_RSS_MB:-2048}"
 JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TLS=src/modules/protocol/tls
-TARGETS="packet keylog keylog_dgram config starttls pcapng"
+TARGETS="packet keylog keylog_dgram config starttls pcapng ws"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS_F="-std=gnu11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O2 -Wall -Wextra -I$TLS -Itests"
 XML_CFLAGS="$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)"
 XML_LIBS="$(pkg-config --libs libxml-2.0 2>/dev/null || echo -lxml2)"
-LIBS="-lgcrypt -lcrypto -lpthread"
+LIBS="-lgcrypt -lcrypto -lpthread -lz"
 
 die() { echo "fuzz.sh: $*" >&2; exit 1; }
 

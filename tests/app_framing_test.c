@@ -772,9 +772,10 @@ static void test_http(void)
 	app_framing_free(&f);
 	coll_free(&c);
 
-	/* 101 Switching Protocols: both directions raw afterwards */
-	const char *up = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-	const char *r101 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+	/* 101 Switching Protocols to something other than WebSocket (which ws_test covers):
+	 * both directions raw afterwards */
+	const char *up = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
+	const char *r101 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
 	const char wsf[] = "\x81\x05hello";
 	app_framing_init(&f, 0);
 	http_pair(&f, up, NULL, &c);

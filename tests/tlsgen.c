@@ -38,6 +38,7 @@
 #include <openssl/x509v3.h>
 #include <openssl/rand.h>
 #include <openssl/core_names.h>
+#include <openssl/sha.h>
 
 /* ------------------------------------------------------------------------------------ */
 /* PRNG and buffers                                                                      */
@@ -182,6 +183,8 @@ typedef struct spec {
 	buf_t data;
 	bool keepalive, chunked;
 	bool early;              /* already sent as 0-RTT early data */
+	int ws;                  /* TLSGEN_APP_WS_SIP: see tlsgen_msg_t.ws */
+	buf_t ws_payload;
 } spec_t;
 
 typedef struct { spec_t *v; size_t n, cap; } plan_t;
@@ -201,7 +204,7 @@ static spec_t *plan_add(plan_t *p, int dir, int type, int sizeable)
 }
 static void plan_free(plan_t *p)
 {
-	for (size_t i = 0; i < p->n; i++) buf_free(&p->v[i].data);
+	for (size_t i = 0; i < p->n; i++) { buf_free(&p->v[i].data); buf_free(&p->v[i].ws_payload); }
 	free(p->v);
 	memset(p, 0, sizeof *p);
 }
@@ -1403,6 +1406,13 @@ static void add_msg(gconn_t *g, const spec_t *s)
 	m->size_class = m->len < 100 ? TLSGEN_TINY : m->len < 2000 ? TLSGEN_NORMAL : m->len <= 16384 ? TLSGEN_MID : TLSGEN_BIG;
 	m->keepalive = s->keepalive;
 	m->chunked = s->chunked;
+	m->ws = s->ws;
+	if (s->ws_payload.len) {
+		m->ws_payload = malloc(s->ws_payload.len);
+		if (!m->ws_payload) abort();
+		memcpy(m->ws_payload, s->ws_payload.p, s->ws_payload.len);
+		m->ws_payload_len = s->ws_payload.len;
+	}
 }
 
 /* TLS <= 1.2: one client-initiated renegotiation (a full handshake under the current keys). */
@@ -1897,7 +1907,7 @@ void tlsgen_result_free(tlsgen_result_t *r)
 	for (size_t i = 0; i < r->n_conns; i++) {
 		tlsgen_conn_t *c = &r->conns[i];
 		for (int d = 0; d < 2; d++) { free(c->plain[d]); free(c->tls[d]); }
-		for (size_t k = 0; k < c->n_msgs; k++) free(c->msgs[k].data);
+		for (size_t k = 0; k < c->n_msgs; k++) { free(c->msgs[k].data); free(c->msgs[k].ws_payload); }
 		free(c->msgs);
 		free(c->keylog);
 		free(c->early_plain);
@@ -1915,9 +1925,120 @@ static void gconn_free(gconn_t *g)
 	buf_free(&g->keylog);
 	buf_free(&g->early_plain);
 	free(g->segs.v);
-	for (size_t k = 0; k < g->n_msgs; k++) free(g->msgs[k].data);
+	for (size_t k = 0; k < g->n_msgs; k++) { free(g->msgs[k].data); free(g->msgs[k].ws_payload); }
 	free(g->msgs);
 	memset(g, 0, sizeof *g);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* SIP over WebSocket (TLSGEN_APP_WS_SIP): the SIP plan, framed (RFC 6455) by tlsgen      */
+
+/* One frame: FIN/opcode, minimal length encoding, masked with a random key when from the
+ * client (RFC 6455 §5.2, §5.3). */
+static void ws_frame(buf_t *out, rng_t *r, int client, int fin, int op, const uint8_t *p, size_t n)
+{
+	uint8_t h[14];
+	size_t hl = 0;
+	h[hl++] = (uint8_t)((fin ? 0x80 : 0) | op);
+	uint8_t mb = client ? 0x80 : 0;
+	if (n < 126) {
+		h[hl++] = (uint8_t)(mb | n);
+	} else if (n <= 0xffff) {
+		h[hl++] = (uint8_t)(mb | 126);
+		h[hl++] = (uint8_t)(n >> 8);
+		h[hl++] = (uint8_t)n;
+	} else {
+		h[hl++] = (uint8_t)(mb | 127);
+		for (int k = 7; k >= 0; k--) h[hl++] = (uint8_t)((uint64_t)n >> (8 * k));
+	}
+	uint8_t key[4] = { 0 };
+	if (client) {
+		uint32_t k = (uint32_t)rng_next(r);
+		for (int i = 0; i < 4; i++) key[i] = h[hl++] = (uint8_t)(k >> (8 * i));
+	}
+	buf_put(out, h, hl);
+	size_t at = out->len;
+	buf_put(out, p, n);
+	if (client)
+		for (size_t i = 0; i < n; i++) out->p[at + i] ^= key[i & 3];
+}
+
+/* A control frame (ping 9 / pong 10 / close 8) with a short payload. */
+static void ws_control(buf_t *out, rng_t *r, int client, int op)
+{
+	char pl[32];
+	int n = op == 8 ? 2 : snprintf(pl, sizeof pl, "ka-%u", (unsigned)rng_u(r, 100000));
+	if (op == 8) { pl[0] = 0x03; pl[1] = (char)0xe8; }      /* 1000 normal closure */
+	ws_frame(out, r, client, 1, op, (const uint8_t *)pl, (size_t)n);
+}
+
+/* The SIP plan p (rendered) becomes: upgrade GET, 101, each SIP message as one WebSocket
+ * message (sometimes fragmented, control frames between fragments), keep-alives as ping /
+ * pong frames, one ~70 KB MESSAGE (64-bit length) in the middle, and a close
+ * frame from each side. */
+static void ws_sip_transform(plan_t *p, rng_t *r, const sipctx_t *sc)
+{
+	plan_t q = { 0 };
+	uint8_t nonce[16], dg[SHA_DIGEST_LENGTH];
+	char key[32], acc[40];
+	for (int i = 0; i < 16; i++) nonce[i] = (uint8_t)rng_next(r);
+	EVP_EncodeBlock((unsigned char *)key, nonce, 16);
+	char cat[96];
+	snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+	SHA1((const unsigned char *)cat, strlen(cat), dg);
+	EVP_EncodeBlock((unsigned char *)acc, dg, SHA_DIGEST_LENGTH);
+	spec_t *s = plan_add(&q, 0, H_REQ, 0);
+	buf_printf(&s->data, "GET /ws HTTP/1.1\r\nHost: %s\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+	           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n"
+	           "Origin: https://%s\r\n\r\n", sc->shost, key, sc->shost);
+	s = plan_add(&q, 1, H_RESP, 0);
+	buf_printf(&s->data, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	           "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: sip\r\n\r\n", acc);
+	for (size_t i = 0; i < p->n; i++) {
+		spec_t *in = &p->v[i];
+		int cl = in->dir == 0;
+		if (i == p->n / 2 && p->n > 2) {
+			/* a MESSAGE too big for a 16-bit length */
+			spec_t *b = plan_add(&q, 0, S_MESSAGE, 0);
+			buf_t body = { 0 };
+			fill_lines(&body, r, 70000, "");
+			buf_printf(&b->ws_payload, "MESSAGE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/WSS %s;branch=z9hG4bKbig%u\r\n"
+			           "From: <sip:alice@%s>;tag=big\r\nTo: <sip:bob@%s>\r\nCall-ID: big-%u@%s\r\nCSeq: 1 MESSAGE\r\n"
+			           "Max-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
+			           sc->shost, sc->chost, (unsigned)rng_u(r, 1u << 30), sc->chost, sc->shost,
+			           (unsigned)rng_u(r, 1u << 30), sc->chost, body.len);
+			buf_put(&b->ws_payload, body.p, body.len);
+			buf_free(&body);
+			b->ws = 1;
+			ws_frame(&b->data, r, 1, 1, 1, b->ws_payload.p, b->ws_payload.len);
+		}
+		s = plan_add(&q, in->dir, in->type, 0);
+		s->merge_prev = in->merge_prev;
+		if (in->keepalive) {
+			s->ws = 2;
+			ws_control(&s->data, r, cl, cl ? 9 : 10);
+			continue;
+		}
+		s->ws = 1;
+		buf_put(&s->ws_payload, in->data.p, in->data.len);
+		int op = rng_u(r, 4) ? 1 : 2;
+		size_t n = in->data.len, nf = (n > 8 && rng_u(r, 3) == 0) ? rng_range(r, 2, 4) : 1;
+		size_t off = 0;
+		for (size_t k = 0; k < nf; k++) {
+			size_t len = k + 1 == nf ? n - off : rng_range(r, 1, (uint32_t)((n - off) - (nf - k - 1)));
+			ws_frame(&s->data, r, cl, k + 1 == nf, k ? 0 : op, in->data.p + off, len);
+			off += len;
+			if (k + 1 < nf && rng_u(r, 2)) ws_control(&s->data, r, cl, cl ? 9 : 10);
+		}
+	}
+	s = plan_add(&q, 0, S_BYE, 0);
+	s->ws = 2;
+	ws_control(&s->data, r, 1, 8);
+	s = plan_add(&q, 1, S_200_BYE, 0);
+	s->ws = 2;
+	ws_control(&s->data, r, 0, 8);
+	plan_free(p);
+	*p = q;
 }
 
 static void plan_conn(const tlsgen_opts_t *o, rng_t *r, plan_t *p, uint16_t cport, uint16_t sport)
@@ -1935,6 +2056,7 @@ static void plan_conn(const tlsgen_opts_t *o, rng_t *r, plan_t *p, uint16_t cpor
 		snprintf(sc.caddr, sizeof sc.caddr, "%s", o->ipv6 ? "IP6 fd00::1" : "IP4 10.0.0.1");
 		snprintf(sc.saddr, sizeof sc.saddr, "%s", o->ipv6 ? "IP6 fd00::2" : "IP4 10.0.0.2");
 		sip_render(p, &sc);
+		if (o->app == TLSGEN_APP_WS_SIP) ws_sip_transform(p, r, &sc);
 	}
 }
 
@@ -1947,8 +2069,8 @@ int tlsgen_run(const tlsgen_opts_t *oin, const char *pcap_path, tlsgen_result_t 
 		set_err(err, errlen, "unsupported TLS version 0x%04x", o.tls_version);
 		return -1;
 	}
-	if (o.app != TLSGEN_APP_HTTP) o.app = TLSGEN_APP_SIP;
-	if (!o.server_port) o.server_port = o.app == TLSGEN_APP_HTTP ? 443 : 5061;
+	if (o.app != TLSGEN_APP_HTTP && o.app != TLSGEN_APP_WS_SIP) o.app = TLSGEN_APP_SIP;
+	if (!o.server_port) o.server_port = o.app == TLSGEN_APP_SIP ? 5061 : 443;
 	if (o.mss <= 0) o.mss = 1460;
 	if (o.connections <= 0) o.connections = 1;
 	if (o.n_messages < 0) o.n_messages = 0;

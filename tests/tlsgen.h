@@ -43,7 +43,15 @@
 #include <stddef.h>
 #include <stdbool.h>
 
-enum { TLSGEN_APP_SIP = 1, TLSGEN_APP_HTTP = 2 };
+enum { TLSGEN_APP_SIP = 1, TLSGEN_APP_HTTP = 2,
+       /* SIP over WebSocket (RFC 7118) framed by tlsgen itself (RFC 6455), inside the real
+        * TLS: an HTTP/1.1 upgrade (GET + 101, Sec-WebSocket-Protocol: sip), then the SIP
+        * dialog of TLSGEN_APP_SIP (plus one client MESSAGE of ~70 KB in the middle: a 64-bit length), one SIP
+        * message per WebSocket message; client frames masked (random keys); about a third
+        * of the messages fragmented (2..4 frames), control frames (ping/pong) between some
+        * fragments; the SIP keep-alives become ping / pong frames; a close frame from each
+        * side at the end. tlsgen_msg_t.ws says what each write is. Default port 443. */
+       TLSGEN_APP_WS_SIP = 3 };
 
 typedef struct tlsgen_opts {
 	int tls_version;          /* 0x0301 (TLS1.0) .. 0x0304 (TLS1.3); both peers pinned to it (min=max) */
@@ -182,6 +190,11 @@ typedef struct tlsgen_msg {
 	int size_class;           /* TLSGEN_TINY .. TLSGEN_BIG */
 	bool keepalive;           /* SIP CRLF keep-alive ("\r\n\r\n" ping or "\r\n" pong), not a SIP message */
 	bool chunked;             /* HTTP message with Transfer-Encoding: chunked */
+	/* TLSGEN_APP_WS_SIP: 0 the HTTP upgrade request / 101 (data is the HTTP message),
+	 * 1 one WebSocket message (data: its frames; ws_payload: the SIP message it carries),
+	 * 2 only control frames (ping / pong / close; nothing to deliver) */
+	int ws;
+	uint8_t *ws_payload; size_t ws_payload_len;
 } tlsgen_msg_t;
 
 typedef struct tlsgen_conn {

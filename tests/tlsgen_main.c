@@ -5,7 +5,7 @@
  * tests use, inspect them with tshark, and keep the exact plaintext next to them:
  *
  *   tlsgen -o out.pcap -v 1.2 -c AES256-GCM-SHA384 --key key.pem --cert cert.pem
- *          [--no-ems] [--no-etm] [--app sip|http] [-n N] [--seed S] [--ipv6] [--split N]
+ *          [--no-ems] [--no-etm] [--app sip|http|ws-sip] [-n N] [--seed S] [--ipv6] [--split N]
  *          [--coalesce] [--reorder] [--duplicate] [--connections N] [--resume id|ticket]
  *          [--keylog FILE] [--linktype N] [--vlan] [--wrap] [--key-update] [--hrr]
  *          [--no-tickets] [--groups G] [--sni NAME] [--key-pass PW] [--mss N]
@@ -27,7 +27,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: tlsgen -o OUT.pcap -v 1.0|1.1|1.2|1.3 [-c CIPHER] --key KEY.pem --cert CERT.pem\n"
-	      "              [--no-ems] [--no-etm] [--app sip|http] [-n N] [--seed S] [--ipv6]\n"
+	      "              [--no-ems] [--no-etm] [--app sip|http|ws-sip] [-n N] [--seed S] [--ipv6]\n"
 	      "              [--split N] [--coalesce] [--reorder] [--duplicate] [--connections N] [--client-hosts N]\n"
 	      "              [--resume id|ticket] [--keylog FILE] [--linktype 0|1|101|113|276] [--vlan]\n"
 	      "              [--wrap] [--key-update] [--hrr] [--no-tickets] [--groups LIST] [--sni NAME]\n"
@@ -119,7 +119,8 @@ int main(int argc, char **argv)
 		case O_APP:
 			if (!strcmp(optarg, "sip")) o.app = TLSGEN_APP_SIP;
 			else if (!strcmp(optarg, "http")) o.app = TLSGEN_APP_HTTP;
-			else { fprintf(stderr, "tlsgen: bad app \"%s\" (sip or http)\n", optarg); return 2; }
+			else if (!strcmp(optarg, "ws-sip")) o.app = TLSGEN_APP_WS_SIP;
+			else { fprintf(stderr, "tlsgen: bad app \"%s\" (sip, http or ws-sip)\n", optarg); return 2; }
 			break;
 		case O_SEED: o.seed = (unsigned)num(optarg, "seed"); break;
 		case O_IPV6: o.ipv6 = 1; break;

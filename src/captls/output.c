@@ -313,4 +313,11 @@ void out_print_engine_stats(FILE *f, tls_engine_t *e)
 	fprintf(f, "captls: key log lines %llu (malformed %llu), resumptions %llu\n",
 	        (unsigned long long)st.keylog_lines, (unsigned long long)st.keylog_malformed,
 	        (unsigned long long)st.resumptions);
+	if (st.ws_upgrades)
+		fprintf(f, "captls: websocket: upgrades %llu, messages %llu (sip %llu), control %llu, unexpected %llu, "
+		        "oversize %llu, inflated %llu, compressed %llu, cut %llu\n",
+		        (unsigned long long)st.ws_upgrades, (unsigned long long)st.ws_messages,
+		        (unsigned long long)st.ws_sip, (unsigned long long)st.ws_control,
+		        (unsigned long long)st.ws_unexpected, (unsigned long long)st.ws_oversize,
+		        (unsigned long long)st.ws_inflated, (unsigned long long)st.ws_compressed, (unsigned long long)st.ws_gap_cut);
 }

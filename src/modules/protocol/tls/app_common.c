@@ -5,7 +5,8 @@
  * What: the per-direction message buffer and its memory account (grows geometrically up
  * to max_message, copied to a fresh block so old plaintext can be wiped), emitting, the
  * raw fallback, start-line classification (RFC 3261 §7.1 / RFC 9112 §3, §4) and protocol
- * detection, the header-field walk (Content-Length, compact "l", Transfer-Encoding),
+ * detection, the header-field walk (Content-Length, compact "l", Transfer-Encoding, the
+ * WebSocket upgrade fields),
  * line scanning that resumes across pushes, CRLF keep-alives (RFC 5626 §4.4.1), the
  * header-section and Content-Length body steps, and the search for a start line after a
  * gap.
@@ -280,6 +281,22 @@ static void parse_te(const uint8_t *v, size_t n, hdrinfo_t *hi)
 	}
 }
 
+/* Does the comma-separated list v[0..n) hold the token tok (case-insensitive; a
+ * "/version" or ";parameters" after a token is ignored: "websocket", "Upgrade",
+ * "permessage-deflate; client_max_window_bits")? */
+static bool list_has(const uint8_t *v, size_t n, const char *tok)
+{
+	size_t j = 0;
+	while (j < n) {
+		while (j < n && (af_is_lws(v[j]) || v[j] == ',')) j++;
+		size_t t0 = j;
+		while (j < n && af_is_tchar(v[j])) j++;
+		if (j > t0 && eq_ci(v + t0, j - t0, tok)) return true;
+		while (j < n && v[j] != ',') j++;        /* skip version / parameters */
+	}
+	return false;
+}
+
 /* Walk the header section h[0..hl) (start line included, ends with the empty line). Each
  * line is visited once; folded continuation lines belong to the preceding field. */
 void af_parse_headers(const uint8_t *h, size_t hl, bool sip, hdrinfo_t *hi)
@@ -314,6 +331,14 @@ void af_parse_headers(const uint8_t *h, size_t hl, bool sip, hdrinfo_t *hi)
 			parse_cl(v, vn, hi);
 		else if (!sip && eq_ci(h + s, ne - s, "transfer-encoding"))
 			parse_te(v, vn, hi);
+		else if (!sip && eq_ci(h + s, ne - s, "upgrade"))
+			hi->upg_ws |= list_has(v, vn, "websocket");
+		else if (!sip && eq_ci(h + s, ne - s, "connection"))
+			hi->conn_upg |= list_has(v, vn, "upgrade");
+		else if (!sip && eq_ci(h + s, ne - s, "sec-websocket-protocol"))
+			hi->ws_sip |= list_has(v, vn, "sip");
+		else if (!sip && eq_ci(h + s, ne - s, "sec-websocket-extensions"))
+			hi->ws_deflate |= list_has(v, vn, "permessage-deflate");
 	}
 }
 /* ------------------------------------------------------------------ messages */

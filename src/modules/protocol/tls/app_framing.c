@@ -12,7 +12,8 @@
  *   - HTTP/1.x (RFC 9112 §6): Content-Length, chunked (extensions, trailers), no body for
  *     requests without either, for 1xx/204/304 and for answers to HEAD (requests are queued
  *     per direction, in order, for that), close-delimited bodies (emitted at flush);
- *     101 Switching Protocols and 2xx answers to CONNECT turn both directions to raw;
+ *     101 Switching Protocols and 2xx answers to CONNECT turn both directions to raw
+ *     (a WebSocket 101 to WebSocket frames instead, see below);
  *     stray CRLFs between HTTP messages are emitted like SIP keep-alives (app HTTP);
  *   - anything else (HTTP/2, binary, unknown text): raw, one message per push.
  * The protocol is detected per direction from its first line (waiting for at most
@@ -46,9 +47,15 @@
  * and framing resumes at that start line. A raw (or not yet detected) direction has no
  * messages to cut: its bytes after a gap stay raw output, as before.
  *
- * Files: this one is the API, protocol detection and the dispatching loop; the SIP and
- * HTTP length rules are in app_sip.c and app_http.c, the primitives both use in
- * app_common.c (app_internal.h shows the one-way call graph).
+ * WebSocket (RFC 6455): an HTTP/1.1 upgrade answered by 101 turns both directions to
+ * WebSocket frames (app_http.c decides when, app_ws.c reads the frames); each complete
+ * message's unmasked payload is emitted, as SIP when it is SIP (RFC 7118: one SIP
+ * message per WebSocket message), else raw. A WebSocket message cut by a gap, by the end
+ * of the stream or by max_message is never emitted (counted in app_framing_t.ws).
+ *
+ * Files: this one is the API, protocol detection and the dispatching loop; the SIP,
+ * HTTP and WebSocket rules are in app_sip.c, app_http.c and app_ws.c, the primitives they
+ * use in app_common.c (app_internal.h shows the one-way call graph).
  */
 #include <string.h>
 #include <stdlib.h>
@@ -79,6 +86,7 @@ static void parse(pctx_t *c)
 			return;
 		}
 		if (d->proto == P_SIP) sip_step(c);
+		else if (d->proto == P_WS) ws_step(c);
 		else http_step(c);
 	}
 	/* an unfinished message that started in this push: keep its bytes */
@@ -92,13 +100,51 @@ static void parse(pctx_t *c)
 	}
 }
 
-static int run(app_framing_t *f, int dir, const uint8_t *data, size_t len, app_emit_fn emit,
-               void *ctx)
+static int run_one(app_framing_t *f, int dir, const uint8_t *data, size_t len, app_emit_fn emit,
+                   void *ctx)
 {
 	pctx_t c = { .f = f, .d = &f->dir[dir], .dir = dir, .data = data, .n = len,
 	             .emit = emit, .ctx = ctx };
 	parse(&c);
 	return c.rc;
+}
+
+/* Parse the bytes held in dir's buffer as a push of their own (the buffer is swapped out
+ * so the parser can keep a partial message in a fresh one; the old block is reused or
+ * freed after). */
+static int reparse_held(app_framing_t *f, int dir, app_emit_fn emit, void *ctx)
+{
+	app_dir_state_t *d = &f->dir[dir];
+	uint8_t *tmp = d->buf;
+	size_t tl = d->len, tc = d->cap;
+	d->buf = NULL;
+	d->len = d->cap = 0;
+	int rc = run_one(f, dir, tmp, tl, emit, ctx);
+	if (!d->buf) {
+		af_wipe(tmp, tl);
+		d->buf = tmp;
+		d->cap = tc;
+	} else {
+		af_wipe(tmp, tc);
+		free(tmp);
+		if (f->budget_used) *f->budget_used -= tc;
+	}
+	return rc;
+}
+
+/* One push, then the held bytes a WebSocket upgrade's answer released (the client's
+ * bytes after its upgrade request: frames after a 101, HTTP after a refusal). A loop, not
+ * recursion: a replay may release another one only by consuming held bytes. */
+static int run(app_framing_t *f, int dir, const uint8_t *data, size_t len, app_emit_fn emit,
+               void *ctx)
+{
+	int rc = run_one(f, dir, data, len, emit, ctx);
+	while (f->replay) {
+		int rd = f->replay - 1;
+		f->replay = 0;
+		rc |= reparse_held(f, rd, emit, ctx);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------ API */
@@ -119,6 +165,10 @@ void app_framing_gap(app_framing_t *f, int dir)
 {
 	if (!f || (dir != TLS_DIR_C2S && dir != TLS_DIR_S2C)) return;
 	app_dir_state_t *d = &f->dir[dir];
+	if (d->proto == P_WS) {                     /* frames: app_ws.c resynchronises */
+		ws_gap(f, d);
+		return;
+	}
 	bool framing = d->proto == P_SIP || d->proto == P_HTTP;
 	bool cut = framing && in_message(d) && d->state != S_KA;
 	if (framing) d->gap_dropped += d->len;
@@ -177,21 +227,12 @@ int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
 		pr = P_RAW;                              /* not reached: the window is full */
 	}
 	d->proto = (uint8_t)pr;
-	/* parse the held bytes as a push of their own (the buffer is swapped out so the parser
-	 * can keep a partial message in a fresh one), then the rest of this push */
-	uint8_t *tmp = d->buf;
-	size_t tl = d->len, tc = d->cap;
-	d->buf = NULL;
-	d->len = d->cap = 0;
-	rc |= run(f, dir, tmp, tl, emit, ctx);
-	if (!d->buf) {
-		af_wipe(tmp, tl);
-		d->buf = tmp;
-		d->cap = tc;
-	} else {
-		af_wipe(tmp, tc);
-		free(tmp);
-		if (f->budget_used) *f->budget_used -= tc;
+	/* parse the held bytes as a push of their own, then the rest of this push */
+	rc |= reparse_held(f, dir, emit, ctx);
+	while (f->replay) {
+		int rd = f->replay - 1;
+		f->replay = 0;
+		rc |= reparse_held(f, rd, emit, ctx);
 	}
 	if (tk < len) rc |= run(f, dir, data + tk, len - tk, emit, ctx);
 	return rc;
@@ -201,7 +242,8 @@ void app_framing_flush(app_framing_t *f, int dir, app_emit_fn emit, void *ctx)
 {
 	if (!f || (dir != TLS_DIR_C2S && dir != TLS_DIR_S2C)) return;
 	app_dir_state_t *d = &f->dir[dir];
-	if (d->len) {
+	if (d->proto == P_WS) ws_flush(f, d);       /* a cut WebSocket message is never emitted */
+	else if (d->len) {
 		tls_app_t app = (d->proto == P_HTTP && d->state == S_CLOSE) ? TLS_APP_HTTP : TLS_APP_RAW;
 		af_emit(emit, ctx, dir, app, d->buf, d->len, false);
 	}
@@ -229,6 +271,8 @@ size_t app_framing_buffered(const app_framing_t *f)
 void app_framing_free(app_framing_t *f)
 {
 	if (!f) return;
+	for (int i = 0; i < 2; i++)
+		if (f->dir[i].proto == P_WS) ws_flush(f, &f->dir[i]);    /* frees the inflate state */
 	af_release(f, &f->dir[0]);
 	af_release(f, &f->dir[1]);
 	uint32_t mm = f->max_message;

@@ -6,6 +6,10 @@
  * Concatenating every emitted message of a direction gives back exactly the input stream.
  * Memory is bounded by max_message: a message that grows beyond it is emitted as raw
  * chunks and the direction falls back to raw.
+ * WebSocket (RFC 6455) after an HTTP/1.1 upgrade answered by 101: each complete message's
+ * payload (unmasked) is emitted, as SIP when it carries SIP (RFC 7118), else raw; control
+ * frames are counted, not emitted (so for WebSocket the concatenation rule above holds up
+ * to the upgrade, then per message payload). See app_ws.c.
  */
 #ifndef PTLS_APP_FRAMING_H
 #define PTLS_APP_FRAMING_H
@@ -18,6 +22,40 @@
 /* Called once per complete message; data valid only during the call. */
 typedef void (*app_emit_fn)(void *ctx, int dir, tls_app_t app, const uint8_t *data, size_t len,
                             bool keepalive);
+
+/* WebSocket (RFC 6455) framing state of one direction once the connection is upgraded
+ * (app_ws.c; fields internal). */
+typedef struct app_ws_dir {
+	uint8_t st;             /* WS_HDR (gathering a frame header), WS_PAYLOAD, WS_RESYNC */
+	uint8_t hdr[14];        /* frame header bytes gathered so far (2..14) */
+	uint8_t hlen;
+	uint8_t op;             /* opcode of the current frame */
+	uint8_t fin;            /* current frame ends its message */
+	uint8_t key[4];         /* masking key of the current frame (client frames) */
+	uint8_t masked;
+	uint8_t kpos;           /* masking key index of the next payload byte */
+	uint8_t sink;           /* current payload: into the message buffer, or skipped */
+	uint8_t msg;            /* message in progress: 0 none, 1 text, 2 binary */
+	uint8_t msg_flags;      /* WSM_*: compressed, bad RSV bits, dropped */
+	uint64_t left;          /* payload bytes of the current frame still to come */
+	void *z;                /* permessage-deflate inflate state (z_stream), made at the first
+	                         * compressed message, kept across messages (context takeover) */
+} app_ws_dir_t;
+
+/* WebSocket counters (per flow in app_framing_t.ws; also added to *ws_total when set). */
+typedef struct app_ws_counters {
+	uint64_t upgrades;      /* directions switched to WebSocket framing after a 101 */
+	uint64_t messages;      /* complete data messages emitted */
+	uint64_t sip;           /* ... of which as SIP */
+	uint64_t control;       /* ping / pong / close frames (counted, not emitted) */
+	uint64_t unexpected;    /* RSV bits, reserved opcodes, continuation without a message,
+	                         * data frame inside a message, bad control frames, bad lengths */
+	uint64_t oversize;      /* messages over max_message: dropped (never emitted) */
+	uint64_t compressed;    /* permessage-deflate messages emitted raw (could not be inflated) */
+	uint64_t inflated;      /* permessage-deflate messages inflated (emitted decompressed) */
+	uint64_t gap_cut;       /* messages a gap (or end of stream) cut: never emitted */
+	uint64_t resyncs;       /* frame framing found again after a gap */
+} app_ws_counters_t;
 
 typedef struct app_dir_state {
 	/* All fields are internal to the app_*.c files (app_internal.h); the counters may be read. */
@@ -41,6 +79,9 @@ typedef struct app_dir_state {
 	uint32_t n_gap_cut;     /* SIP/HTTP messages a gap cut (never emitted) */
 	uint64_t gap_dropped;   /* bytes of such messages dropped (head buffered before the gap,
 	                         * tail up to the next start line after it) */
+	uint8_t upg;            /* WebSocket upgrade of this direction: none, request sent (awaiting
+	                         * the answer; later bytes held), 101 seen before the request */
+	app_ws_dir_t ws;        /* frame state once this direction carries WebSocket */
 } app_dir_state_t;
 
 typedef struct app_framing {
@@ -51,7 +92,20 @@ typedef struct app_framing {
 	 * budget_max (the message is then emitted as raw chunks instead) */
 	uint64_t *budget_used;
 	uint64_t budget_max;
+	/* WebSocket (RFC 6455 / RFC 7118), negotiated by the 101 answer: */
+	uint8_t ws_neg;         /* WSN_SIP (Sec-WebSocket-Protocol: sip), WSN_DEFLATE (permessage-deflate) */
+	uint8_t replay;         /* 1 + direction whose held bytes are to be parsed again (internal) */
+	uint8_t ws_events;      /* APP_WS_EV_* seen since the caller last cleared it (for a log line) */
+	uint8_t ws_logged;      /* APP_WS_EV_* the caller already logged for this flow (its own use) */
+	app_ws_counters_t ws;
+	app_ws_counters_t *ws_total; /* optional: every counter is also added here (engine totals) */
 } app_framing_t;
+
+/* app_framing_t.ws_events bits: something a log line should say (the caller clears them) */
+#define APP_WS_EV_OVERSIZE   1u   /* a WebSocket message over max_message was dropped */
+#define APP_WS_EV_COMPRESSED 2u   /* permessage-deflate message emitted raw (not inflated) */
+#define APP_WS_EV_UNEXPECTED 4u   /* protocol violation (counted) */
+#define APP_WS_EV_GAP        8u   /* a gap cut a WebSocket message / lost the frame framing */
 
 /* Initialize (no allocation until data arrives). max_message 0 means 1 MiB. */
 void app_framing_init(app_framing_t *f, uint32_t max_message);

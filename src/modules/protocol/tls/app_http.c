@@ -9,8 +9,14 @@
  * the other direction's responses know which request they answer; pipelined requests
  * simply queue. A response without length runs to the end of the stream (emitted by
  * app_framing_flush). 101 Switching Protocols and a 2xx answer to CONNECT turn both
- * directions into a raw tunnel. A Transfer-Encoding that does not end in chunked on a
- * request, a bad chunk or a disagreeing Content-Length make the direction raw.
+ * directions into a raw tunnel, except a WebSocket upgrade (RFC 6455 §4: a request with
+ * Upgrade: websocket and Connection: upgrade, answered by 101 with Upgrade: websocket),
+ * which turns both directions to WebSocket frames (app_ws.c) — only once the 101 is seen:
+ * bytes the client sends after its upgrade request are held until the answer (101: they
+ * are frames; any other final answer: HTTP again); a 101 captured before its request
+ * switches the client when that request is complete. A Transfer-Encoding that does not
+ * end in chunked on a request, a bad chunk or a disagreeing Content-Length make the
+ * direction raw.
  *
  * Why a file of its own: HTTP's length rules are the longest part of framing and have
  * nothing to do with SIP's. The steps shared with SIP (keep-alives — stray CRLFs between
@@ -52,6 +58,13 @@ static int http_on_headers(pctx_t *c)
 	uint64_t room = (uint64_t)af_max_msg(c->f) - hl;
 	af_parse_headers(af_cur_msg(c), hl, false, &hi);
 	if (d->kind == K_REQ) {
+		if (hi.upg_ws && hi.conn_upg) {
+			/* a WebSocket upgrade (RFC 6455 §4.1): once this request is out, the client
+			 * waits for the answer; what follows waits with it (http_finish) unless the
+			 * 101 was already seen */
+			d->after = AFTER_HOLD;
+			if (d->upg != UPG_ACCEPTED) d->upg = UPG_REQ;
+		}
 		if (hi.te) {
 			if (!hi.chunked) return -1;                 /* RFC 9112 §6.3: unframeable */
 			d->state = S_CH_SIZE0;
@@ -66,11 +79,29 @@ static int http_on_headers(pctx_t *c)
 	}
 	/* response */
 	int st = d->status;
+	app_dir_state_t *o = &c->f->dir[!c->dir];
+	if (st == 101 && hi.upg_ws) {
+		/* WebSocket accepted (RFC 6455 §4.2.2): the request is answered; what the server
+		 * agreed to decides how messages are read (RFC 7118 "sip", RFC 7692 deflate) */
+		q_pop(o);
+		c->f->ws_neg = (uint8_t)((hi.ws_sip ? WSN_SIP : 0) | (hi.ws_deflate ? WSN_DEFLATE : 0));
+		d->after = AFTER_WS;
+		return 0;
+	}
 	if (st < 200) {
 		if (st == 101) d->after = AFTER_RAW;
 		return 0;                                       /* interim: request still pending */
 	}
-	int m = q_pop(&c->f->dir[!c->dir]);
+	if (o->upg == UPG_REQ && o->q_n <= 1) {
+		/* the upgrade request (the newest queued) refused (e.g. 400, 401): the client's held
+		 * bytes are HTTP after all; an answer to an earlier pipelined request is not that */
+		o->upg = UPG_NONE;
+		if (o->state == S_UPG_HOLD) {
+			o->state = S_IDLE;
+			if (o->len) c->f->replay = (uint8_t)(1 + !c->dir);
+		}
+	}
+	int m = q_pop(o);
 	if (m == M_CONNECT && st < 300) { d->after = AFTER_RAW; return 0; }
 	if (m == M_HEAD || st == 204 || st == 304) return 0;
 	if (hi.te) {
@@ -91,8 +122,32 @@ static int http_on_headers(pctx_t *c)
  * next push/flush). */
 static void http_finish(pctx_t *c)
 {
-	if (af_finish(c) != AFTER_RAW) return;
 	app_dir_state_t *d = c->d, *o = &c->f->dir[!c->dir];
+	int after = af_finish(c);
+	if (after == AFTER_HOLD) {
+		/* d sent a WebSocket upgrade request */
+		if (d->upg == UPG_ACCEPTED) {               /* its 101 was captured first */
+			d->upg = UPG_NONE;
+			ws_start(c->f, d);
+		} else if (d->upg == UPG_REQ) {
+			d->state = S_UPG_HOLD;                  /* wait for the answer */
+		}
+		return;
+	}
+	if (after == AFTER_WS) {
+		/* d answered 101: its next bytes are frames; the client's after its request */
+		ws_start(c->f, d);
+		if (o->upg == UPG_REQ && o->state == S_UPG_HOLD) {
+			bool held = o->len != 0;
+			o->upg = UPG_NONE;
+			ws_start(c->f, o);
+			if (held) c->f->replay = (uint8_t)(1 + !c->dir);
+		} else {
+			o->upg = UPG_ACCEPTED;                  /* request not complete (or not seen) yet */
+		}
+		return;
+	}
+	if (after != AFTER_RAW) return;
 	d->proto = P_RAW;
 	o->proto = P_RAW;
 	o->state = S_IDLE;
@@ -186,6 +241,17 @@ void http_step(pctx_t *c)
 	}
 	case S_CLOSE:
 		if (!af_take(c, n - pos)) { af_fallback(c); return; }
+		break;
+	case S_UPG_HOLD:
+		/* bytes after a WebSocket upgrade request, before its answer: held (bounded by
+		 * max_message); if the answer does not come before that, they go out raw */
+		if (d->len + (n - pos) > af_max_msg(c->f) || af_append(c->f, d, p + pos, n - pos) < 0) {
+			d->upg = UPG_NONE;
+			d->state = S_IDLE;
+			af_fallback(c);
+			return;
+		}
+		c->pos = n;
 		break;
 	default:
 		af_fallback(c);

@@ -1,22 +1,26 @@
 /*
  * app_internal.h — what the application-framing files share (not part of any API).
  *
- * Why several files: the framer has one byte-stream front end and two protocols with
- * their own message-length rules. The files and the only direction calls go:
+ * Why several files: the framer has one byte-stream front end and three protocols with
+ * their own message rules. The files and the only direction calls go:
  *
  *   app_framing.c   public API (app_framing.h), per-direction protocol detection,
- *        |   \      the parse loop that dispatches each step to the protocol, gaps
- *        v    v
- *   app_sip.c  app_http.c   per-protocol steps: how a message's length is known
- *        |    /             (SIP Content-Length; HTTP Content-Length, chunked, bodiless
- *        v   v              responses, request queue, tunnels)
- *   app_common.c   primitives both protocols use: message buffer and memory account,
+ *     |    |    \    the parse loop that dispatches each step to the protocol, gaps
+ *     v    v     \
+ *  app_sip.c  app_http.c   per-protocol steps: how a message's length is known (SIP
+ *     |         |    \     Content-Length; HTTP Content-Length, chunked, bodiless
+ *     |         |     v    responses, request queue, tunnels, the WebSocket upgrade)
+ *     |         |   app_ws.c   WebSocket frames (RFC 6455) after the upgrade, SIP in them
+ *     |         |     |        (RFC 7118), permessage-deflate (zlib)
+ *     v         v     v
+ *   app_common.c   primitives the protocols use: message buffer and memory account,
  *                  emitting, raw fallback, start-line and header-field parsing, line
  *                  scanning, keep-alives, the header and Content-Length body steps,
  *                  the resynchronisation search after a gap
  *
- * Nothing calls upward: app_common.c calls no other framing file, app_sip.c and
- * app_http.c call only app_common.c, and only app_framing.c calls the protocols.
+ * Nothing calls upward: app_common.c calls no other framing file, app_sip.c and app_ws.c
+ * call only app_common.c, app_http.c calls app_common.c and app_ws.c (ws_start, when a
+ * 101 switches a direction), and only app_framing.c runs the parse loop.
  */
 #ifndef PTLS_APP_INTERNAL_H
 #define PTLS_APP_INTERNAL_H
@@ -30,7 +34,7 @@
 #define AF_MIN_CAP       512u              /* first buffer allocation */
 #define AF_KEEP_BUFFER   65536u            /* buffers up to this size are reused between messages */
 
-enum { P_UNDECIDED = 0, P_SIP, P_HTTP, P_RAW };
+enum { P_UNDECIDED = 0, P_SIP, P_HTTP, P_RAW, P_WS };
 enum {
 	S_IDLE = 0,     /* between messages (buffer empty) */
 	S_KA,           /* partial keep-alive ("\r" or "\r\n\r") held in the buffer */
@@ -43,11 +47,18 @@ enum {
 	S_CH_DATA_CR,   /* chunked: CR (or bare LF) after chunk data */
 	S_CH_DATA_LF,   /* chunked: LF after chunk data */
 	S_TRAILER,      /* chunked: trailer fields up to the empty line */
-	S_CLOSE         /* HTTP response body delimited by the end of the stream */
+	S_CLOSE,        /* HTTP response body delimited by the end of the stream */
+	S_UPG_HOLD      /* HTTP: a WebSocket upgrade request was sent, its answer not seen yet:
+	                 * later bytes are held (d->buf) until it is (101: frames, else HTTP) */
 };
+/* app_dir_state_t.upg */
+enum { UPG_NONE = 0, UPG_REQ, UPG_ACCEPTED };
+/* app_framing_t.ws_neg */
+#define WSN_SIP     1u
+#define WSN_DEFLATE 2u
 enum { L_START = 0, L_CR, L_TEXT };            /* line-end tracker */
 enum { K_REQ = 1, K_RESP };
-enum { AFTER_NONE = 0, AFTER_RAW };
+enum { AFTER_NONE = 0, AFTER_RAW, AFTER_WS, AFTER_HOLD };
 enum { M_OTHER = 0, M_HEAD, M_CONNECT };
 /* app_dir_state_t.resync: after a gap, bytes up to the next start line are emitted raw
  * (RESYNC_RAW), or dropped with the cut message counted already (RESYNC_DROP_COUNTED) or
@@ -70,6 +81,10 @@ typedef struct hdrinfo {
 	int cl;             /* 0 absent, 1 valid, -1 invalid / disagreeing */
 	uint64_t clv;
 	bool te, chunked;   /* Transfer-Encoding present; its last coding is "chunked" */
+	/* HTTP only: the WebSocket upgrade (RFC 6455 §4): Upgrade lists "websocket",
+	 * Connection lists "upgrade", Sec-WebSocket-Protocol lists "sip" (RFC 7118),
+	 * Sec-WebSocket-Extensions lists "permessage-deflate" (RFC 7692) */
+	bool upg_ws, conn_upg, ws_sip, ws_deflate;
 } hdrinfo_t;
 
 /* One push being parsed. */
@@ -175,5 +190,18 @@ void sip_step(pctx_t *c);
 /* One parse step of an HTTP/1.x direction: the states SIP has (keep-alives are stray
  * CRLFs here) plus chunked bodies, trailers and close-delimited bodies. */
 void http_step(pctx_t *c);
+
+/* ---- app_ws.c ---- */
+/* Switch direction d to WebSocket framing (P_WS, frame state reset; counted). */
+void ws_start(app_framing_t *f, app_dir_state_t *d);
+/* One parse step of a WebSocket direction: consumes bytes at c->pos (frame headers,
+ * payloads, resynchronisation after a gap); complete messages are emitted. */
+void ws_step(pctx_t *c);
+/* Bytes of a WebSocket direction were lost: the message in progress is wiped (never
+ * emitted, counted) and frames are searched for again from the next push. */
+void ws_gap(app_framing_t *f, app_dir_state_t *d);
+/* End of a WebSocket direction: a message in progress is wiped, not emitted (counted);
+ * the inflate state is freed (wiped). */
+void ws_flush(app_framing_t *f, app_dir_state_t *d);
 
 #endif

@@ -130,6 +130,7 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	app_framing_init(&t->app, e->cfg.max_message);
 	t->app.budget_used = &e->buffered;
 	t->app.budget_max = e->cfg.max_total_buffer;
+	t->app.ws_total = &e->ws;
 	f->t = t;
 	if (f->pre_len) {
 		uint8_t *p = f->pre;
@@ -608,5 +609,14 @@ void shard_get_stats(struct tls_engine *e, tls_engine_stats_t *st)
 	st->clock_outliers = e->clock.outliers;
 	st->clock_steps = e->clock.steps;
 	st->lost_bytes = e->tcp_cnt.lost_bytes;
+	st->ws_upgrades = e->ws.upgrades;
+	st->ws_messages = e->ws.messages;
+	st->ws_sip = e->ws.sip;
+	st->ws_control = e->ws.control;
+	st->ws_unexpected = e->ws.unexpected;
+	st->ws_oversize = e->ws.oversize;
+	st->ws_compressed = e->ws.compressed;
+	st->ws_gap_cut = e->ws.gap_cut;
+	st->ws_inflated = e->ws.inflated;
 	pthread_mutex_unlock(&e->lock);
 }

@@ -232,6 +232,7 @@ struct tls_engine {
 	uint64_t keylog_gen;         /* sum of the key logs' generations at the last check */
 	double last_keylog_check;
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
+	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
 	/* log rate limiting */

@@ -561,6 +561,15 @@ static void stats_engine(char *buf, size_t len, size_t *off, const char *label,
 		if (n < 0) return;
 		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
 	}
+	if (st.ws_upgrades && *off < len - 1) {
+		n = snprintf(buf + *off, len - *off,
+		             "ws_msgs=%" PRIu64 " ws_sip=%" PRIu64 " ws_control=%" PRIu64 " ws_unexpected=%" PRIu64
+		             " ws_oversize=%" PRIu64 " ws_inflated=%" PRIu64 " ws_compressed=%" PRIu64 " ws_cut=%" PRIu64 "; ",
+		             st.ws_messages, st.ws_sip, st.ws_control, st.ws_unexpected, st.ws_oversize,
+		             st.ws_inflated, st.ws_compressed, st.ws_gap_cut);
+		if (n < 0) return;
+		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
+	}
 }
 
 /* The key-log listeners' counters, appended at *off. */

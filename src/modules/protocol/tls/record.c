@@ -351,6 +351,25 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	rec_dispatch(f, dir, type, frag, len);
 }
 
+/* WebSocket events of this push worth a line (each kind once per flow; counted anyway). */
+static void rec_ws_log(flow_t *f, int dir)
+{
+	app_framing_t *a = &f->t->app;
+	static const struct { uint8_t ev; int level; const char *what; } ev[] = {
+		{ APP_WS_EV_OVERSIZE, 4, "WebSocket message over max-message dropped (not delivered)" },
+		{ APP_WS_EV_COMPRESSED, 4, "WebSocket permessage-deflate message delivered raw (not inflated)" },
+		{ APP_WS_EV_UNEXPECTED, 7, "WebSocket frame violates RFC 6455 (counted)" },
+		{ APP_WS_EV_GAP, 4, "WebSocket message cut by lost bytes dropped; frames searched for again" },
+	};
+	for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++)
+		if ((a->ws_events & ev[i].ev) && !(a->ws_logged & ev[i].ev)) {
+			a->ws_logged |= ev[i].ev;
+			eng_log(f->eng, ev[i].level, "flow %llu %s: %s", (unsigned long long)f->id,
+			        dir == TLS_DIR_C2S ? "c2s" : "s2c", ev[i].what);
+		}
+	a->ws_events = 0;
+}
+
 /* A record's plaintext to the handshake or the application. */
 static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t len)
 {
@@ -374,6 +393,7 @@ static void rec_dispatch(flow_t *f, int dir, uint8_t type, uint8_t *frag, size_t
 			d->bytes += len;
 			e->st.plaintext_bytes += len;
 			app_framing_push(&f->t->app, dir, frag, len, eng_emit_message, f);
+			if (f->t->app.ws_events) rec_ws_log(f, dir);
 		}
 		break;
 	case CT_ALERT:

@@ -245,6 +245,16 @@ typedef struct tls_engine_stats {
 	uint64_t lost_bytes;            /* TCP bytes declared lost over all flows */
 	uint64_t hs_unexpected;         /* handshake messages out of protocol order (dropped) */
 	uint64_t cleartext_prefix_bytes; /* clear-text bytes skipped before a hello (STARTTLS) */
+	/* WebSocket (RFC 6455) after an HTTP upgrade; SIP in it (RFC 7118) is app SIP */
+	uint64_t ws_upgrades;           /* directions switched to WebSocket frames after a 101 */
+	uint64_t ws_messages;           /* complete WebSocket data messages delivered */
+	uint64_t ws_sip;                /* ... of which SIP */
+	uint64_t ws_control;            /* ping / pong / close frames (counted, not delivered) */
+	uint64_t ws_unexpected;         /* protocol violations (RSV bits, reserved opcodes, ...) */
+	uint64_t ws_oversize;           /* messages over max_message: dropped, never delivered */
+	uint64_t ws_compressed;         /* permessage-deflate messages delivered raw (not inflated: memory) */
+	uint64_t ws_gap_cut;            /* messages cut by a gap / the end of the flow: not delivered */
+	uint64_t ws_inflated;           /* permessage-deflate messages inflated (delivered decompressed) */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

@@ -30,6 +30,9 @@ PTLS_API void tls_engine_config_defaults(tls_engine_config_t *c)
 	c->session_cache_size = 10000;
 	c->emit_handshake_only_sessions = true;
 	c->max_cleartext_prefix = 16384;
+	c->frag_max_datagrams = 64;
+	c->frag_max_bytes = 1024 * 1024;
+	c->frag_timeout = 30;
 }
 
 PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,
@@ -63,6 +66,11 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	e->tcp_lim.total = &e->buffered;
 	e->next_flow_id = 1;
 	e->hold_pool.max_cached = 8u << 20;    /* 8 MiB of idle chunks at most */
+	if (e->cfg.frag_max_datagrams) {
+		ipfrag_limits_t fl = { e->cfg.frag_max_datagrams, e->cfg.frag_max_bytes, e->cfg.frag_timeout };
+		e->frag = ipfrag_new(&fl);
+		if (!e->frag) { tls_engine_free(e); return NULL; }
+	}
 	return e;
 }
 
@@ -433,9 +441,9 @@ static enum syn_verdict handle_syn(struct tls_engine *e, flow_t *f, int dir, con
 	return SYN_IGNORE;
 }
 
-int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
+/* One TCP segment at engine time e->now (already observed from ts). */
+static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
-	e->now = clock_observe(&e->clock, ts);
 	e->st.bytes_in += seg->len;
 	if (seg->family != AF_INET && seg->family != AF_INET6) { e->st.packets_malformed++; return -1; }
 	if (e->cfg.n_tls_ports && !is_tls_port(e, seg->sport) && !is_tls_port(e, seg->dport)) {
@@ -524,6 +532,27 @@ housekeeping:
 	return 0;
 }
 
+int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
+{
+	e->now = clock_observe(&e->clock, ts);
+	return feed_segment(e, seg, ts);
+}
+
+/* After decoding: a segment goes on to the flows; a fragment goes to the reassembler and,
+ * when it completes its datagram, the rebuilt packet goes back through the decoder (which
+ * is told not to accept fragments again, so nothing recurses). */
+static int feed_decoded(struct tls_engine *e, int rc, tls_tcp_segment_t *seg, const ipfrag_in_t *fr, double ts)
+{
+	if (rc == 1) return eng_feed_tcp_locked(e, seg, ts);
+	if (rc != 2) return rc;
+	e->now = clock_observe(&e->clock, ts);
+	const uint8_t *ip;
+	size_t len;
+	if (ipfrag_add(e->frag, fr, e->now, &ip, &len) != 1) return 0;
+	rc = pkt_decode_ip(&e->st, ip, len, seg, NULL);
+	return rc == 1 ? feed_segment(e, seg, ts) : rc;
+}
+
 PTLS_API int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, double ts)
 {
 	if (!e || !seg) return -1;
@@ -540,8 +569,9 @@ PTLS_API int tls_engine_feed_ip(tls_engine_t *e, const uint8_t *ip, size_t len, 
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
 	tls_tcp_segment_t seg;
-	int rc = pkt_decode_ip(&e->st, ip, len, &seg);
-	rc = rc > 0 ? eng_feed_tcp_locked(e, &seg, ts) : rc;
+	ipfrag_in_t fr;
+	int rc = pkt_decode_ip(&e->st, ip, len, &seg, e->frag ? &fr : NULL);
+	rc = feed_decoded(e, rc, &seg, &fr, ts);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -552,8 +582,9 @@ PTLS_API int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *fram
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
 	tls_tcp_segment_t seg;
-	int rc = pkt_decode_frame(&e->st, dlt, frame, caplen, &seg);
-	rc = rc > 0 ? eng_feed_tcp_locked(e, &seg, ts) : rc;
+	ipfrag_in_t fr;
+	int rc = pkt_decode_frame(&e->st, dlt, frame, caplen, &seg, e->frag ? &fr : NULL);
+	rc = feed_decoded(e, rc, &seg, &fr, ts);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -576,6 +607,7 @@ PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)
 	e->now = clock_observe(&e->clock, now);
 	housekeeping(e);
 	expire_locked(e, e->now, all);
+	if (e->frag) ipfrag_expire(e->frag, all ? e->now + e->cfg.frag_timeout + 1 : e->now);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -619,6 +651,7 @@ PTLS_API void tls_engine_flush(tls_engine_t *e)
 		if (f->ended) flow_end(e, f, 0);
 	}
 	expire_locked(e, e->now, true);
+	if (e->frag) ipfrag_expire(e->frag, e->now + e->cfg.frag_timeout + 1);  /* incomplete: timed out */
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -630,6 +663,7 @@ PTLS_API void tls_engine_free(tls_engine_t *e)
 	free(e->stores);
 	session_cache_free(e->cache);
 	hold_pool_free(&e->hold_pool);
+	ipfrag_free(e->frag);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);
 	tls_wipe(e->scratch, sizeof e->scratch);
@@ -661,5 +695,16 @@ PTLS_API void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st)
 	st->clock_outliers = e->clock.outliers;
 	st->clock_steps = e->clock.steps;
 	st->lost_bytes = e->tcp_cnt.lost_bytes;
+	if (e->frag) {
+		const ipfrag_counters_t *fc = ipfrag_counters(e->frag);
+		st->frag_fragments = fc->fragments;
+		st->frag_datagrams = fc->datagrams;
+		st->frag_timeouts = fc->timeouts;
+		st->frag_overlaps = fc->overlaps;
+		st->frag_duplicates = fc->duplicates;
+		st->frag_evicted = fc->evicted;
+		st->frag_dropped = fc->dropped;
+		st->frag_pending = ipfrag_pending(e->frag);
+	}
 	pthread_mutex_unlock(&e->lock);
 }

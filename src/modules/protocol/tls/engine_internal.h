@@ -28,6 +28,7 @@
 #include "dlist.h"
 #include "held.h"
 #include "starttls.h"
+#include "ipfrag.h"
 
 #define PTLS_API __attribute__((visibility("default")))
 
@@ -223,6 +224,7 @@ struct tls_engine {
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
+	ipfrag_t *frag;              /* IP fragment reassembly (NULL: frag-max-datagrams 0) */
 	/* log rate limiting */
 	double log_window_start;
 	unsigned log_in_window;
@@ -294,9 +296,12 @@ void hs_release_handshake_state(tls_conn_t *c);
 
 /* ---- packet.c ---- */
 /* Decode an IP packet / a link-layer frame to its TCP segment (pointers into the input):
- * 1 segment, 0 not TCP over IP, -1 malformed (each counted in *st). */
-int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp_segment_t *seg);
-int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg);
+ * 1 segment, 0 not TCP over IP, -1 malformed (each counted in *st); 2 an IP fragment of a
+ * datagram that may carry TCP, described in *fr (only when fr is non-NULL; with fr NULL a
+ * fragment is counted as not TCP and 0 returned). */
+int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp_segment_t *seg, ipfrag_in_t *fr);
+int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg,
+                     ipfrag_in_t *fr);
 
 /* ---- engine.c: internal entry after decoding ---- */
 int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);

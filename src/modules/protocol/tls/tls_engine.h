@@ -168,6 +168,11 @@ typedef struct tls_engine_config {
 	bool emit_handshake_only_sessions; /* report sessions with no data (default true) */
 	uint32_t max_cleartext_prefix;  /* clear-text bytes skipped per direction before its hello
 	                                 * (STARTTLS, PostgreSQL, ...) (default 16 KiB; 0: none) */
+	/* IP fragment reassembly (ipfrag.h): pending datagrams (default 64, 0: fragments are
+	 * ignored), fragment bytes held (default 1 MiB), s a datagram may stay incomplete (30) */
+	uint32_t frag_max_datagrams;
+	uint32_t frag_max_bytes;
+	uint32_t frag_timeout;
 } tls_engine_config_t;
 
 /* Fill cfg with defaults. */
@@ -232,6 +237,15 @@ typedef struct tls_engine_stats {
 	uint64_t lost_bytes;            /* TCP bytes declared lost over all flows */
 	uint64_t hs_unexpected;         /* handshake messages out of protocol order (dropped) */
 	uint64_t cleartext_prefix_bytes; /* clear-text bytes skipped before a hello (STARTTLS) */
+	/* IP fragment reassembly (ipfrag.h) */
+	uint64_t frag_fragments;        /* IP fragments seen */
+	uint64_t frag_datagrams;        /* datagrams reassembled (then decoded as one packet) */
+	uint64_t frag_timeouts;         /* datagrams never completed within frag-timeout */
+	uint64_t frag_overlaps;         /* datagrams discarded for overlapping fragments */
+	uint64_t frag_duplicates;       /* exact duplicate fragments dropped */
+	uint64_t frag_evicted;          /* pending datagrams evicted by frag-max-datagrams/-bytes */
+	uint64_t frag_dropped;          /* invalid fragments (size, truncated, of a discarded datagram) */
+	uint64_t frag_pending;          /* datagrams waiting for fragments now */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <gcrypt.h>
 #include "engine_internal.h"
+#include "sslv2.h"
 
 #define EXPIRE_PER_PACKET 4
 #define TIME_WAIT_S 10.0            /* s a closed connection's 5-tuple absorbs stale segments */
@@ -270,6 +271,8 @@ static int hello_kind(const uint8_t *p, size_t len)
 	uint8_t maj = cur_u8(&c);
 	cur_skip(&c, 3);
 	uint8_t hs = cur_u8(&c);
+	size_t ml;
+	if (sslv2_hello_frame(p, len, &ml) >= 0 && len >= 5) return 1;   /* SSLv2-format ClientHello */
 	if (cur_failed(&c) || t != CT_HANDSHAKE || maj != 3) return 0;
 	return hs == HS_CLIENT_HELLO ? 1 : hs == HS_SERVER_HELLO ? 2 : 0;
 }

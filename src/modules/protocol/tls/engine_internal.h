@@ -281,6 +281,8 @@ int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint
 int hs13_next_epoch(flow_t *f, int dir);
 /* 0-RTT was accepted or rejected by the server: rejected early data is never emitted. */
 void hs_early_decide(flow_t *f, bool accepted);
+/* An SSLv2-format ClientHello (msg: msg_type .. challenge, sslv2.h) opened direction c2s. */
+void hs_sslv2_hello(flow_t *f, const uint8_t *msg, size_t len);
 
 /* ---- hs_gate.c ---- */
 /* May a record of direction dir be processed now, or does it depend on a handshake

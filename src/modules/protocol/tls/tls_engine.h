@@ -246,6 +246,7 @@ typedef struct tls_engine_stats {
 	uint64_t frag_evicted;          /* pending datagrams evicted by frag-max-datagrams/-bytes */
 	uint64_t frag_dropped;          /* invalid fragments (size, truncated, of a discarded datagram) */
 	uint64_t frag_pending;          /* datagrams waiting for fragments now */
+	uint64_t sslv2_hellos;          /* SSLv2-format ClientHellos accepted (RFC 5246 E.2) */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

@@ -203,6 +203,17 @@ static bool exact_dup(fslot_t *s, const ipfrag_in_t *f, uint32_t u0, uint32_t u1
 	return memcmp(payload(s) + f->offset, f->data, f->len) == 0;
 }
 
+/* Is any unit at or after u covered? (bits up to a byte boundary, then whole bytes) */
+static bool covered_from(fslot_t *s, uint32_t u)
+{
+	const uint8_t *cov = bm_cov(s);
+	for (; u < UNITS && (u & 7); u++)
+		if (bit(cov, u)) return true;
+	for (uint32_t b = u / 8; b < BM_BYTES; b++)
+		if (cov[b]) return true;
+	return false;
+}
+
 /* The datagram is complete: rebuild the IP packet in front of the payload. */
 static void rebuild(fslot_t *s, const uint8_t **out, size_t *outlen)
 {
@@ -259,10 +270,7 @@ int ipfrag_add(ipfrag_t *r, const ipfrag_in_t *f, double now, const uint8_t **ou
 		r->cnt.overlaps++;
 		return 0;
 	}
-	if (!f->more) {
-		for (uint32_t u = u1; u < UNITS - 1; u++)
-			if (bit(bm_cov(s), u)) { kill(r, s); r->cnt.overlaps++; return 0; }
-	}
+	if (!f->more && covered_from(s, u1)) { kill(r, s); r->cnt.overlaps++; return 0; }
 	/* byte bound: evict older datagrams, or give this one up */
 	while (r->held + f->len > r->lim.max_bytes)
 		if (!evict_oldest(r, i)) { kill(r, s); r->cnt.evicted++; return 0; }

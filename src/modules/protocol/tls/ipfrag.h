@@ -14,7 +14,7 @@
  * a TCP gap (reported as loss) instead of bytes that may differ from what it received, so an
  * overlap can never make us emit bytes the receiving host did not see.
  *
- * Bounds: at most max_datagrams datagrams pending (each slot's 66 KiB buffer is allocated on
+ * Bounds: at most max_datagrams datagrams pending (each slot's 68 KiB buffer is allocated on
  * first use and reused; no allocation per packet in steady state), at most max_bytes of
  * fragment payload held (oldest pending datagrams are evicted first), a datagram not
  * completed within `timeout` seconds of engine time is dropped, datagrams end at 65535.

@@ -4,7 +4,8 @@
  * buffers, cipher states, handshake state) and the engine itself.
  *
  * Data path of one direction:
- *   packet.c (link/IP/TCP decode) → engine.c (flow lookup, roles)
+ *   packet.c (link/IP/TCP decode; an IP fragment: engine.c → ipfrag.c, the completed
+ *   datagram back through packet.c) → engine.c (flow lookup, roles)
  *   → tcp_stream.c (in-order bytes) → record.c (TLS record framing, decryption)
  *   → handshake.c (handshake messages, key derivation) / app_framing.c (messages)
  *   → tls_callbacks_t.on_message.

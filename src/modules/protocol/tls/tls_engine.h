@@ -189,7 +189,8 @@ enum { TLS_DLT_NULL = 0, TLS_DLT_EN10MB = 1, TLS_DLT_RAW = 101, TLS_DLT_LOOP = 1
        TLS_DLT_LINUX_SLL = 113, TLS_DLT_IPV4 = 228, TLS_DLT_IPV6 = 229, TLS_DLT_LINUX_SLL2 = 276 };
 
 /* Feed one captured frame of link type `dlt` (see enum; raw IP also as 12/14 per libpcap).
- * Non-IP/non-TCP frames are counted and ignored. Returns 0, or -1 if the frame was
+ * Non-IP/non-TCP frames are counted and ignored; IPv4/IPv6 fragments are held until their
+ * datagram is complete (frag_* config and stats). Returns 0, or -1 if the frame was
  * malformed (counted). Never crashes on any input. */
 int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen, double ts);
 

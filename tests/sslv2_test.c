@@ -57,7 +57,7 @@ static int prf(const char *md, const uint8_t *sec, size_t sl, const char *label,
 	size_t ll = strlen(label);
 	memcpy(seed, label, ll);
 	memcpy(seed + ll, s1, l1);
-	memcpy(seed + ll + l1, s2, l2);
+	if (l2) memcpy(seed + ll + l1, s2, l2);
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
 	EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
 	OSSL_PARAM p[] = {

@@ -6,7 +6,8 @@
  *                   EMS on/off), resumption by session id and ticket, TLS 1.2 ECDHE and TLS
  *                   1.3 (AES-GCM, ChaCha20, CCM, HelloRetryRequest, KeyUpdate, PSK
  *                   resumption) with their key log carried inside the input, TCP mangling,
- *                   every link type — plus the real-peer captures of ../shared/samples;
+ *                   every link type, three of them cut into IP fragments (pcapfrag.c) —
+ *                   plus the real-peer captures of ../shared/samples;
  *   OUTDIR/keylog/  key log files (from those captures, the sample's, and hand-made edge
  *                   cases: comments, CRLF, tabs, upper-case hex, bad lines, a 3 KB line);
  *   OUTDIR/config/  protocol_tls.xml variants (the shipped file, every param in attribute
@@ -26,6 +27,7 @@
 #define FUZZ_NO_DRIVER 1
 #include "fuzz_common.h"
 #include "tlsgen.h"
+#include "pcapfrag.h"
 
 static char outdir[512];
 static int n_written;
@@ -148,7 +150,9 @@ static const gcase_t CASES[] = {
 	{ "tls13-nokeylog", 0x0304, "TLS_AES_128_GCM_SHA256", 2, 1, 1, 0,0,0, 1,0,0,0, 1,0,0,0, 0, FUZZ_CFG_NO_HS_ONLY, NULL, 0 },
 };
 
-static void gen_case(const gcase_t *c)
+/* frag > 0: the capture's IP packets are cut into fragments of that many bytes (pcapfrag.c,
+ * shuffled, with duplicates) before encoding: seeds that reach the reassembly (ipfrag.c) */
+static void gen_case(const gcase_t *c, size_t frag)
 {
 	tlsgen_opts_t o;
 	tlsgen_opts_defaults(&o);
@@ -216,9 +220,19 @@ static void gen_case(const gcase_t *c)
 	}
 	if (kln) bput(&all_keylogs, kl, kln);
 	buf_t b = { 0 };
-	if (encode_pcap(TMPPCAP, c->flags, (char *)kl, c->keylog ? kln : 0, c->keylog == 2, &b) == 0) {
+	const char *pcap = TMPPCAP;
+	static char fpcap[620];
+	if (frag) {
+		snprintf(fpcap, sizeof fpcap, "%s.frag", TMPPCAP);
+		pf_opts_t po = { .frag_size = frag, .seed = o.seed, .shuffle = 1, .dup_pct = 10 };
+		pf_report_t pr;
+		if (pf_fragment(TMPPCAP, fpcap, &po, &pr) != 0) { fprintf(stderr, "skipped %s: %s\n", c->name, pr.err); free(kl); return; }
+		pcap = fpcap;
+	}
+	if (encode_pcap(pcap, c->flags, (char *)kl, c->keylog ? kln : 0, c->keylog == 2, &b) == 0) {
 		char name[128];
-		snprintf(name, sizeof name, "%s.bin", c->name);
+		if (frag) snprintf(name, sizeof name, "%s-frag%zu.bin", c->name, frag);
+		else snprintf(name, sizeof name, "%s.bin", c->name);
 		write_out("packet", name, b.p, b.n);
 	}
 	free(b.p);
@@ -395,7 +409,10 @@ int main(int argc, char **argv)
 	snprintf(TMPKL, sizeof TMPKL, "%s", fuzz_path("case.keys"));
 	fuzz_write(KEY, FUZZ_KEY_PEM, sizeof FUZZ_KEY_PEM - 1, "w");
 	fuzz_write(CERT, FUZZ_CERT_PEM, sizeof FUZZ_CERT_PEM - 1, "w");
-	for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) gen_case(&CASES[i]);
+	for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) gen_case(&CASES[i], 0);
+	gen_case(&CASES[0], 64);         /* TLS 1.2 RSA, IPv4 fragments */
+	gen_case(&CASES[5], 200);        /* TLS 1.1 RSA, IPv6 fragments, SLL2 */
+	gen_case(&CASES[14], 96);        /* TLS 1.3 key log, IPv4 fragments, BSD loopback */
 	if (samples) gen_samples(samples);
 	gen_keylogs();
 	gen_configs(top);

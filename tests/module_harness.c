@@ -44,6 +44,7 @@
 #include "cursor.h"
 #include "tap.h"
 #include "tlsgen.h"
+#include "pcapfrag.h"
 
 /* ================================================================ the "core" ==== */
 /* Symbols below are what captagent's executable exports to modules (-rdynamic). */
@@ -317,11 +318,14 @@ static frameinfo_t frame_parse(int dlt, const uint8_t *p, size_t caplen)
 	cursor_t ip = cur_rest(&c);
 	uint8_t v = cur_u8(&ip);
 	size_t ihl, ipl = 0;
+	int nonfirst = 0;           /* socket_pcap: a fragment with an offset has no TCP header */
 	if ((v >> 4) == 4) {
 		ihl = (size_t)(v & 15) * 4;
 		cur_skip(&ip, 1);
 		ipl = cur_u16(&ip);
-		cur_skip(&ip, 5);
+		cur_skip(&ip, 2);
+		nonfirst = (cur_u16(&ip) & 0x1fff) != 0;
+		cur_skip(&ip, 1);
 		if (cur_u8(&ip) != 6) return f;
 		cur_skip(&ip, 2);
 		cur_copy(&ip, f.src, 4);
@@ -331,10 +335,17 @@ static frameinfo_t frame_parse(int dlt, const uint8_t *p, size_t caplen)
 		ihl = 40;
 		cur_skip(&ip, 3);
 		ipl = (size_t)cur_u16(&ip) + 40;
-		if (cur_u8(&ip) != 6) return f;
+		uint8_t nh = cur_u8(&ip);
 		cur_skip(&ip, 1);
 		cur_copy(&ip, f.src, 16);
 		cur_copy(&ip, f.dst, 16);
+		if (nh == 44) {             /* socket_pcap: Fragment header right after, like here */
+			nh = cur_u8(&ip);
+			cur_skip(&ip, 1);
+			nonfirst = (cur_u16(&ip) & 0xfff8) != 0;
+			ihl = 48;
+		}
+		if (nh != 6) return f;
 		f.family = AF_INET6;
 	} else {
 		return f;
@@ -346,7 +357,8 @@ static frameinfo_t frame_parse(int dlt, const uint8_t *p, size_t caplen)
 	cur_skip(&c, 8);
 	size_t thl = (size_t)(cur_u8(&c) >> 4) * 4;
 	f.flags = cur_u8(&c);
-	if (cur_failed(&c)) return f;
+	if (nonfirst) thl = 0;      /* ports and flags stay whatever bytes were there */
+	if (cur_failed(&c) && !nonfirst) return f;
 	f.hdr_len = off + ihl + thl;
 	f.payload_len = caplen > f.hdr_len ? caplen - f.hdr_len : 0;
 	f.true_len = ipl > ihl + thl ? ipl - ihl - thl : 0;
@@ -808,6 +820,9 @@ static void case_keylog_listen(void)
 	tlsgen_result_free(&res);
 }
 
+/* >0: gen_case cuts the capture's IP packets into fragments of this many bytes (pcapfrag.c) */
+static size_t harness_frag;
+
 /* One generated case through the plan in a given mode. */
 static void gen_case(const char *name, tlsgen_opts_t *o, int mode, int want_rerun)
 {
@@ -817,6 +832,16 @@ static void gen_case(const char *name, tlsgen_opts_t *o, int mode, int want_reru
 		tap_ok(0, "tlsgen capture not available (generator failed)");
 		tap_ok(0, "tlsgen capture not available (generator failed)");
 		return;
+	}
+	if (harness_frag) {             /* IP fragments, as socket_pcap hands them with reasm off */
+		pf_opts_t po = { .frag_size = harness_frag, .seed = o->seed, .shuffle = 1, .dup_pct = 10 };
+		pf_report_t pr;
+		char fp[512];
+		snprintf(fp, sizeof fp, "%.490s.frag.pcap", pcap);
+		if (pf_fragment(pcap, fp, &po, &pr) != 0) { tap_ok(0, "%s: fragmenter: %s", name, pr.err); return; }
+		snprintf(pcap, sizeof pcap, "%s", fp);
+		tap_diag("%s: %u packets cut into %u fragments (%u duplicates)", name, pr.packets_fragmented,
+		         pr.fragments, pr.duplicates);
 	}
 	static expect_t exp[8192];
 	size_t nexp = expect_from_gen(&res, exp, 8192);
@@ -838,6 +863,13 @@ static void gen_case(const char *name, tlsgen_opts_t *o, int mode, int want_reru
 	}
 	tap_ok(parse_tls_zero_returns == 0, "%s: parse_tls never returned 0 (DROP) over %ld packets",
 	       what, st.packets);
+	if (harness_frag) {
+		char sb[800];
+		ex->stats_f(sb, sizeof sb);
+		const char *p = strstr(sb, "ip_fragments=");
+		tap_ok(p && atol(p + 13) > 0, "%s: fragments went to the engine's reassembly (%s)", what,
+		       p ? p : "no ip_fragments counter");
+	}
 	tlsgen_result_free(&res);
 }
 
@@ -1059,6 +1091,17 @@ int main(int argc, char **argv)
 		o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";
 		o.n_messages = 6; o.linktype = 113; o.coalesce = 1; o.seed = 6;
 		gen_case("tls12-rsa-sll", &o, MODE_PLAIN, -1);
+
+		/* raw IP fragments through the plan (socket_pcap reasm=false, ipv4fragments and
+		 * ipv6fragments=true): the module hands them to the engine's reassembly */
+		for (int v6 = 0; v6 < 2; v6++) {
+			tlsgen_opts_defaults(&o);
+			o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";
+			o.n_messages = 8; o.ipv6 = v6; o.seed = 40 + v6;
+			harness_frag = 120;
+			gen_case(v6 ? "tls12-rsa-ipv6-fragments" : "tls12-rsa-ipv4-fragments", &o, MODE_PLAIN, -1);
+			harness_frag = 0;
+		}
 
 		tlsgen_opts_defaults(&o);
 		o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";

@@ -310,6 +310,12 @@ void out_print_engine_stats(FILE *f, tls_engine_t *e)
 	fprintf(f, "captls: reassembly: out of order %llu, retransmits %llu, dropped %llu, gaps %llu\n",
 	        (unsigned long long)st.reasm_out_of_order, (unsigned long long)st.reasm_retransmits,
 	        (unsigned long long)st.reasm_dropped, (unsigned long long)st.gaps);
+	if (st.frag_fragments)
+		fprintf(f, "captls: IP fragments %llu: datagrams %llu, timeouts %llu, overlaps %llu, duplicates %llu, "
+		        "evicted %llu, dropped %llu\n", (unsigned long long)st.frag_fragments,
+		        (unsigned long long)st.frag_datagrams, (unsigned long long)st.frag_timeouts,
+		        (unsigned long long)st.frag_overlaps, (unsigned long long)st.frag_duplicates,
+		        (unsigned long long)st.frag_evicted, (unsigned long long)st.frag_dropped);
 	fprintf(f, "captls: key log lines %llu (malformed %llu), resumptions %llu\n",
 	        (unsigned long long)st.keylog_lines, (unsigned long long)st.keylog_malformed,
 	        (unsigned long long)st.resumptions);

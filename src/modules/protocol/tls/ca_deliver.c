@@ -556,7 +556,9 @@ int ca_parse_tls_site(msg_t *msg, ectx_t *e)
 	seg_t s;
 	if (!ca_msg_to_segment(msg, &s)) return -1;
 	double ts = ca_msg_time(msg);
-	if (!ca_owner_ok(e, &s, ts)) { CINC(segments_foreign); return -1; }
+	/* a raw fragment has no ports to own a flow by; a copy from another thread is an exact
+	 * duplicate the reassembly drops (or, once complete, a retransmission TCP ignores) */
+	if (!s.frag_ip && !ca_owner_ok(e, &s, ts)) { CINC(segments_foreign); return -1; }
 	CINC(segments);
 
 	/* socket_pcap cancels its capture threads at shutdown; a cancellation inside the
@@ -566,7 +568,12 @@ int ca_parse_tls_site(msg_t *msg, ectx_t *e)
 	tstate_reset(t);
 	t->overflow_logged = false;
 	t->feeding = true;
-	tls_engine_feed_tcp(e->eng, &s.s, ts);
+	if (s.frag_ip) {
+		CINC(ip_fragments);
+		tls_engine_feed_ip(e->eng, s.frag_ip, s.frag_len, ts);
+	} else {
+		tls_engine_feed_tcp(e->eng, &s.s, ts);
+	}
 	t->feeding = false;
 
 	size_t n = t->n;

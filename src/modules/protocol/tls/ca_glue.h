@@ -90,6 +90,7 @@ typedef struct ca_counters {
 	uint64_t calls, segments, segments_nohdr, segments_defrag, segments_foreign, delivered, reruns,
 	         fallback_sent, fallback_dropped, keepalives, oversize, queue_overflow, orphaned,
 	         kind_off;   /* messages of a kind whose hep-type-* is 0 (not delivered) */
+	uint64_t ip_fragments;      /* raw IP fragments handed to the engine's reassembly */
 } ca_counters_t;
 extern ca_counters_t ca_count;
 #define CINC(f) __atomic_fetch_add(&ca_count.f, 1, __ATOMIC_RELAXED)
@@ -138,6 +139,9 @@ typedef struct seg {
 	uint32_t frame_end_seq;     /* seq + IP payload length of the frame's segment */
 	const uint8_t *frame_payload;
 	size_t frame_payload_len;   /* bytes present in the frame */
+	const uint8_t *frag_ip;     /* non-NULL: msg is a raw IP fragment (socket_pcap reasm off):
+	                             * feed these frag_len bytes with tls_engine_feed_ip, not s */
+	size_t frag_len;
 } seg_t;
 
 /* ca_msg_to_segment: build the segment to feed from msg (ca_segment.c). Uses the frame at
@@ -149,6 +153,9 @@ typedef struct seg {
  * can use, or on allocation failure. s->s.payload may point into msg->data or the frame:
  * valid while msg is. Thread-safe. */
 bool ca_msg_to_segment(const msg_t *msg, seg_t *s);
+/* A raw IP fragment in msg (socket_pcap with reasm=false hands each fragment to the plan,
+ * with ipv4fragments/ipv6fragments=true its BPF filter lets the non-first ones through):
+ * s->frag_ip/frag_len is set and true returned; the engine reassembles (ipfrag.c). */
 
 /* ca_owner_ok: true if the calling thread may feed this segment's flow to e's engine
  * (ca_segment.c). Each flow (per engine, both directions) belongs to the first capture

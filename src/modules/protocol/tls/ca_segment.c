@@ -24,6 +24,14 @@
  *  - Flow ownership (owner_ok): with overlapping socket_pcap profiles each flow is fed only
  *    by the first thread that saw it, so a message is never delivered once per thread.
  *
+ *  - Raw IP fragments (socket_pcap reasm=false with ipv4fragments/ipv6fragments=true, so
+ *    that its BPF filter passes the fragments without TCP ports): socket_pcap parses each
+ *    fragment as if it were a whole TCP packet. find_fragment recognises them (a fragment IP
+ *    header ending at hdr_len, or one TCP header before it, source address = rcinfo's) and
+ *    the whole IP fragment goes to the engine, whose reassembly (ipfrag.c) completes the
+ *    datagram and decodes its TCP segment. With reasm=true socket_pcap reassembles itself
+ *    and hands a copy: the header-less path below, in order, is all that remains.
+ *
  * Both tables are allocated on first use, guarded by their own locks, and freed at unload
  * (ca_segment_fini).
  */
@@ -158,6 +166,83 @@ static bool find_tcp_header(const msg_t *msg, seg_t *out)
 	return have;
 }
 
+/* ------------------------------------------------------ raw IP fragments ---- */
+
+/* Is there an IPv4 / IPv6 fragment header at `off` in the frame whose source address is
+ * rcinfo's? socket_pcap (reasm=false) parses a fragment like a whole packet: msg->data is
+ * frame + hdr_len, hdr_len ends the IP header (+ the "TCP header" for a first fragment,
+ * whose TCP header is real), IPv6 only with the Fragment header right after the fixed one. */
+static bool try_frag(const msg_t *msg, const uint8_t *frame, size_t caplen, size_t off, size_t iphl, bool v6, seg_t *s)
+{
+	cursor_t c = cur_init(frame, caplen);
+	if (!cur_skip(&c, off)) return false;
+	cursor_t ip = c;
+	uint8_t v = cur_u8(&c);
+	uint8_t want[16] = { 0 }, src[16] = { 0 };
+	size_t len;
+	if (!v6) {                                      /* IPv4 */
+		if (v != (uint8_t)(0x40 | (iphl / 4))) return false;
+		cur_skip(&c, 1);
+		size_t tot = cur_u16(&c);
+		cur_skip(&c, 2);
+		uint16_t frag = cur_u16(&c);
+		cur_skip(&c, 1);
+		uint8_t proto = cur_u8(&c);
+		cur_skip(&c, 2);
+		cur_copy(&c, src, 4);
+		if (cur_failed(&c) || proto != 6 || !(frag & 0x3fff) || tot < iphl) return false;
+		if (!msg->rcinfo.src_ip || inet_pton(AF_INET, msg->rcinfo.src_ip, want) != 1) return false;
+		len = tot;
+	} else {                                        /* IPv6 + Fragment header */
+		if ((v >> 4) != 6) return false;
+		cur_skip(&c, 3);
+		size_t plen = cur_u16(&c);
+		uint8_t nh = cur_u8(&c);
+		cur_skip(&c, 1);
+		cur_copy(&c, src, 16);
+		cur_skip(&c, 16);
+		uint8_t fnh = cur_u8(&c);
+		cur_skip(&c, 1);
+		uint16_t fo = cur_u16(&c);
+		if (cur_failed(&c) || nh != 44 || fnh != 6 || !(fo & 0xfff9) || plen < 8) return false;
+		if (!msg->rcinfo.src_ip || inet_pton(AF_INET6, msg->rcinfo.src_ip, want) != 1) return false;
+		len = 40 + plen;
+	}
+	if (memcmp(src, want, 16)) return false;
+	size_t avail = cur_left(&ip);
+	if (len > avail) len = avail;          /* cut by the snap length: the engine counts it */
+	s->frag_ip = cur_span(&ip, len);
+	s->frag_len = len;
+	return s->frag_ip != NULL;
+}
+
+static bool find_fragment(const msg_t *msg, seg_t *s)
+{
+	if (!msg->cap_packet || !msg->cap_header || !msg->data) return false;
+	const struct ptls_pcap_pkthdr *ph = msg->cap_header;
+	size_t caplen = ph->caplen, hl = msg->hdr_len;
+	if (caplen < hl || caplen > (1u << 24)) return false;
+	/* only when msg->data is the frame's own bytes (socket_pcap's reasm=true gives a
+	 * reassembled copy: that one goes the header-less way) */
+	if ((const uint8_t *)msg->data != (const uint8_t *)msg->cap_packet + hl) return false;
+	const uint8_t *frame = msg->cap_packet;
+	/* the TCP header length of a first fragment, from the data offset right before data */
+	size_t thl[9];
+	int nt = 0;
+	for (size_t t = 20; t <= 60; t += 4) {
+		cursor_t c = cur_init(frame, caplen);
+		if (t > hl || !cur_skip(&c, hl - t + 12)) continue;
+		if ((size_t)(cur_u8(&c) >> 4) * 4 == t) thl[nt++] = t;
+	}
+	for (int k = -1; k < nt; k++) {
+		size_t tcp = k < 0 ? 0 : thl[k];
+		for (size_t iphl = 20; iphl <= 60; iphl += 4)
+			if (tcp + iphl <= hl && try_frag(msg, frame, caplen, hl - tcp - iphl, iphl, false, s)) return true;
+		if (tcp + 48 <= hl && try_frag(msg, frame, caplen, hl - tcp - 48, 48, true, s)) return true;
+	}
+	return false;
+}
+
 /* ------------------------------------------------- header-less fallback ---- */
 
 /* Header-less fallback: per-direction "next sequence number" table keyed by 5-tuple. */
@@ -223,6 +308,7 @@ bool ca_msg_to_segment(const msg_t *msg, seg_t *s)
 {
 	memset(s, 0, sizeof *s);
 	if (msg->rcinfo.ip_proto && msg->rcinfo.ip_proto != 6) return false;
+	if (find_fragment(msg, s)) return true;
 	bool have = find_tcp_header(msg, s);
 	const uint8_t *data = msg->data;
 	size_t dlen = data ? msg->len : 0;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <gcrypt.h>
 #include "engine_internal.h"
+#include "sslv2.h"
 
 #define EXPIRE_PER_PACKET 4
 #define TIME_WAIT_S 10.0            /* s a closed connection's 5-tuple absorbs stale segments */
@@ -47,6 +48,11 @@ struct tls_engine *shard_new(const tls_engine_config_t *cfg, tls_keystore_t *con
 	e->tcp_lim.max_total = e->cfg.max_total_buffer;
 	e->tcp_lim.total = &e->buffered;
 	e->hold_pool.max_cached = 8u << 20;    /* 8 MiB of idle chunks at most */
+	if (e->cfg.frag_max_datagrams) {
+		ipfrag_limits_t fl = { e->cfg.frag_max_datagrams, e->cfg.frag_max_bytes, e->cfg.frag_timeout };
+		e->frag = ipfrag_new(&fl);
+		if (!e->frag) { shard_free(e); return NULL; }
+	}
 	return e;
 }
 
@@ -249,6 +255,8 @@ static int hello_kind(const uint8_t *p, size_t len)
 	uint8_t maj = cur_u8(&c);
 	cur_skip(&c, 3);
 	uint8_t hs = cur_u8(&c);
+	size_t ml;
+	if (sslv2_hello_frame(p, len, &ml) >= 0 && len >= 5) return 1;   /* SSLv2-format ClientHello */
 	if (cur_failed(&c) || t != CT_HANDSHAKE || maj != 3) return 0;
 	return hs == HS_CLIENT_HELLO ? 1 : hs == HS_SERVER_HELLO ? 2 : 0;
 }
@@ -423,9 +431,9 @@ static enum syn_verdict handle_syn(struct tls_engine *e, flow_t *f, int dir, con
 	return SYN_IGNORE;
 }
 
-int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
+/* One TCP segment at engine time e->now (already observed from ts). */
+static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
-	e->now = clock_observe(&e->clock, ts);
 	e->st.bytes_in += seg->len;
 	if (seg->family != AF_INET && seg->family != AF_INET6) { e->st.packets_malformed++; return -1; }
 	if (e->cfg.n_tls_ports && !is_tls_port(e, seg->sport) && !is_tls_port(e, seg->dport)) {
@@ -514,6 +522,32 @@ housekeeping:
 	return 0;
 }
 
+int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
+{
+	e->now = clock_observe(&e->clock, ts);
+	return feed_segment(e, seg, ts);
+}
+
+/* A fragment of a datagram whose address pair belongs to this shard: reassembled here; a
+ * completed datagram goes back through the decoder, which is told not to accept fragments
+ * again, so nothing recurses. */
+int shard_feed_fragment(struct tls_engine *e, const ipfrag_in_t *fr, double ts)
+{
+	pthread_mutex_lock(&e->lock);
+	e->st.packets++;
+	e->now = clock_observe(&e->clock, ts);
+	int rc = 0;
+	const uint8_t *ip;
+	size_t len;
+	if (e->frag && ipfrag_add(e->frag, fr, e->now, &ip, &len) == 1) {
+		tls_tcp_segment_t seg;
+		rc = pkt_decode_ip(&e->st, ip, len, &seg, NULL);
+		rc = rc == 1 ? feed_segment(e, &seg, ts) : rc;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
 int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
 	pthread_mutex_lock(&e->lock);
@@ -544,6 +578,7 @@ void shard_expire(struct tls_engine *e, double now, bool all, bool try_only)
 	e->now = clock_observe(&e->clock, now);
 	housekeeping(e);
 	expire_locked(e, e->now, all);
+	if (e->frag) ipfrag_expire(e->frag, all ? e->now + e->cfg.frag_timeout + 1 : e->now);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -578,6 +613,7 @@ void shard_flush(struct tls_engine *e)
 		if (f->ended) flow_end(e, f, 0);
 	}
 	expire_locked(e, e->now, true);
+	if (e->frag) ipfrag_expire(e->frag, e->now + e->cfg.frag_timeout + 1);  /* incomplete: timed out */
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -588,6 +624,7 @@ void shard_free(struct tls_engine *e)
 	for (size_t i = 0; i < e->n_stores; i++) tls_keystore_unref(e->stores[i]);
 	free(e->stores);
 	hold_pool_free(&e->hold_pool);
+	ipfrag_free(e->frag);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);
 	tls_wipe(e->scratch, sizeof e->scratch);
@@ -618,5 +655,16 @@ void shard_get_stats(struct tls_engine *e, tls_engine_stats_t *st)
 	st->ws_compressed = e->ws.compressed;
 	st->ws_gap_cut = e->ws.gap_cut;
 	st->ws_inflated = e->ws.inflated;
+	if (e->frag) {
+		const ipfrag_counters_t *fc = ipfrag_counters(e->frag);
+		st->frag_fragments = fc->fragments;
+		st->frag_datagrams = fc->datagrams;
+		st->frag_timeouts = fc->timeouts;
+		st->frag_overlaps = fc->overlaps;
+		st->frag_duplicates = fc->duplicates;
+		st->frag_evicted = fc->evicted;
+		st->frag_dropped = fc->dropped;
+		st->frag_pending = ipfrag_pending(e->frag);
+	}
 	pthread_mutex_unlock(&e->lock);
 }

@@ -4,7 +4,8 @@
  * buffers, cipher states, handshake state) and the engine itself.
  *
  * Data path of one direction:
- *   packet.c (link/IP/TCP decode) → engine.c (flow lookup, roles)
+ *   packet.c (link/IP/TCP decode; an IP fragment: engine.c → ipfrag.c, the completed
+ *   datagram back through packet.c) → engine.c (flow lookup, roles)
  *   → tcp_stream.c (in-order bytes) → record.c (TLS record framing, decryption)
  *   → handshake.c (handshake messages, key derivation) / app_framing.c (messages)
  *   → tls_callbacks_t.on_message.
@@ -29,6 +30,7 @@
 #include "dlist.h"
 #include "held.h"
 #include "starttls.h"
+#include "ipfrag.h"
 
 #define PTLS_API __attribute__((visibility("default")))
 
@@ -235,6 +237,7 @@ struct tls_engine {
 	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
+	ipfrag_t *frag;              /* IP fragment reassembly (NULL: frag-max-datagrams 0) */
 	/* log rate limiting */
 	double log_window_start;
 	unsigned log_in_window;
@@ -267,6 +270,8 @@ struct tls_engine *shard_new(const tls_engine_config_t *cfg, tls_keystore_t *con
                              size_t nstores, const tls_callbacks_t *cb, const shard_shared_t *sh);
 /* One decoded TCP segment of a flow that belongs to this shard. */
 int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);
+/* One IP fragment whose address pair belongs to this shard (its reassembler). */
+int shard_feed_fragment(struct tls_engine *e, const ipfrag_in_t *fr, double ts);
 /* Timers and flow-timeout eviction at capture time now (all: end every flow). With
  * try_only, does nothing when another thread holds the shard. */
 void shard_expire(struct tls_engine *e, double now, bool all, bool try_only);
@@ -308,6 +313,8 @@ int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint
 int hs13_next_epoch(flow_t *f, int dir);
 /* 0-RTT was accepted or rejected by the server: rejected early data is never emitted. */
 void hs_early_decide(flow_t *f, bool accepted);
+/* An SSLv2-format ClientHello (msg: msg_type .. challenge, sslv2.h) opened direction c2s. */
+void hs_sslv2_hello(flow_t *f, const uint8_t *msg, size_t len);
 
 /* ---- hs_gate.c ---- */
 /* May a record of direction dir be processed now, or does it depend on a handshake
@@ -323,9 +330,12 @@ void hs_release_handshake_state(tls_conn_t *c);
 
 /* ---- packet.c ---- */
 /* Decode an IP packet / a link-layer frame to its TCP segment (pointers into the input):
- * 1 segment, 0 not TCP over IP, -1 malformed (each counted in *st). */
-int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp_segment_t *seg);
-int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg);
+ * 1 segment, 0 not TCP over IP, -1 malformed (each counted in *st); 2 an IP fragment of a
+ * datagram that may carry TCP, described in *fr (only when fr is non-NULL; with fr NULL a
+ * fragment is counted as not TCP and 0 returned). */
+int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp_segment_t *seg, ipfrag_in_t *fr);
+int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg,
+                     ipfrag_in_t *fr);
 
 /* ---- engine.c: internal entry after decoding ---- */
 int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);

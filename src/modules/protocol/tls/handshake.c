@@ -9,6 +9,7 @@
 #include <string.h>
 #include <stdio.h>
 #include "hs_internal.h"
+#include "sslv2.h"
 
 int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *frag, size_t len)
 {
@@ -274,4 +275,45 @@ void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 			}
 		}
 	}
+}
+
+/* An SSLv2-format ClientHello (sslv2.h) opened the client's stream: only as the first
+ * hello of a connection (SSL 2.0 records are not valid later). Its message bytes go into
+ * the transcript as they are; its contents reach the ClientHello parser as the equivalent
+ * TLS ClientHello body (version, random = the padded challenge, session id, the TLS suites
+ * of the cipher specs, null compression, no extensions). */
+void hs_sslv2_hello(flow_t *f, const uint8_t *msg, size_t len)
+{
+	tls_conn_t *c = &f->t->conn;
+	sslv2_hello_t h;
+	if (phase(c, TLS_DIR_C2S) != PH_START || !sslv2_parse_hello(msg, len, &h)) {
+		f->eng->st.hs_unexpected++;
+		eng_log(f->eng, 7, "flow %llu c2s: SSLv2-format ClientHello malformed or out of order: dropped",
+		        (unsigned long long)f->id);
+		return;
+	}
+	f->eng->st.sslv2_hellos++;
+	if (!c->transcript_on && transcript_may_be_needed(f))
+		c->transcript_on = tls_transcript_init(&c->transcript) == 0;
+	if (c->transcript_on) tls_transcript_update(&c->transcript, msg, len);
+	uint8_t body[2 + 32 + 1 + 32 + 2 + 2 * SSLV2_MAX_SPECS + 2];
+	size_t n = 0;
+	body[n++] = (uint8_t)(h.version >> 8);
+	body[n++] = (uint8_t)h.version;
+	memcpy(body + n, h.random, 32);
+	n += 32;
+	body[n++] = h.sid_len;
+	memcpy(body + n, h.sid, h.sid_len);
+	n += h.sid_len;
+	body[n++] = (uint8_t)(h.n_suites * 2 >> 8);
+	body[n++] = (uint8_t)(h.n_suites * 2);
+	for (size_t i = 0; i < h.n_suites; i++) {
+		body[n++] = (uint8_t)(h.suites[i] >> 8);
+		body[n++] = (uint8_t)h.suites[i];
+	}
+	body[n++] = 1;
+	body[n++] = 0;
+	cursor_t m = cur_init(body, n);
+	parse_client_hello(f, &m);
+	tls_wipe(&h, sizeof h);
 }

@@ -570,6 +570,15 @@ static void stats_engine(char *buf, size_t len, size_t *off, const char *label,
 		if (n < 0) return;
 		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
 	}
+	if (st.frag_fragments && *off < len - 1) {
+		n = snprintf(buf + *off, len - *off, "frag_fragments=%" PRIu64 " frag_datagrams=%" PRIu64
+		             " frag_timeouts=%" PRIu64 " frag_overlaps=%" PRIu64 " frag_duplicates=%" PRIu64
+		             " frag_evicted=%" PRIu64 " frag_dropped=%" PRIu64 "; ", st.frag_fragments,
+		             st.frag_datagrams, st.frag_timeouts, st.frag_overlaps, st.frag_duplicates,
+		             st.frag_evicted, st.frag_dropped);
+		if (n < 0) return;
+		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
+	}
 }
 
 /* The key-log listeners' counters, appended at *off. */
@@ -595,9 +604,9 @@ static void stats_glue(char *buf, size_t len, size_t *off)
 	int n = snprintf(buf + *off, len - *off, "delivered=%" PRIu64 " reruns=%" PRIu64
 	                 " fallback=%" PRIu64 " skipped_keepalive=%" PRIu64 " skipped_oversize=%"
 	                 PRIu64 " skipped_kind=%" PRIu64 " dropped=%" PRIu64 " dup_thread=%" PRIu64
-	                 "; ", CGET(delivered), CGET(reruns), CGET(fallback_sent), CGET(keepalives),
-	                 CGET(oversize), CGET(kind_off),
-	                 CGET(queue_overflow) + CGET(fallback_dropped), CGET(segments_foreign));
+	                 " ip_fragments=%" PRIu64 "; ", CGET(delivered), CGET(reruns), CGET(fallback_sent),
+	                 CGET(keepalives), CGET(oversize), CGET(kind_off),
+	                 CGET(queue_overflow) + CGET(fallback_dropped), CGET(segments_foreign), CGET(ip_fragments));
 	if (n > 0) *off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
 }
 

@@ -8,10 +8,12 @@
  * Records that need a key the key log has not provided yet are held (bounded per flow and
  * engine-wide) and replayed in order when the key appears. After a TCP gap the direction
  * resynchronises on the next plausible record header and retries nearby sequence numbers.
+ * A client stream may open with an SSLv2-format ClientHello record (sslv2.h).
  */
 #include <stdlib.h>
 #include <string.h>
 #include "engine_internal.h"
+#include "sslv2.h"
 
 #define RESYNC_SEQ_WINDOW 16     /* records that may have been lost in one gap */
 #define RESYNC_MAX_TRIES 32       /* candidate record headers tried after one gap (each: up to RESYNC_SEQ_WINDOW trial decryptions) */
@@ -420,6 +422,20 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 	size_t off = 0;
 	while (len - off >= 5 && !d->broken) {
 		const uint8_t *h = buf + off;
+		if (dir == TLS_DIR_C2S && off == 0 && !d->seen_record && !d->prefix_bytes && !f->t->conn.ch_seen &&
+		    !f->t->conn.sh_seen && (h[0] & 0x80)) {
+			/* the stream may open with an SSLv2-format ClientHello (sslv2.h) */
+			size_t ml = 0;
+			int v = sslv2_hello_frame(h, len, &ml);
+			if (v == 0) break;                      /* wait for the whole record */
+			if (v == 1) {
+				d->seen_record = true;
+				e->st.records++;
+				hs_sslv2_hello(f, h + 2, ml);
+				off += 2 + ml;
+				continue;
+			}
+		}
 		if (!plausible_header(h, d->resync)) {
 			bool hello_seen = dir == TLS_DIR_C2S ? f->t->conn.ch_seen : f->t->conn.sh_seen;
 			if (!d->seen_record && !hello_seen) {

@@ -58,6 +58,9 @@ PTLS_API void tls_engine_config_defaults(tls_engine_config_t *c)
 	c->emit_handshake_only_sessions = true;
 	c->max_cleartext_prefix = 16384;
 	c->shards = 1;
+	c->frag_max_datagrams = 64;
+	c->frag_max_bytes = 1024 * 1024;
+	c->frag_timeout = 30;
 }
 
 PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keystore_t *const *stores,
@@ -88,6 +91,8 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	tls_engine_config_t sc = e->cfg;
 	sc.max_flows = (uint32_t)((e->cfg.max_flows + e->n - 1) / e->n);
 	sc.max_total_buffer = (e->cfg.max_total_buffer + e->n - 1) / e->n;
+	sc.frag_max_datagrams = (e->cfg.frag_max_datagrams + e->n - 1) / e->n;
+	sc.frag_max_bytes = (e->cfg.frag_max_bytes + e->n - 1) / e->n;
 	shard_shared_t shared = { &e->next_flow_id, e->cache, e->n };
 	for (unsigned i = 0; i < e->n; i++)
 		if (!(e->sh[i] = shard_new(&sc, e->stores, e->n_stores, cb, &shared))) goto fail;
@@ -97,14 +102,20 @@ fail:
 	return NULL;
 }
 
-/* The shard of a decoded segment: keyed hash of the unordered address pair. */
-static unsigned shard_index(const tls_engine_t *e, const tls_tcp_segment_t *seg)
+/* The shard of an address pair: keyed hash of the unordered pair (a segment and every
+ * IP fragment between the same two hosts land on the same shard). */
+static unsigned pair_index(const tls_engine_t *e, int family, const uint8_t *src, const uint8_t *dst)
 {
 	if (e->n == 1) return 0;
 	flow_key_t k;
 	bool swapped;
-	flow_key_make(&k, seg->family, seg->src_ip, 0, seg->dst_ip, 0, &swapped);
+	flow_key_make(&k, family, src, 0, dst, 0, &swapped);
 	return (unsigned)(flow_key_hash(e->seed, &k) % e->n);
+}
+
+static unsigned shard_index(const tls_engine_t *e, const tls_tcp_segment_t *seg)
+{
+	return pair_index(e, seg->family, seg->src_ip, seg->dst_ip);
 }
 
 /* A shard that got no packet for a while still runs its timers (waiting sessions, closed
@@ -133,15 +144,27 @@ PTLS_API int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, 
 	return rc;
 }
 
+/* After decoding: a segment goes to its flow's shard, a fragment to the reassembler of
+ * its address pair's shard, anything else is counted here. */
+static int feed_decoded(tls_engine_t *e, int rc, const tls_engine_stats_t *tmp, const tls_tcp_segment_t *seg,
+                        const ipfrag_in_t *fr, double ts)
+{
+	if (rc == 1) return tls_engine_feed_tcp(e, seg, ts);
+	if (rc != 2) return count_unrouted(e, rc, tmp);
+	int r = shard_feed_fragment(e->sh[pair_index(e, fr->family, fr->src, fr->dst)], fr, ts);
+	housekeep_other(e, ts);
+	return r;
+}
+
 PTLS_API int tls_engine_feed_ip(tls_engine_t *e, const uint8_t *ip, size_t len, double ts)
 {
 	if (!e || !ip) return -1;
 	tls_engine_stats_t tmp;             /* the decoder touches only these two counters */
 	tmp.packets_malformed = tmp.packets_non_tcp = 0;
 	tls_tcp_segment_t seg;
-	int rc = pkt_decode_ip(&tmp, ip, len, &seg);
-	if (rc <= 0) return count_unrouted(e, rc, &tmp);
-	return tls_engine_feed_tcp(e, &seg, ts);
+	ipfrag_in_t fr;
+	int rc = pkt_decode_ip(&tmp, ip, len, &seg, e->cfg.frag_max_datagrams ? &fr : NULL);
+	return feed_decoded(e, rc, &tmp, &seg, &fr, ts);
 }
 
 PTLS_API int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen, double ts)
@@ -150,9 +173,9 @@ PTLS_API int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *fram
 	tls_engine_stats_t tmp;
 	tmp.packets_malformed = tmp.packets_non_tcp = 0;
 	tls_tcp_segment_t seg;
-	int rc = pkt_decode_frame(&tmp, dlt, frame, caplen, &seg);
-	if (rc <= 0) return count_unrouted(e, rc, &tmp);
-	return tls_engine_feed_tcp(e, &seg, ts);
+	ipfrag_in_t fr;
+	int rc = pkt_decode_frame(&tmp, dlt, frame, caplen, &seg, e->cfg.frag_max_datagrams ? &fr : NULL);
+	return feed_decoded(e, rc, &tmp, &seg, &fr, ts);
 }
 
 PTLS_API unsigned tls_engine_shards(const tls_engine_t *e)
@@ -166,8 +189,11 @@ PTLS_API int tls_engine_frame_shard(const tls_engine_t *e, int dlt, const uint8_
 	tls_engine_stats_t tmp;
 	tmp.packets_malformed = tmp.packets_non_tcp = 0;
 	tls_tcp_segment_t seg;
-	if (pkt_decode_frame(&tmp, dlt, frame, caplen, &seg) <= 0) return -1;
-	return (int)shard_index(e, &seg);
+	ipfrag_in_t fr;
+	int rc = pkt_decode_frame(&tmp, dlt, frame, caplen, &seg, e->cfg.frag_max_datagrams ? &fr : NULL);
+	if (rc == 1) return (int)shard_index(e, &seg);
+	if (rc == 2) return (int)pair_index(e, fr.family, fr.src, fr.dst);
+	return -1;
 }
 
 PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)

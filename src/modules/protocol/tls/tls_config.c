@@ -243,6 +243,9 @@ static const param_def_t params[] = {
 	{ "keylog-max-datagram",     P_DGRAM,      0, true,  64, 65535 },
 	{ "hep-type-http",           P_HEPTYPE, offsetof(tls_profile_conf_t, hep_type_http), false, 0, 255 },
 	{ "hep-type-raw",            P_HEPTYPE, offsetof(tls_profile_conf_t, hep_type_raw),  false, 0, 255 },
+	{ "frag-max-datagrams",      P_U32, ECFG(frag_max_datagrams), false, 0, 1000000 },
+	{ "frag-max-bytes",          P_U32, ECFG(frag_max_bytes),     true,  0, UINT32_MAX },
+	{ "frag-timeout",            P_U32, ECFG(frag_timeout),       false, 1, 3600 },
 	{ NULL, 0, 0, false, 0, 0 }
 };
 

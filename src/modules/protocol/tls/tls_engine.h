@@ -171,6 +171,11 @@ typedef struct tls_engine_config {
 	uint32_t shards;                /* independent shards, each with its own lock, flows, timers
 	                                 * and 1/shards of max_flows and max_total_buffer; a flow's
 	                                 * shard is chosen by its address pair (default 1) */
+	/* IP fragment reassembly (ipfrag.h): pending datagrams (default 64, 0: fragments are
+	 * ignored), fragment bytes held (default 1 MiB), s a datagram may stay incomplete (30) */
+	uint32_t frag_max_datagrams;
+	uint32_t frag_max_bytes;
+	uint32_t frag_timeout;
 } tls_engine_config_t;
 
 /* Fill cfg with defaults. */
@@ -187,7 +192,8 @@ enum { TLS_DLT_NULL = 0, TLS_DLT_EN10MB = 1, TLS_DLT_RAW = 101, TLS_DLT_LOOP = 1
        TLS_DLT_LINUX_SLL = 113, TLS_DLT_IPV4 = 228, TLS_DLT_IPV6 = 229, TLS_DLT_LINUX_SLL2 = 276 };
 
 /* Feed one captured frame of link type `dlt` (see enum; raw IP also as 12/14 per libpcap).
- * Non-IP/non-TCP frames are counted and ignored. Returns 0, or -1 if the frame was
+ * Non-IP/non-TCP frames are counted and ignored; IPv4/IPv6 fragments are held until their
+ * datagram is complete (frag_* config and stats). Returns 0, or -1 if the frame was
  * malformed (counted). Never crashes on any input. */
 int tls_engine_feed_frame(tls_engine_t *e, int dlt, const uint8_t *frame, size_t caplen, double ts);
 
@@ -255,6 +261,16 @@ typedef struct tls_engine_stats {
 	uint64_t ws_compressed;         /* permessage-deflate messages delivered raw (not inflated: memory) */
 	uint64_t ws_gap_cut;            /* messages cut by a gap / the end of the flow: not delivered */
 	uint64_t ws_inflated;           /* permessage-deflate messages inflated (delivered decompressed) */
+	/* IP fragment reassembly (ipfrag.h) */
+	uint64_t frag_fragments;        /* IP fragments seen */
+	uint64_t frag_datagrams;        /* datagrams reassembled (then decoded as one packet) */
+	uint64_t frag_timeouts;         /* datagrams never completed within frag-timeout */
+	uint64_t frag_overlaps;         /* datagrams discarded for overlapping fragments */
+	uint64_t frag_duplicates;       /* exact duplicate fragments dropped */
+	uint64_t frag_evicted;          /* pending datagrams evicted by frag-max-datagrams/-bytes */
+	uint64_t frag_dropped;          /* invalid fragments (size, truncated, of a discarded datagram) */
+	uint64_t frag_pending;          /* datagrams waiting for fragments now */
+	uint64_t sslv2_hellos;          /* SSLv2-format ClientHellos accepted (RFC 5246 E.2) */
 } tls_engine_stats_t;
 /* Snapshot the counters. */
 void tls_engine_get_stats(tls_engine_t *e, tls_engine_stats_t *st);

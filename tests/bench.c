@@ -24,7 +24,16 @@
  * Not run by `make check` (it takes ~1 min and its figures depend on the machine); run
  * `tests/bench` by hand. `tests/bench -q` does 1 run instead of 5.
  * `tests/bench --keyless [N]` runs only the keyless flood (N sessions, default 20000),
- * `tests/bench --memory` only the memory per flow.
+ * `tests/bench --memory [N]` only the memory per flow (N idle flows, default 10000; beyond
+ * 60,000 flows the client address varies too).
+ * Capture generators for scripts/bench.py (cross-tool comparison, issue 11), real OpenSSL
+ * peers as above, written to files:
+ *   tests/bench --key KEY CERT --gen-bulk OUT.pcap CIPHER SEG NMSGS MSGLEN
+ *       one connection, the client sends NMSGS SIP messages of MSGLEN bytes (one record per
+ *       message up to 16 KiB) in TCP segments of at most SEG bytes; a TLS 1.3 CIPHER
+ *       (TLS_...) writes its key log to OUT.pcap.keys;
+ *   tests/bench --key KEY CERT --gen-idle OUT.pcap N
+ *       N flows stopped after the server's first flight (SYN .. ServerHelloDone).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,10 +162,12 @@ typedef struct gen {
 	FILE *kl;
 } gen_t;
 
+static size_t SEG = 1460;          /* TCP payload per captured segment (--gen-bulk) */
+
 static void emit(gen_t *g, int dir, uint8_t flags, const uint8_t *p, size_t n)
 {
 	do {
-		size_t k = n > 1460 ? 1460 : n;
+		size_t k = n > SEG ? SEG : n;
 		pcapw_tcp_t t;
 		memset(&t, 0, sizeof t);
 		t.src = dir ? g->sip : g->cip;
@@ -544,20 +555,44 @@ static double in_child(double (*fn)(void *), void *arg)
 
 typedef struct memarg { tu_frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
 
-#define NFLOWS 10000
+static unsigned NFLOWS = 10000;     /* --memory N */
+
+/* Copy Ethernet/IPv4 frame `in` into `out` as flow number idx of many: the client
+ * (the side with port `port0`) gets port 1024 + idx % 60000 and address 10.0.(idx / 60000).1,
+ * the IPv4 header checksum is recomputed. Returns the length. */
+static size_t flow_variant(const uint8_t *in, size_t len, uint16_t port0, unsigned idx, uint8_t *out)
+{
+	memcpy(out, in, len);
+	if (len < 14 + 20 + 20 || (out[14] >> 4) != 4) return len;
+	size_t ihl = (size_t)(out[14] & 0x0f) * 4;
+	uint8_t *ip = out + 14, *t = out + 14 + ihl;
+	uint16_t np = (uint16_t)(1024 + idx % 60000);
+	int c2s = (t[0] << 8 | t[1]) == port0;
+	uint8_t *cport = c2s ? t : t + 2, *caddr = c2s ? ip + 12 : ip + 16;
+	cport[0] = (uint8_t)(np >> 8); cport[1] = (uint8_t)np;
+	caddr[0] = 10; caddr[1] = 0; caddr[2] = (uint8_t)(idx / 60000); caddr[3] = 1;
+	ip[10] = ip[11] = 0;
+	uint32_t sum = 0;
+	for (size_t i = 0; i < ihl; i += 2) sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+	while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+	ip[10] = (uint8_t)(~sum >> 8); ip[11] = (uint8_t)~sum;
+	return len;
+}
 
 static double mem_engine(void *a_)
 {
 	memarg_t *a = a_;
 	tls_keystore_t *ks = keystore(NULL);
-	tls_engine_t *e = tls_engine_new(NULL, &ks, 1, NULL);
+	tls_engine_config_t cfg;
+	tls_engine_config_defaults(&cfg);
+	if (cfg.max_flows < NFLOWS + 16) cfg.max_flows = NFLOWS + 16;
+	tls_engine_t *e = tls_engine_new(&cfg, &ks, 1, NULL);
+	static uint8_t fb[65536 + 64];
 	size_t r0 = rss_now();
 	for (unsigned f = 0; f < NFLOWS; f++) {
-		uint16_t np = (uint16_t)(20000 + f);
 		for (size_t i = 0; i < a->cut; i++) {
-			set_client_port(a->fr->d[i], a->fr->len[i], a->port, np);
-			tls_engine_feed_frame(e, a->fr->dlt, a->fr->d[i], a->fr->len[i], a->fr->ts[i]);
-			set_client_port(a->fr->d[i], a->fr->len[i], np, a->port);
+			size_t l = flow_variant(a->fr->d[i], a->fr->len[i] < 65536 ? a->fr->len[i] : 65536, a->port, f, fb);
+			tls_engine_feed_frame(e, a->fr->dlt, fb, l, a->fr->ts[i]);
 		}
 	}
 	size_t r1 = rss_now();
@@ -570,17 +605,21 @@ static double mem_engine(void *a_)
 static double mem_gcry(void *unused)
 {
 	(void)unused;
-	static gcry_cipher_hd_t h[NFLOWS];
+	gcry_cipher_hd_t *h = malloc(NFLOWS * sizeof *h);
 	uint8_t key[16] = { 0 };
+	if (!h) return -1;
 	size_t r0 = rss_now();
-	for (int i = 0; i < NFLOWS; i++) {
+	for (unsigned i = 0; i < NFLOWS; i++) {
 		gcry_cipher_open(&h[i], GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, 0);
 		gcry_cipher_setkey(h[i], key, 16);
 	}
 	return (double)(rss_now() - r0) / NFLOWS;
 }
 
-static void bench_memory(void)
+/* One real connection (tlsgen, TLS1.2 RSA AES-128-GCM, SIP) as the source of idle flows:
+ * a = cut after the server's first flight (SYN .. ServerHelloDone), est = established and
+ * idle after the last message (no FIN). Returns 0 / -1. */
+static int idle_source(tu_frames_t *fr, tlsgen_result_t *g, memarg_t *a, memarg_t *est)
 {
 	size_t pl;
 	char pcap[700], err[512];
@@ -592,24 +631,54 @@ static void bench_memory(void)
 	o.app = TLSGEN_APP_SIP;
 	o.n_messages = 1;
 	o.seed = 3;
-	tlsgen_result_t g;
-	memset(&g, 0, sizeof g);
-	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return; }
-	tu_frames_t fr;
-	if (tu_load_frames(pcap, &fr) != 0) return;
-	memarg_t a = { &fr, 0, g.conns[0].client_port, 0 };
+	memset(g, 0, sizeof *g);
+	if (tlsgen_run(&o, pcap, g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return -1; }
+	if (tu_load_frames(pcap, fr) != 0) return -1;
+	memarg_t m = { fr, 0, g->conns[0].client_port, 0 };
+	*a = m;
 	/* cut after the server's first flight: before the client's second data frame */
 	int cdata = 0;
-	for (size_t i = 0; i < fr.n; i++) {
-		int c = frame_tcp(fr.d[i], fr.len[i], a.port, &pl);
-		if (c == 1 && pl > 0 && ++cdata == 2) { a.cut = i; break; }
+	for (size_t i = 0; i < fr->n; i++) {
+		int c = frame_tcp(fr->d[i], fr->len[i], a->port, &pl);
+		if (c == 1 && pl > 0 && ++cdata == 2) { a->cut = i; break; }
 	}
 	/* established and idle: everything up to the last data segment's ACK, no FIN */
-	memarg_t est = a;
-	for (size_t i = 0; i < fr.n; i++) {
-		if (frame_tcp(fr.d[i], fr.len[i], a.port, &pl) >= 0 && pl > 0) est.cut = i + 2;
+	*est = *a;
+	for (size_t i = 0; i < fr->n; i++) {
+		if (frame_tcp(fr->d[i], fr->len[i], a->port, &pl) >= 0 && pl > 0) est->cut = i + 2;
 	}
-	if (est.cut > fr.n) est.cut = fr.n;
+	if (est->cut > fr->n) est->cut = fr->n;
+	return 0;
+}
+
+/* --gen-idle OUT N: a pcap of N flows stopped mid-handshake (for other tools' memory). */
+static int gen_idle(const char *out, unsigned n)
+{
+	tu_frames_t fr;
+	tlsgen_result_t g;
+	memarg_t a, est;
+	if (idle_source(&fr, &g, &a, &est) != 0) return 1;
+	pcapw_t *w = pcapw_open(out, PCAPW_LINK_ETHERNET);
+	if (!w) return 1;
+	static uint8_t fb[65536 + 64];
+	uint64_t ts = 1700000000ull * 1000000ull;
+	for (unsigned f = 0; f < n; f++)
+		for (size_t i = 0; i < a.cut; i++) {
+			size_t l = flow_variant(fr.d[i], fr.len[i] < 65536 ? fr.len[i] : 65536, a.port, f, fb);
+			if (pcapw_write(w, ts, fb, l) != 0) return 1;
+			ts += 2;
+		}
+	tu_free_frames(&fr);
+	tlsgen_result_free(&g);
+	return pcapw_close(w) == 0 ? 0 : 1;
+}
+
+static void bench_memory(void)
+{
+	tu_frames_t fr;
+	tlsgen_result_t g;
+	memarg_t a, est;
+	if (idle_source(&fr, &g, &a, &est) != 0) return;
 	double e[5], b[5], x[5];
 	for (int r = 0; r < RUNS; r++) {
 		e[r] = in_child(mem_engine, &a);
@@ -617,7 +686,7 @@ static void bench_memory(void)
 		b[r] = in_child(mem_gcry, NULL);
 	}
 	double me = median(e, RUNS), mx = median(x, RUNS), mb = median(b, RUNS);
-	printf("\nMemory per flow: %d idle flows (RSS growth / flows; baseline: one open AES-GCM handle)\n", NFLOWS);
+	printf("\nMemory per flow: %u idle flows (RSS growth / flows; baseline: one open AES-GCM handle)\n", NFLOWS);
 	printf("  %-44s %12s %14s %8s\n", "", "engine B/flow", "gcry hd B", "ratio");
 	printf("  %-44s %12.0f %14.0f %8.2f\n", "stopped mid-handshake (SYN .. ServerHelloDone)", me, mb, me / mb);
 	printf("  %-44s %12.0f %14.0f %8.2f\n", "established, idle after the last message", mx, mb, mx / mb);
@@ -725,18 +794,49 @@ int main(int argc, char **argv)
 {
 	int keyless = 0, memory = 0;
 	unsigned keyless_n = 20000;
+	const char *gen_out = NULL, *gen_cipher = NULL, *idle_out = NULL, *key = NULL, *cert = NULL;
+	unsigned gen_msgs = 0, gen_len = 0, idle_n = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-q")) RUNS = 1;
-		else if (!strcmp(argv[i], "--memory")) memory = 1;
+		else if (!strcmp(argv[i], "--key") && i + 2 < argc) { key = argv[++i]; cert = argv[++i]; }
+		else if (!strcmp(argv[i], "--gen-bulk") && i + 5 < argc) {
+			gen_out = argv[++i]; gen_cipher = argv[++i];
+			SEG = strtoul(argv[++i], NULL, 10);
+			gen_msgs = (unsigned)strtoul(argv[++i], NULL, 10);
+			gen_len = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (SEG < 1 || SEG > 65000 || gen_len < 200) { fprintf(stderr, "bench: bad --gen-bulk\n"); return 2; }
+		} else if (!strcmp(argv[i], "--gen-idle") && i + 2 < argc) {
+			idle_out = argv[++i];
+			idle_n = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (idle_n < 1 || idle_n > 60000u * 250) { fprintf(stderr, "bench: bad --gen-idle\n"); return 2; }
+		}
+		else if (!strcmp(argv[i], "--memory")) {
+			memory = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-') NFLOWS = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (NFLOWS < 1 || NFLOWS > 60000u * 250) NFLOWS = 10000;
+		}
 		else if (!strcmp(argv[i], "--keyless")) {
 			keyless = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-') keyless_n = (unsigned)strtoul(argv[++i], NULL, 10);
 		}
 	}
 	if (tls_engine_global_init() != 0) return 1;
-	snprintf(KEY, sizeof KEY, "%s/rsa.key", tu_tmpdir());
-	snprintf(CERT, sizeof CERT, "%s/rsa.crt", tu_tmpdir());
-	if (tlsgen_make_key("rsa2048", KEY, CERT, NULL) != 0) { fprintf(stderr, "bench: key generation failed\n"); return 1; }
+	if (key) {
+		snprintf(KEY, sizeof KEY, "%s", key);
+		snprintf(CERT, sizeof CERT, "%s", cert);
+	} else {
+		snprintf(KEY, sizeof KEY, "%s/rsa.key", tu_tmpdir());
+		snprintf(CERT, sizeof CERT, "%s/rsa.crt", tu_tmpdir());
+		if (tlsgen_make_key("rsa2048", KEY, CERT, NULL) != 0) { fprintf(stderr, "bench: key generation failed\n"); return 1; }
+	}
+	if (gen_out) {
+		const char *c = gen_cipher;
+		int v = strncmp(c, "TLS_", 4) ? TLS1_2_VERSION : TLS1_3_VERSION;
+		char kl[1100];
+		snprintf(kl, sizeof kl, "%s.keys", gen_out);
+		return gen_bulk(gen_out, v == TLS1_3_VERSION ? kl : NULL, v, c, (int)gen_msgs, gen_len) == 0 ? 0 : 1;
+	}
+	if (idle_out) return gen_idle(idle_out, idle_n);
 	if (keyless) return bench_keyless(keyless_n);
 	if (memory) { bench_memory(); return 0; }
 	printf("protocol_tls engine benchmark (median of %d runs; %s, %s)\n", RUNS, gcry_check_version(NULL),

@@ -88,6 +88,8 @@ typedef struct app {
 	size_t n_kll;
 	double now;                 /* capture time of the packet being fed */
 	bool stop_output;           /* stdout failed: stop reading */
+	int dlt;                    /* input link type */
+	uint64_t npkts;             /* packets read */
 } app_t;
 
 static volatile sig_atomic_t g_stop;
@@ -252,6 +254,16 @@ static void on_session(void *user, const tls_session_info_t *s)
 		out_session(a->summary, s);
 	}
 	if (a->pw) pcap_out_flow_end(a->pw, s->flow_id, a->now);
+}
+
+/* pcap_dispatch callback: one captured frame into the engine. */
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
+{
+	app_t *a = (app_t *)user;
+	a->npkts++;
+	a->now = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
+	tls_engine_feed_frame(a->eng, a->dlt, data, h->caplen, a->now);
+	if (a->stop_output && g_pcap) pcap_breakloop(g_pcap);
 }
 
 static void on_log(void *user, int level, const char *line)
@@ -690,21 +702,14 @@ int main(int argc, char **argv)
 
 	install_signals();
 
-	/* ---- read ---- */
-	int dlt = pcap_datalink(p);
+	/* ---- read: batches of packets per pcap_dispatch call (a whole buffer when live) ---- */
+	a.dlt = pcap_datalink(p);
 	int rc = EXIT_SUCCESS;
-	uint64_t npkts = 0;
 	double last_expire = 0;
 	while (!g_stop && !a.stop_output) {
-		struct pcap_pkthdr *h;
-		const u_char *data;
-		int r = pcap_next_ex(p, &h, &data);
-		if (r == 1) {
-			npkts++;
-			a.now = (double)h->ts.tv_sec + (double)h->ts.tv_usec / 1e6;
-			tls_engine_feed_frame(a.eng, dlt, data, h->caplen, a.now);
-			continue;
-		}
+		int r = pcap_dispatch(p, live ? -1 : 8192, on_packet, (u_char *)&a);
+		if (r > 0) continue;
+		if (r == 0 && !live) break;         /* end of file */
 		if (r == 0) {               /* live: read timeout, let idle flows expire */
 			double now = (double)time(NULL);
 			if (now - last_expire >= 1) {
@@ -715,9 +720,9 @@ int main(int argc, char **argv)
 			if (a.n_kll) tls_engine_wait_keys(a.eng);  /* keys that arrived while idle */
 			continue;
 		}
-		if (r == PCAP_ERROR_BREAK) break;   /* end of file, or signal */
+		if (r == PCAP_ERROR_BREAK) break;   /* signal, or output failed */
 		say("%s: %s (input processed up to packet %llu)", o.read_file ? o.read_file : o.iface,
-		      pcap_geterr(p), (unsigned long long)npkts);
+		      pcap_geterr(p), (unsigned long long)a.npkts);
 		rc = EXIT_RUNTIME;
 		break;
 	}

@@ -61,7 +61,8 @@ struct pcap_out {
 	double max_ts;          /* latest timestamp written */
 	pflow_t **buckets;
 	size_t nbuckets, nflows;
-	uint8_t *pkt;           /* scratch for one packet */
+	uint8_t *pkt;           /* scratch for one packet's record and headers */
+	char *iobuf;            /* stdio buffer of a file we opened (freed after fclose) */
 	pcap_out_stats_t st;
 };
 
@@ -325,7 +326,8 @@ static pcap_out_t *writer_new(FILE *f, bool own, const char *name, int linktype,
 	w->own = own;
 	w->linktype = linktype;
 	snprintf(w->path, sizeof w->path, "%s", name);
-	if (own) setvbuf(f, NULL, _IOFBF, 1 << 20);
+	/* glibc ignores setvbuf's size unless it is given the buffer */
+	if (own && (w->iobuf = malloc(1 << 20)) != NULL) setvbuf(f, w->iobuf, _IOFBF, 1 << 20);
 	struct {
 		uint32_t magic; uint16_t vmaj, vmin; int32_t thiszone; uint32_t sigfigs, snaplen, linktype;
 	} gh = { 0xa1b2c3d4u, 2, 4, 0, 0, SNAPLEN, (uint32_t)linktype };
@@ -333,7 +335,7 @@ static pcap_out_t *writer_new(FILE *f, bool own, const char *name, int linktype,
 		set_error(w, errno);
 		snprintf(err, errlen, "%s", w->err);
 		if (own) fclose(f);
-		free(w->buckets); free(w->pkt); free(w);
+		free(w->buckets); free(w->pkt); free(w->iobuf); free(w);
 		return NULL;
 	}
 	return w;
@@ -346,7 +348,8 @@ pcap_out_t *pcap_out_open(const char *path, int linktype, char *err, size_t errl
 		return NULL;
 	}
 	if (!strcmp(path, "-")) {
-		setvbuf(stdout, NULL, _IOFBF, 1 << 20);     /* nothing was written to stdout yet */
+		static char outbuf[1 << 20];        /* lives as long as stdout */
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);     /* nothing was written to stdout yet */
 		return writer_new(stdout, false, "stdout", linktype, err, errlen);
 	}
 	FILE *f = fopen(path, "wb");
@@ -446,6 +449,7 @@ int pcap_out_close(pcap_out_t *w, char *err, size_t errlen)
 	if (rc && err) snprintf(err, errlen, "%s", w->err);
 	free(w->buckets);
 	free(w->pkt);
+	free(w->iobuf);
 	free(w);
 	return rc;
 }

@@ -13,7 +13,8 @@ every file once, so slow drifts of a shared machine hit all tools alike):
     64 KB segments, the same at MSS-sized (1460-byte) packets, AES-128-CBC-SHA at MSS;
   - full RSA-2048 handshakes/s (N TLS1.2 connections, 1 HTTP request/response each);
   - bytes per idle flow (peak RSS with 100,000 flows stopped mid-handshake minus peak RSS
-    with 1,000, per extra flow);
+    with 1,000, per extra flow; ssldump and tshark with 20,000: ssldump's flow lookup
+    grows with the number of flows, 100,000 take it many minutes);
   - captls -o json / -o text / -w writers: plaintext MB/s of the writer alone (CPU of the
     run minus CPU of `captls -q` on the same file in the same round) and of the whole run;
   - beside raw libgcrypt AES-128-GCM and OpenSSL RSA-2048 private decryption measured in
@@ -34,6 +35,7 @@ usage: scripts/bench.py [--build DIR] [--work DIR] [--rounds N] [--quick] [--no-
 Not part of make check: it takes several minutes and its figures depend on the machine.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -141,6 +143,7 @@ def main():
     nmsg = 1000 if a.quick else 4000          # 16 KiB messages per bulk capture
     nhs = 500 if a.quick else 3000
     nidle = 20000 if a.quick else 100000
+    nidle_other = 5000 if a.quick else 20000  # ssldump's flow lookup is not constant-time
     ssldump = shutil.which("ssldump")
     tshark = None if a.no_tshark else shutil.which("tshark")
     W = lambda n: os.path.join(work, n)
@@ -173,6 +176,7 @@ def main():
     expect["hs"] = (c2s, s2c, nhs)
     run([bench, "--key", key, cert, "--gen-idle", W("idle_small.pcap"), "1000"])
     run([bench, "--key", key, cert, "--gen-idle", W("idle_big.pcap"), str(nidle)])
+    run([bench, "--key", key, cert, "--gen-idle", W("idle_mid.pcap"), str(nidle_other)])
     with open(W("idle.xml"), "w") as f:
         f.write('<?xml version="1.0"?>\n<document type="captagent_module/xml">\n'
                 '<module name="protocol_tls" description="bench" serial="1">\n'
@@ -259,6 +263,9 @@ def main():
                 for wn, args in writers:
                     add(("captls-" + wn, f), run(captls_cmd(f, *args))[1])
 
+    with open(W("cpu.json"), "w") as f:    # raw CPU seconds per run, for a second look
+        json.dump({"%s %s" % k: v for k, v in cpu.items()} | {"baseline " + k: v for k, v in base.items()}, f, indent=1)
+
     # ---- memory per idle flow (peak RSS; one run each) ----
     mem = {}
     for tool, cmd in (("captls", lambda p: [captls, "-q", "-c", W("idle.xml"), "-r", p]),
@@ -266,9 +273,10 @@ def main():
                       ("tshark", lambda p: [tshark, "-n", "-r", p, "-o", rsa_uat, "-q", "-Y", "tls.handshake.type == 14"])):
         if (tool == "ssldump" and not ssldump) or (tool == "tshark" and not tshark):
             continue
+        n = nidle if tool == "captls" else nidle_other
         small = run(cmd(W("idle_small.pcap")), check=False)[2]
-        big = run(cmd(W("idle_big.pcap")), check=False)[2]
-        mem[tool] = (big - small) * 1024.0 / (nidle - 1000)
+        big = run(cmd(W("idle_big.pcap" if tool == "captls" else "idle_mid.pcap")), check=False)[2]
+        mem[tool] = (n, (big - small) * 1024.0 / (n - 1000))
 
     # ---- report ----
     gcm = med(base["aes128gcm_MBps"])
@@ -313,9 +321,9 @@ def main():
             alone = med([wi - qi for wi, qi in zip(w, q)])
             print("  %-46s %14s %14.0f" % ("%s: %s" % ({"json": "-o json", "text": "-o text", "pcap": "-w"}[wn], label),
                                            ("%.0f" % (mb / alone)) if alone > 0 else "> 10000", mb / med(w)))
-    print("\nMemory per idle flow (%d flows stopped after ServerHelloDone; peak RSS difference to 1,000 flows)" % nidle)
-    for tool, v in mem.items():
-        print("  %-10s %10.0f bytes/flow" % (tool, v))
+    print("\nMemory per idle flow (N flows stopped after ServerHelloDone; peak RSS difference to 1,000 flows)")
+    for tool, (n, v) in mem.items():
+        print("  %-10s %10.0f bytes/flow  (N = %d)" % (tool, v, n))
     for tool, f in failed:
         print("FAILED: %s did not decrypt everything in %s" % (tool, f))
     return 1 if failed else 0

@@ -274,8 +274,12 @@ def main():
         if (tool == "ssldump" and not ssldump) or (tool == "tshark" and not tshark):
             continue
         n = nidle if tool == "captls" else nidle_other
-        small = run(cmd(W("idle_small.pcap")), check=False)[2]
-        big = run(cmd(W("idle_big.pcap" if tool == "captls" else "idle_mid.pcap")), check=False)[2]
+        rs, _, small = run(cmd(W("idle_small.pcap")), check=False)
+        rb, cb, big = run(cmd(W("idle_big.pcap" if tool == "captls" else "idle_mid.pcap")), check=False)
+        if rs or rb or big <= small:
+            print("bench: %s memory runs: exit %d/%d, peak RSS %d/%d KiB, %.1f CPU s: not counted" %
+                  (tool, rs, rb, small, big, cb))
+            continue
         mem[tool] = (n, (big - small) * 1024.0 / (n - 1000))
 
     # ---- report ----

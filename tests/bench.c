@@ -24,7 +24,19 @@
  * Not run by `make check` (it takes ~1 min and its figures depend on the machine); run
  * `tests/bench` by hand. `tests/bench -q` does 1 run instead of 5.
  * `tests/bench --keyless [N]` runs only the keyless flood (N sessions, default 20000),
- * `tests/bench --memory` only the memory per flow.
+ * `tests/bench --memory [N]` only the memory per flow (N idle flows, default 10000; beyond
+ * 60,000 flows the client address varies too).
+ * Capture generators for scripts/bench.py (cross-tool comparison, issue 11), real OpenSSL
+ * peers as above, written to files:
+ *   tests/bench --key KEY CERT --gen-bulk OUT.pcap CIPHER SEG NMSGS MSGLEN
+ *       one connection, the client sends NMSGS SIP messages of MSGLEN bytes (one record per
+ *       message up to 16 KiB) in TCP segments of at most SEG bytes; a TLS 1.3 CIPHER
+ *       (TLS_...) writes its key log to OUT.pcap.keys;
+ *   tests/bench --key KEY CERT --gen-idle OUT.pcap N
+ *       N flows stopped after the server's first flight (SYN .. ServerHelloDone);
+ *   tests/bench [--key KEY CERT] --baseline
+ *       raw libgcrypt AES-128-GCM / AES-128-CBC+HMAC-SHA1 MB/s and OpenSSL RSA-2048
+ *       decryptions/s in CPU time, one "name value" line each.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +56,7 @@
 #include "tls_engine.h"
 #include "tlsgen.h"
 #include "pcapw.h"
+#include "bench_gen.h"
 #include "testutil.h"
 
 /* ---- allocation counting: interpose glibc's malloc family ---- */
@@ -96,6 +109,11 @@ static double now_s(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+static double cpu_s(void);
+/* the baselines' clock: wall time in-process (beside wall-timed engine runs), CPU time
+ * for --baseline (compared with CPU times of child processes by scripts/bench.py) */
+static double (*base_clock)(void) = now_s;
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -140,142 +158,6 @@ static void set_client_port(uint8_t *f, size_t len, uint16_t oldp, uint16_t newp
 	uint8_t *t = f + 14 + ihl;
 	if ((t[0] << 8 | t[1]) == oldp) { t[0] = newp >> 8; t[1] = newp & 0xff; }
 	if ((t[2] << 8 | t[3]) == oldp) { t[2] = newp >> 8; t[3] = newp & 0xff; }
-}
-
-/* ---- bulk capture generator: real OpenSSL peers, fixed-size messages ---- */
-
-typedef struct gen {
-	pcapw_t *w;
-	uint8_t cip[4], sip[4];
-	uint16_t cport, sport;
-	uint32_t seq[2];
-	uint64_t ts;
-	FILE *kl;
-} gen_t;
-
-static void emit(gen_t *g, int dir, uint8_t flags, const uint8_t *p, size_t n)
-{
-	do {
-		size_t k = n > 1460 ? 1460 : n;
-		pcapw_tcp_t t;
-		memset(&t, 0, sizeof t);
-		t.src = dir ? g->sip : g->cip;
-		t.dst = dir ? g->cip : g->sip;
-		t.sport = dir ? g->sport : g->cport;
-		t.dport = dir ? g->cport : g->sport;
-		t.seq = g->seq[dir];
-		t.ack = g->seq[!dir];
-		t.flags = flags | (k ? PCAPW_PSH : 0);
-		t.window = 65535;
-		t.payload = p;
-		t.len = k;
-		if (pcapw_write_tcp(g->w, g->ts, &t) != 0) abort();
-		g->ts += 10;
-		g->seq[dir] += (uint32_t)k + ((flags & (PCAPW_SYN | PCAPW_FIN)) ? 1 : 0);
-		p += k;
-		n -= k;
-	} while (n);
-}
-
-/* Move what `from` (0 client, 1 server) wrote to the other side and to the capture. */
-static size_t pump(gen_t *g, BIO *out[2], BIO *in[2], int from)
-{
-	uint8_t buf[65536];
-	size_t total = 0;
-	int r;
-	while ((r = BIO_read(out[from], buf, sizeof buf)) > 0) {
-		emit(g, from, PCAPW_ACK, buf, (size_t)r);
-		BIO_write(in[!from], buf, r);
-		total += (size_t)r;
-	}
-	return total;
-}
-
-static void keylog_cb(const SSL *s, const char *line)
-{
-	gen_t *g = SSL_get_app_data(s);
-	if (g && g->kl) { fprintf(g->kl, "%s\n", line); fflush(g->kl); }
-}
-
-/* Write a capture of one connection where the client sends n_msgs SIP messages of
- * msg_len bytes each. Returns 0 / -1. */
-static int gen_bulk(const char *pcap, const char *keylog, int version, const char *cipher, int n_msgs, size_t msg_len)
-{
-	SSL_CTX *ctx[2] = { SSL_CTX_new(TLS_client_method()), SSL_CTX_new(TLS_server_method()) };
-	for (int i = 0; i < 2; i++) {
-		SSL_CTX_set_min_proto_version(ctx[i], version);
-		SSL_CTX_set_max_proto_version(ctx[i], version);
-		if (version == TLS1_3_VERSION) SSL_CTX_set_ciphersuites(ctx[i], cipher);
-		else SSL_CTX_set_cipher_list(ctx[i], cipher);
-		SSL_CTX_set_options(ctx[i], SSL_OP_NO_TICKET);
-		SSL_CTX_set_keylog_callback(ctx[i], keylog_cb);
-	}
-	SSL_CTX_set_verify(ctx[0], SSL_VERIFY_NONE, NULL);
-	if (SSL_CTX_use_certificate_file(ctx[1], CERT, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx[1], KEY, SSL_FILETYPE_PEM) != 1) return -1;
-	gen_t g;
-	memset(&g, 0, sizeof g);
-	g.w = pcapw_open(pcap, PCAPW_LINK_ETHERNET);
-	if (!g.w) return -1;
-	memcpy(g.cip, "\x0a\x00\x00\x01", 4);
-	memcpy(g.sip, "\x0a\x00\x00\x02", 4);
-	g.cport = 40001;
-	g.sport = 5061;
-	g.seq[0] = 1000;
-	g.seq[1] = 900000;
-	g.ts = 1700000000ull * 1000000ull;
-	g.kl = keylog ? fopen(keylog, "w") : NULL;
-	SSL *s[2];
-	BIO *in[2], *out[2];
-	for (int i = 0; i < 2; i++) {
-		s[i] = SSL_new(ctx[i]);
-		SSL_set_app_data(s[i], &g);
-		in[i] = BIO_new(BIO_s_mem());
-		out[i] = BIO_new(BIO_s_mem());
-		SSL_set_bio(s[i], in[i], out[i]);
-	}
-	SSL_set_connect_state(s[0]);
-	SSL_set_accept_state(s[1]);
-	emit(&g, 0, PCAPW_SYN, NULL, 0);
-	emit(&g, 1, PCAPW_SYN | PCAPW_ACK, NULL, 0);
-	emit(&g, 0, PCAPW_ACK, NULL, 0);
-	int done[2] = { 0, 0 };
-	for (int it = 0; it < 100 && !(done[0] && done[1]); it++) {
-		for (int i = 0; i < 2; i++) {
-			if (!done[i]) done[i] = SSL_do_handshake(s[i]) == 1;
-			pump(&g, out, in, i);
-		}
-	}
-	if (!done[0] || !done[1]) { fprintf(stderr, "bench: handshake failed for %s\n", cipher); return -1; }
-	/* drain post-handshake messages (TLS 1.3) */
-	uint8_t rbuf[32768];
-	SSL_read(s[0], rbuf, 1);
-	pump(&g, out, in, 0);
-	uint8_t *msg = malloc(msg_len);
-	for (int m = 0; m < n_msgs; m++) {
-		char hdr[256];
-		int hl = snprintf(hdr, sizeof hdr,
-		                  "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:40001;branch=z9hG4bK%d\r\n"
-		                  "Call-ID: bench%d\r\nCSeq: %d MESSAGE\r\nContent-Type: application/octet-stream\r\n"
-		                  "Content-Length: %6zu\r\n\r\n", m, m, m + 1, (size_t)0);
-		size_t body = msg_len - (size_t)hl;
-		hl = snprintf(hdr, sizeof hdr,
-		              "MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:40001;branch=z9hG4bK%d\r\n"
-		              "Call-ID: bench%d\r\nCSeq: %d MESSAGE\r\nContent-Type: application/octet-stream\r\n"
-		              "Content-Length: %6zu\r\n\r\n", m, m, m + 1, body);
-		memcpy(msg, hdr, (size_t)hl);
-		for (size_t i = (size_t)hl; i < msg_len; i++) msg[i] = (uint8_t)('a' + (i + (size_t)m) % 26);
-		if (SSL_write(s[0], msg, (int)msg_len) != (int)msg_len) return -1;
-		pump(&g, out, in, 0);
-		while (SSL_read(s[1], rbuf, sizeof rbuf) > 0) ;
-		pump(&g, out, in, 1);
-	}
-	free(msg);
-	emit(&g, 0, PCAPW_FIN | PCAPW_ACK, NULL, 0);
-	emit(&g, 1, PCAPW_FIN | PCAPW_ACK, NULL, 0);
-	for (int i = 0; i < 2; i++) { SSL_free(s[i]); SSL_CTX_free(ctx[i]); }
-	if (g.kl) fclose(g.kl);
-	return pcapw_close(g.w);
 }
 
 /* ---- engine runs ---- */
@@ -370,7 +252,7 @@ static double gcry_baseline(const char *kind, uint64_t total)
 	if (!cbc) gcry_cipher_authenticate(h, aad, sizeof aad);
 	gcry_cipher_encrypt(h, ct, REC, buf, REC);
 	if (!cbc) gcry_cipher_gettag(h, tag, 16);
-	double t0 = now_s();
+	double t0 = base_clock();
 	uint64_t done = 0;
 	int bad = 0;
 	while (done < total) {
@@ -387,7 +269,7 @@ static double gcry_baseline(const char *kind, uint64_t total)
 		}
 		done += REC;
 	}
-	double t1 = now_s();
+	double t1 = base_clock();
 	gcry_cipher_close(h);
 	if (md) gcry_md_close(md);
 	if (bad && !cbc) fprintf(stderr, "bench: baseline tag check failed\n");
@@ -410,7 +292,7 @@ static double rsa_baseline(void)
 	EVP_PKEY_encrypt(c, enc, &el, pms, sizeof pms);
 	EVP_PKEY_CTX_free(c);
 	int n = 0;
-	double t0 = now_s(), t1;
+	double t0 = base_clock(), t1;
 	do {
 		for (int k = 0; k < 20; k++) {
 			EVP_PKEY_CTX *d = EVP_PKEY_CTX_new(pk, NULL);
@@ -421,7 +303,7 @@ static double rsa_baseline(void)
 			EVP_PKEY_CTX_free(d);
 			n++;
 		}
-		t1 = now_s();
+		t1 = base_clock();
 	} while (t1 - t0 < 0.5);
 	EVP_PKEY_free(pk);
 	return n / (t1 - t0);
@@ -446,8 +328,8 @@ static void bench_throughput(void)
 		char pcap[700], kl[700];
 		snprintf(pcap, sizeof pcap, "%s/bulk%zu.pcap", tu_tmpdir(), s);
 		snprintf(kl, sizeof kl, "%s/bulk%zu.keys", tu_tmpdir(), s);
-		if (gen_bulk(pcap, SUITES[s].version == TLS1_3_VERSION ? kl : NULL, SUITES[s].version, SUITES[s].cipher,
-		             1000, 16384) != 0) {
+		if (bench_gen_bulk(pcap, SUITES[s].version == TLS1_3_VERSION ? kl : NULL, KEY, CERT, SUITES[s].version, SUITES[s].cipher,
+		             1460, 1000, 16384) != 0) {
 			printf("  %-36s generator failed\n", SUITES[s].label);
 			continue;
 		}
@@ -544,20 +426,44 @@ static double in_child(double (*fn)(void *), void *arg)
 
 typedef struct memarg { tu_frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
 
-#define NFLOWS 10000
+static unsigned NFLOWS = 10000;     /* --memory N */
+
+/* Copy Ethernet/IPv4 frame `in` into `out` as flow number idx of many: the client
+ * (the side with port `port0`) gets port 1024 + idx % 60000 and address 10.0.(idx / 60000).1,
+ * the IPv4 header checksum is recomputed. Returns the length. */
+static size_t flow_variant(const uint8_t *in, size_t len, uint16_t port0, unsigned idx, uint8_t *out)
+{
+	memcpy(out, in, len);
+	if (len < 14 + 20 + 20 || (out[14] >> 4) != 4) return len;
+	size_t ihl = (size_t)(out[14] & 0x0f) * 4;
+	uint8_t *ip = out + 14, *t = out + 14 + ihl;
+	uint16_t np = (uint16_t)(1024 + idx % 60000);
+	int c2s = (t[0] << 8 | t[1]) == port0;
+	uint8_t *cport = c2s ? t : t + 2, *caddr = c2s ? ip + 12 : ip + 16;
+	cport[0] = (uint8_t)(np >> 8); cport[1] = (uint8_t)np;
+	caddr[0] = 10; caddr[1] = 0; caddr[2] = (uint8_t)(idx / 60000); caddr[3] = 1;
+	ip[10] = ip[11] = 0;
+	uint32_t sum = 0;
+	for (size_t i = 0; i < ihl; i += 2) sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+	while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+	ip[10] = (uint8_t)(~sum >> 8); ip[11] = (uint8_t)~sum;
+	return len;
+}
 
 static double mem_engine(void *a_)
 {
 	memarg_t *a = a_;
 	tls_keystore_t *ks = keystore(NULL);
-	tls_engine_t *e = tls_engine_new(NULL, &ks, 1, NULL);
+	tls_engine_config_t cfg;
+	tls_engine_config_defaults(&cfg);
+	if (cfg.max_flows < NFLOWS + 16) cfg.max_flows = NFLOWS + 16;
+	tls_engine_t *e = tls_engine_new(&cfg, &ks, 1, NULL);
+	static uint8_t fb[65536 + 64];
 	size_t r0 = rss_now();
 	for (unsigned f = 0; f < NFLOWS; f++) {
-		uint16_t np = (uint16_t)(20000 + f);
 		for (size_t i = 0; i < a->cut; i++) {
-			set_client_port(a->fr->d[i], a->fr->len[i], a->port, np);
-			tls_engine_feed_frame(e, a->fr->dlt, a->fr->d[i], a->fr->len[i], a->fr->ts[i]);
-			set_client_port(a->fr->d[i], a->fr->len[i], np, a->port);
+			size_t l = flow_variant(a->fr->d[i], a->fr->len[i] < 65536 ? a->fr->len[i] : 65536, a->port, f, fb);
+			tls_engine_feed_frame(e, a->fr->dlt, fb, l, a->fr->ts[i]);
 		}
 	}
 	size_t r1 = rss_now();
@@ -570,17 +476,21 @@ static double mem_engine(void *a_)
 static double mem_gcry(void *unused)
 {
 	(void)unused;
-	static gcry_cipher_hd_t h[NFLOWS];
+	gcry_cipher_hd_t *h = malloc(NFLOWS * sizeof *h);
 	uint8_t key[16] = { 0 };
+	if (!h) return -1;
 	size_t r0 = rss_now();
-	for (int i = 0; i < NFLOWS; i++) {
+	for (unsigned i = 0; i < NFLOWS; i++) {
 		gcry_cipher_open(&h[i], GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, 0);
 		gcry_cipher_setkey(h[i], key, 16);
 	}
 	return (double)(rss_now() - r0) / NFLOWS;
 }
 
-static void bench_memory(void)
+/* One real connection (tlsgen, TLS1.2 RSA AES-128-GCM, SIP) as the source of idle flows:
+ * a = cut after the server's first flight (SYN .. ServerHelloDone), est = established and
+ * idle after the last message (no FIN). Returns 0 / -1. */
+static int idle_source(tu_frames_t *fr, tlsgen_result_t *g, memarg_t *a, memarg_t *est)
 {
 	size_t pl;
 	char pcap[700], err[512];
@@ -592,24 +502,54 @@ static void bench_memory(void)
 	o.app = TLSGEN_APP_SIP;
 	o.n_messages = 1;
 	o.seed = 3;
-	tlsgen_result_t g;
-	memset(&g, 0, sizeof g);
-	if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return; }
-	tu_frames_t fr;
-	if (tu_load_frames(pcap, &fr) != 0) return;
-	memarg_t a = { &fr, 0, g.conns[0].client_port, 0 };
+	memset(g, 0, sizeof *g);
+	if (tlsgen_run(&o, pcap, g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return -1; }
+	if (tu_load_frames(pcap, fr) != 0) return -1;
+	memarg_t m = { fr, 0, g->conns[0].client_port, 0 };
+	*a = m;
 	/* cut after the server's first flight: before the client's second data frame */
 	int cdata = 0;
-	for (size_t i = 0; i < fr.n; i++) {
-		int c = frame_tcp(fr.d[i], fr.len[i], a.port, &pl);
-		if (c == 1 && pl > 0 && ++cdata == 2) { a.cut = i; break; }
+	for (size_t i = 0; i < fr->n; i++) {
+		int c = frame_tcp(fr->d[i], fr->len[i], a->port, &pl);
+		if (c == 1 && pl > 0 && ++cdata == 2) { a->cut = i; break; }
 	}
 	/* established and idle: everything up to the last data segment's ACK, no FIN */
-	memarg_t est = a;
-	for (size_t i = 0; i < fr.n; i++) {
-		if (frame_tcp(fr.d[i], fr.len[i], a.port, &pl) >= 0 && pl > 0) est.cut = i + 2;
+	*est = *a;
+	for (size_t i = 0; i < fr->n; i++) {
+		if (frame_tcp(fr->d[i], fr->len[i], a->port, &pl) >= 0 && pl > 0) est->cut = i + 2;
 	}
-	if (est.cut > fr.n) est.cut = fr.n;
+	if (est->cut > fr->n) est->cut = fr->n;
+	return 0;
+}
+
+/* --gen-idle OUT N: a pcap of N flows stopped mid-handshake (for other tools' memory). */
+static int gen_idle(const char *out, unsigned n)
+{
+	tu_frames_t fr;
+	tlsgen_result_t g;
+	memarg_t a, est;
+	if (idle_source(&fr, &g, &a, &est) != 0) return 1;
+	pcapw_t *w = pcapw_open(out, PCAPW_LINK_ETHERNET);
+	if (!w) return 1;
+	static uint8_t fb[65536 + 64];
+	uint64_t ts = 1700000000ull * 1000000ull;
+	for (unsigned f = 0; f < n; f++)
+		for (size_t i = 0; i < a.cut; i++) {
+			size_t l = flow_variant(fr.d[i], fr.len[i] < 65536 ? fr.len[i] : 65536, a.port, f, fb);
+			if (pcapw_write(w, ts, fb, l) != 0) return 1;
+			ts += 2;
+		}
+	tu_free_frames(&fr);
+	tlsgen_result_free(&g);
+	return pcapw_close(w) == 0 ? 0 : 1;
+}
+
+static void bench_memory(void)
+{
+	tu_frames_t fr;
+	tlsgen_result_t g;
+	memarg_t a, est;
+	if (idle_source(&fr, &g, &a, &est) != 0) return;
 	double e[5], b[5], x[5];
 	for (int r = 0; r < RUNS; r++) {
 		e[r] = in_child(mem_engine, &a);
@@ -617,7 +557,7 @@ static void bench_memory(void)
 		b[r] = in_child(mem_gcry, NULL);
 	}
 	double me = median(e, RUNS), mx = median(x, RUNS), mb = median(b, RUNS);
-	printf("\nMemory per flow: %d idle flows (RSS growth / flows; baseline: one open AES-GCM handle)\n", NFLOWS);
+	printf("\nMemory per flow: %u idle flows (RSS growth / flows; baseline: one open AES-GCM handle)\n", NFLOWS);
 	printf("  %-44s %12s %14s %8s\n", "", "engine B/flow", "gcry hd B", "ratio");
 	printf("  %-44s %12.0f %14.0f %8.2f\n", "stopped mid-handshake (SYN .. ServerHelloDone)", me, mb, me / mb);
 	printf("  %-44s %12.0f %14.0f %8.2f\n", "established, idle after the last message", mx, mb, mx / mb);
@@ -723,20 +663,62 @@ static int bench_keyless(unsigned n)
 
 int main(int argc, char **argv)
 {
-	int keyless = 0, memory = 0;
+	int keyless = 0, memory = 0, baseline = 0;
 	unsigned keyless_n = 20000;
+	const char *gen_out = NULL, *gen_cipher = NULL, *idle_out = NULL, *key = NULL, *cert = NULL;
+	unsigned gen_msgs = 0, gen_len = 0, idle_n = 0;
+	size_t seg = 1460;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-q")) RUNS = 1;
-		else if (!strcmp(argv[i], "--memory")) memory = 1;
+		else if (!strcmp(argv[i], "--baseline")) baseline = 1;
+		else if (!strcmp(argv[i], "--key") && i + 2 < argc) { key = argv[++i]; cert = argv[++i]; }
+		else if (!strcmp(argv[i], "--gen-bulk") && i + 5 < argc) {
+			gen_out = argv[++i]; gen_cipher = argv[++i];
+			seg = strtoul(argv[++i], NULL, 10);
+			gen_msgs = (unsigned)strtoul(argv[++i], NULL, 10);
+			gen_len = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (seg < 1 || seg > 65000 || gen_len < 200) { fprintf(stderr, "bench: bad --gen-bulk\n"); return 2; }
+		} else if (!strcmp(argv[i], "--gen-idle") && i + 2 < argc) {
+			idle_out = argv[++i];
+			idle_n = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (idle_n < 1 || idle_n > 60000u * 250) { fprintf(stderr, "bench: bad --gen-idle\n"); return 2; }
+		}
+		else if (!strcmp(argv[i], "--memory")) {
+			memory = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-') NFLOWS = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (NFLOWS < 1 || NFLOWS > 60000u * 250) NFLOWS = 10000;
+		}
 		else if (!strcmp(argv[i], "--keyless")) {
 			keyless = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-') keyless_n = (unsigned)strtoul(argv[++i], NULL, 10);
 		}
 	}
 	if (tls_engine_global_init() != 0) return 1;
-	snprintf(KEY, sizeof KEY, "%s/rsa.key", tu_tmpdir());
-	snprintf(CERT, sizeof CERT, "%s/rsa.crt", tu_tmpdir());
-	if (tlsgen_make_key("rsa2048", KEY, CERT, NULL) != 0) { fprintf(stderr, "bench: key generation failed\n"); return 1; }
+	if (key) {
+		snprintf(KEY, sizeof KEY, "%s", key);
+		snprintf(CERT, sizeof CERT, "%s", cert);
+	} else {
+		snprintf(KEY, sizeof KEY, "%s/rsa.key", tu_tmpdir());
+		snprintf(CERT, sizeof CERT, "%s/rsa.crt", tu_tmpdir());
+		if (tlsgen_make_key("rsa2048", KEY, CERT, NULL) != 0) { fprintf(stderr, "bench: key generation failed\n"); return 1; }
+	}
+	if (gen_out) {
+		const char *c = gen_cipher;
+		int v = strncmp(c, "TLS_", 4) ? TLS1_2_VERSION : TLS1_3_VERSION;
+		char kl[1100];
+		snprintf(kl, sizeof kl, "%s.keys", gen_out);
+		return bench_gen_bulk(gen_out, v == TLS1_3_VERSION ? kl : NULL, KEY, CERT, v, c, seg, (int)gen_msgs, gen_len) == 0 ? 0 : 1;
+	}
+	if (idle_out) return gen_idle(idle_out, idle_n);
+	if (baseline) {
+		/* raw crypto on this machine, CPU time: AES-128-GCM decrypt+verify of 256 MB in
+		 * 16 KiB records (libgcrypt), RSA-2048 PKCS#1 private decryptions (OpenSSL) */
+		base_clock = cpu_s;
+		printf("aes128gcm_MBps %.1f\n", gcry_baseline("aes128gcm", 256u << 20));
+		printf("aes128cbc_sha1_MBps %.1f\n", gcry_baseline("aes128cbc", 128u << 20));
+		printf("rsa2048_decrypt_per_s %.1f\n", rsa_baseline());
+		return 0;
+	}
 	if (keyless) return bench_keyless(keyless_n);
 	if (memory) { bench_memory(); return 0; }
 	printf("protocol_tls engine benchmark (median of %d runs; %s, %s)\n", RUNS, gcry_check_version(NULL),

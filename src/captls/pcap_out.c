@@ -14,7 +14,9 @@
  * than one window (65535) would be in flight, so analyzers report no "window full".
  *
  * The pcap file format (classic libpcap, microsecond timestamps, native byte order) is
- * written directly with stdio so every write error is seen and reported.
+ * written directly with stdio so every write error is seen and reported. Per packet the
+ * cost is one pass over the payload for the TCP checksum (32-bit words, 64-bit
+ * accumulators) and its copy into the stdio buffer; the payload is never staged.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -59,7 +61,8 @@ struct pcap_out {
 	double max_ts;          /* latest timestamp written */
 	pflow_t **buckets;
 	size_t nbuckets, nflows;
-	uint8_t *pkt;           /* scratch for one packet */
+	uint8_t *pkt;           /* scratch for one packet's record and headers */
+	char *iobuf;            /* stdio buffer of a file we opened (freed after fclose) */
 	pcap_out_stats_t st;
 };
 
@@ -71,11 +74,35 @@ static void put32(uint8_t *p, uint32_t v)
 	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
-/* One's-complement sum of 16-bit big-endian words (odd trailing byte padded with 0). */
+/* One's-complement sum of 16-bit big-endian words (odd trailing byte padded with 0),
+ * added to sum (which stays below 2^31 for our few calls per packet). RFC 1071: the
+ * sum is byte-order independent, so 32-bit native-order words are accumulated in 64
+ * bits (no carry can be lost below 16 GiB), folded to 16 bits, then byte-swapped to
+ * big-endian order on little-endian hosts. */
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
 {
-	while (n > 1) { sum += (uint32_t)p[0] << 8 | p[1]; p += 2; n -= 2; }
-	if (n) sum += (uint32_t)p[0] << 8;
+	uint64_t a0 = 0, a1 = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint32_t w0, w1;
+		memcpy(&w0, p + i, 4);
+		memcpy(&w1, p + i + 4, 4);
+		a0 += w0;
+		a1 += w1;
+	}
+	a0 += a1;
+	for (; i + 2 <= n; i += 2) {
+		uint16_t h;
+		memcpy(&h, p + i, 2);
+		a0 += h;
+	}
+	while (a0 >> 16) a0 = (a0 & 0xffff) + (a0 >> 16);
+	uint16_t f = (uint16_t)a0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	f = (uint16_t)(f << 8 | f >> 8);
+#endif
+	sum += f;
+	if (i < n) sum += (uint32_t)p[i] << 8;
 	return sum;
 }
 static uint16_t csum_fold(uint32_t sum)
@@ -157,7 +184,7 @@ static int write_segment(pcap_out_t *w, const pflow_t *f, tls_dir_t dir, uint8_t
 	size_t l3 = v6 ? IP6_LEN : IP4_LEN;
 	size_t tcplen = TCP_LEN + len;
 	size_t total = l2 + l3 + tcplen;
-	uint8_t *p = w->pkt;
+	uint8_t *p = w->pkt + 16;          /* after the pcap record header */
 
 	if (l2) {
 		/* Locally administered MACs: ...:01 for the client, ...:02 for the server. */
@@ -197,7 +224,6 @@ static int write_segment(pcap_out_t *w, const pflow_t *f, tls_dir_t dir, uint8_t
 	put16(tcp + 14, WINDOW);
 	put16(tcp + 16, 0);                     /* checksum, below */
 	put16(tcp + 18, 0);                     /* urgent pointer */
-	if (len) memcpy(tcp + TCP_LEN, data, len);
 
 	uint32_t sum = 0;
 	uint8_t ph[4];
@@ -213,7 +239,8 @@ static int write_segment(pcap_out_t *w, const pflow_t *f, tls_dir_t dir, uint8_t
 		sum += 6;
 		sum += (uint32_t)tcplen;
 	}
-	sum = csum_add(sum, tcp, tcplen);
+	sum = csum_add(sum, tcp, TCP_LEN);
+	if (len) sum = csum_add(sum, data, len);  /* TCP_LEN is even: the payload's words line up */
 	put16(tcp + 16, csum_fold(sum));
 
 	/* Record header: ts sec, ts usec, captured length, original length. */
@@ -228,7 +255,10 @@ static int write_segment(pcap_out_t *w, const pflow_t *f, tls_dir_t dir, uint8_t
 	rec[0] = sec;
 	rec[1] = us;
 	rec[2] = rec[3] = (uint32_t)total;
-	if (write_bytes(w, rec, sizeof rec) < 0 || write_bytes(w, p, total) < 0) return -1;
+	memcpy(w->pkt, rec, sizeof rec);
+	/* two writes: record + headers from the scratch buffer, the payload straight from
+	 * the caller (stdio buffers both: 1 MiB for files and stdout) */
+	if (write_bytes(w, w->pkt, sizeof rec + total - len) < 0 || (len && write_bytes(w, data, len) < 0)) return -1;
 	if (ts > w->max_ts) w->max_ts = ts;
 	w->st.packets++;
 	return 0;
@@ -284,7 +314,7 @@ static pcap_out_t *writer_new(FILE *f, bool own, const char *name, int linktype,
 	if (w) {
 		w->nbuckets = 64;
 		w->buckets = calloc(w->nbuckets, sizeof *w->buckets);
-		w->pkt = malloc(ETH_LEN + IP6_LEN + TCP_LEN + PCAP_OUT_MAX_SEG);
+		w->pkt = malloc(16 + ETH_LEN + IP6_LEN + TCP_LEN);
 	}
 	if (!w || !w->buckets || !w->pkt) {
 		if (w) { free(w->buckets); free(w->pkt); free(w); }
@@ -296,7 +326,8 @@ static pcap_out_t *writer_new(FILE *f, bool own, const char *name, int linktype,
 	w->own = own;
 	w->linktype = linktype;
 	snprintf(w->path, sizeof w->path, "%s", name);
-	if (own) setvbuf(f, NULL, _IOFBF, 1 << 20);
+	/* glibc ignores setvbuf's size unless it is given the buffer */
+	if (own && (w->iobuf = malloc(1 << 20)) != NULL) setvbuf(f, w->iobuf, _IOFBF, 1 << 20);
 	struct {
 		uint32_t magic; uint16_t vmaj, vmin; int32_t thiszone; uint32_t sigfigs, snaplen, linktype;
 	} gh = { 0xa1b2c3d4u, 2, 4, 0, 0, SNAPLEN, (uint32_t)linktype };
@@ -304,7 +335,7 @@ static pcap_out_t *writer_new(FILE *f, bool own, const char *name, int linktype,
 		set_error(w, errno);
 		snprintf(err, errlen, "%s", w->err);
 		if (own) fclose(f);
-		free(w->buckets); free(w->pkt); free(w);
+		free(w->buckets); free(w->pkt); free(w->iobuf); free(w);
 		return NULL;
 	}
 	return w;
@@ -316,7 +347,11 @@ pcap_out_t *pcap_out_open(const char *path, int linktype, char *err, size_t errl
 		snprintf(err, errlen, "%s: unsupported link type %d", path, linktype);
 		return NULL;
 	}
-	if (!strcmp(path, "-")) return writer_new(stdout, false, "stdout", linktype, err, errlen);
+	if (!strcmp(path, "-")) {
+		static char outbuf[1 << 20];        /* lives as long as stdout */
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);     /* nothing was written to stdout yet */
+		return writer_new(stdout, false, "stdout", linktype, err, errlen);
+	}
 	FILE *f = fopen(path, "wb");
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -414,6 +449,7 @@ int pcap_out_close(pcap_out_t *w, char *err, size_t errlen)
 	if (rc && err) snprintf(err, errlen, "%s", w->err);
 	free(w->buckets);
 	free(w->pkt);
+	free(w->iobuf);
 	free(w);
 	return rc;
 }

@@ -67,6 +67,12 @@ typedef struct tls_dirstate {
 	size_t hlen, hcap;
 	tls_cipher_state_t cs;       /* current read state */
 	bool cs_active;              /* records are decrypted with cs */
+	tls_cipher_state_t pend;     /* TLS <= 1.2: read state for this direction's next
+	                              * ChangeCipherSpec, keyed when the handshake's master was
+	                              * proven before that CCS was processed (a renegotiation's
+	                              * next ClientHello may reset the connection's master and
+	                              * randoms before then) */
+	bool pend_ready;
 	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
 	bool broken;                 /* stop processing this direction */
 	bool resync;                 /* after a gap: search for a record header */
@@ -226,6 +232,7 @@ struct tls_engine {
 	eng_clock_t clock;           /* the one owner of time (clock.h) */
 	double now;                  /* == clock.now, engine time of the packet being processed */
 	dlist_t waiting;             /* flows waiting for key-log keys, by deadline */
+	_Atomic size_t n_waiting;    /* waiting.count as of the last packet, read by shards.c */
 	dlist_t closing;             /* flows with an accepted RST, by close time */
 	dlist_t timewait;            /* closed flows absorbing stale segments, by expiry */
 	dlink_t *retry_cursor;       /* next waiting flow to retry after the key log grew */

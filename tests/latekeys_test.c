@@ -228,14 +228,6 @@ int main(void)
 			snprintf(base, sizeof base, "%s %s key log, %d renegotiations%s", S[s].name,
 			         S[s].app == TLSGEN_APP_SIP ? "SIP" : "HTTP", S[s].reneg,
 			         mangle ? ", late segments + reply first" : "");
-			/* OPEN BUG: TLS 1.2 ECDHE HTTP with late segments + replies captured first
-			 * still ends in decrypt_error for 20 of 30 timings (the key-log line comes
-			 * 0-3 packets after it is needed, or only at the end of input). Run with
-			 * LATEKEYS_ALL=1 to see it; until fixed it is left out of `make check`. */
-			if (s == 0 && mangle && !getenv("LATEKEYS_ALL")) {
-				tap_skip("TLS1.2 ECDHE HTTP late segments + reply first: open bug, LATEKEYS_ALL=1 runs it");
-				continue;
-			}
 			cap_t c;
 			if (!cap_make(&c, S[s].cipher, S[s].app, S[s].reneg, S[s].msgs, mangle, seed++, base)) {
 				cap_free(&c);

@@ -353,8 +353,10 @@ static void housekeeping(struct tls_engine *e)
 		if (f->ended) flow_end(e, f, 0);
 	}
 	if (e->now - e->last_keylog_check >= KEYLOG_CHECK_PERIOD || e->now < e->last_keylog_check) {
-		/* the key-log files were re-read by shards.c, outside this shard's lock */
 		e->last_keylog_check = e->now;
+		for (size_t s = 0; s < e->n_stores; s++)
+			for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+				tls_keylog_refresh(e->stores[s]->keylogs[i]);     /* one stat() per period */
 		uint64_t g = eng_keylog_generation(e);
 		if (g != e->keylog_gen) {
 			e->keylog_gen = g;
@@ -513,7 +515,6 @@ int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
 	int rc = eng_feed_tcp_locked(e, seg, ts);
-	atomic_store_explicit(&e->n_waiting, e->waiting.count, memory_order_relaxed);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }

@@ -232,7 +232,6 @@ struct tls_engine {
 	eng_clock_t clock;           /* the one owner of time (clock.h) */
 	double now;                  /* == clock.now, engine time of the packet being processed */
 	dlist_t waiting;             /* flows waiting for key-log keys, by deadline */
-	_Atomic size_t n_waiting;    /* waiting.count as of the last packet, read by shards.c */
 	dlist_t closing;             /* flows with an accepted RST, by close time */
 	dlist_t timewait;            /* closed flows absorbing stale segments, by expiry */
 	dlink_t *retry_cursor;       /* next waiting flow to retry after the key log grew */

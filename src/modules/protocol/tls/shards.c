@@ -15,10 +15,8 @@
  * come back from a new address.
  *
  * What the shards share is read-mostly and has its own locks: the keystores (key logs
- * lock themselves), the resumption cache, the flow id counter. Key-log files are re-read
- * here, outside every shard lock (no file I/O holds up other flows): while a shard has
- * sessions waiting for lines, at most every 50 ms of capture time, and when a front end
- * waits for keys or flushes.
+ * lock themselves), the resumption cache, the flow id counter. Key logs are re-read here,
+ * once, not once per shard, when a front end waits for keys or flushes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +26,6 @@
 
 #define SHARDS_MAX 256
 #define HOUSEKEEP_EVERY 64   /* packets between timer runs on a shard that got no packet */
-#define KEYLOG_PERIOD_MS 50  /* capture-time ms between key-log re-reads while sessions wait */
 
 struct tls_shards {
 	tls_engine_config_t cfg;
@@ -44,7 +41,6 @@ struct tls_shards {
 	_Atomic uint64_t packets, malformed, non_tcp;
 	_Atomic uint64_t fed;
 	_Atomic unsigned rr;
-	_Atomic int64_t keylog_read_ms;   /* capture time (ms) of the last key-log re-read */
 };
 
 PTLS_API void tls_engine_config_defaults(tls_engine_config_t *c)
@@ -129,33 +125,10 @@ static int count_unrouted(tls_engine_t *e, int rc, const tls_engine_stats_t *tmp
 	return rc < 0 ? -1 : 0;
 }
 
-/* Read every key log now (not throttled). */
-static void refresh_keylogs(tls_engine_t *e)
-{
-	for (size_t s = 0; s < e->n_stores; s++)
-		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
-			tls_keylog_refresh(e->stores[s]->keylogs[i]);
-}
-
-/* While sessions of the shard wait for key-log lines, the files are re-read once per
- * KEYLOG_PERIOD_MS of capture time — here, under the key logs' own lock, never under a
- * shard's: a slow disk delays no other flow. The shard retries its waiters when the
- * generation grew. */
-static void keylogs_for_waiters(tls_engine_t *e, struct tls_engine *sh, double ts)
-{
-	if (!e->n_stores || !atomic_load_explicit(&sh->n_waiting, memory_order_relaxed)) return;
-	int64_t now = (int64_t)(ts * 1000.0), last = atomic_load(&e->keylog_read_ms);
-	if (now - last < KEYLOG_PERIOD_MS && now >= last) return;
-	if (!atomic_compare_exchange_strong(&e->keylog_read_ms, &last, now)) return;  /* another thread does it */
-	refresh_keylogs(e);
-}
-
 PTLS_API int tls_engine_feed_tcp(tls_engine_t *e, const tls_tcp_segment_t *seg, double ts)
 {
 	if (!e || !seg) return -1;
-	struct tls_engine *sh = e->sh[shard_index(e, seg)];
-	keylogs_for_waiters(e, sh, ts);
-	int rc = shard_feed_tcp(sh, seg, ts);
+	int rc = shard_feed_tcp(e->sh[shard_index(e, seg)], seg, ts);
 	housekeep_other(e, ts);
 	return rc;
 }
@@ -201,6 +174,14 @@ PTLS_API void tls_engine_expire(tls_engine_t *e, double now, bool all)
 {
 	if (!e) return;
 	for (unsigned i = 0; i < e->n; i++) shard_expire(e->sh[i], now, all, false);
+}
+
+/* Read every key log now (not throttled). */
+static void refresh_keylogs(tls_engine_t *e)
+{
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+			tls_keylog_refresh(e->stores[s]->keylogs[i]);
 }
 
 PTLS_API size_t tls_engine_wait_keys(tls_engine_t *e)

@@ -69,6 +69,12 @@ typedef struct tls_dirstate {
 	size_t hlen, hcap;
 	tls_cipher_state_t cs;       /* current read state */
 	bool cs_active;              /* records are decrypted with cs */
+	tls_cipher_state_t pend;     /* TLS <= 1.2: read state for this direction's next
+	                              * ChangeCipherSpec, keyed when the handshake's master was
+	                              * proven before that CCS was processed (a renegotiation's
+	                              * next ClientHello may reset the connection's master and
+	                              * randoms before then) */
+	bool pend_ready;
 	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
 	bool broken;                 /* stop processing this direction */
 	bool resync;                 /* after a gap: search for a record header */

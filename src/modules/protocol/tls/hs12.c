@@ -184,11 +184,19 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 		tls_cipher_free(&d->cs);
 		if (setup_dir12(f, dir, c->master, &d->cs) != 0) return -1;
 		d->cs_active = true;
-		/* the other direction may already have switched */
+		/* Key the other direction for this handshake now, while the connection state is
+		 * this handshake's: a later renegotiation ClientHello (processed before that
+		 * direction's held records or its CCS) resets master, randoms and suite. If it has
+		 * switched already, all its unread records are under these keys; else its next
+		 * ChangeCipherSpec takes the pending state (hs_ccs). */
 		int o = 1 - dir;
-		if (f->t->d[o].encrypted && !f->t->d[o].cs_active && !f->t->d[o].hq.head) {
-			tls_cipher_free(&f->t->d[o].cs);
-			if (setup_dir12(f, o, c->master, &f->t->d[o].cs) == 0) f->t->d[o].cs_active = true;
+		tls_dirstate_t *od = &f->t->d[o];
+		if (od->encrypted && !od->cs_active) {
+			tls_cipher_free(&od->cs);
+			if (setup_dir12(f, o, c->master, &od->cs) == 0) od->cs_active = true;
+		} else {
+			tls_cipher_free(&od->pend);
+			od->pend_ready = setup_dir12(f, o, c->master, &od->pend) == 0;
 		}
 		cache_session(f);
 		if (c->n_tickets_seen) session_cache_put(e->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
@@ -224,7 +232,12 @@ void hs_ccs(flow_t *f, int dir)
 	d->encrypted = true;
 	d->cs_active = false;
 	tls_cipher_free(&d->cs);                 /* the previous epoch's (renegotiation) */
-	if (c->have_master && c->cs) {
+	if (d->pend_ready) {                     /* keyed when this handshake's master was proven */
+		d->cs = d->pend;
+		memset(&d->pend, 0, sizeof d->pend);
+		d->pend_ready = false;
+		d->cs_active = true;
+	} else if (c->have_master && c->cs) {
 		if (setup_dir12(f, dir, c->master, &d->cs) == 0) d->cs_active = true;
 	}
 }

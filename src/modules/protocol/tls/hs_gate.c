@@ -36,7 +36,8 @@ enum rec_kind {
 enum need {
 	N_NONE = 0,
 	N_CH,             /* the ClientHello (when the connection start was seen) */
-	N_HELLO_REPLY,    /* a ServerHello or HelloRetryRequest for the pending ClientHello */
+	N_HELLO_REPLY,    /* a ServerHello or HelloRetryRequest for the pending ClientHello; for a
+	                   * renegotiation, the server's Finished of the current handshake */
 	N_SHD,            /* ServerHelloDone of a full TLS <= 1.2 handshake */
 	N_CKE,            /* ClientKeyExchange of a full TLS <= 1.2 handshake */
 	N_SH,             /* the ServerHello (after a ClientHello) */
@@ -99,7 +100,10 @@ static bool unmet(const flow_t *f, int dir, enum need n)
 		return c->ch_count ? c->reply_count >= c->ch_count
 		                   : f->tcp[1 - dir].syn_seen || f->tcp[dir].syn_seen || !f->tcp[1 - dir].started;
 	case N_HELLO_REPLY:
-		return c->ch_count > c->reply_count;
+		if (c->ch_count > c->reply_count) return true;
+		/* a TLS <= 1.2 renegotiation ClientHello is written after the client read the
+		 * server's Finished of the current handshake (it is encrypted under its keys) */
+		return c->ch_count && !c->tls13 && c->sh_seen && !c->srv_fin_seen;
 	case N_SHD:
 		return c->ch_seen && !c->keys_proven && (!c->sh_seen || (!c->tls13 && !c->shd_seen && !c->resumed));
 	case N_CKE:

@@ -186,8 +186,11 @@ void rec_retry_held(flow_t *f, bool final)
 		f->retry_again = false;
 		int dir;
 		while ((dir = oldest_dir(f)) >= 0) {
-			if (step_dir(f, dir, final) == 1) continue;
-			if (step_dir(f, 1 - dir, final) == 1) continue;
+			if (step_dir(f, dir, false) == 1) continue;
+			if (step_dir(f, 1 - dir, false) == 1) continue;
+			/* at the end of the flow nothing more will come: when both directions wait for
+			 * each other, the oldest record goes past the gate (then the gate rules again) */
+			if (final && (step_dir(f, dir, true) == 1 || step_dir(f, 1 - dir, true) == 1)) continue;
 			break;
 		}
 		for (dir = 0; dir < 2; dir++)
@@ -606,6 +609,8 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 	d->rbuf = d->hbuf = NULL;
 	d->rlen = d->hlen = d->rcap = d->hcap = 0;
 	tls_cipher_free(&d->cs);
+	tls_cipher_free(&d->pend);
+	d->pend_ready = false;
 	tls_wipe(d->secret, sizeof d->secret);
 	tls_wipe(d->next_secret, sizeof d->next_secret);
 }

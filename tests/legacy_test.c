@@ -29,6 +29,8 @@
 #include "testutil.h"
 #include "tlsgen.h"
 #include "genverify.h"
+#include <gcrypt.h>
+#include "cipher.h"
 
 static char RSA_KEY[512], RSA_CERT[512], EC_KEY[512], EC_CERT[512], DSA_KEY[512], DSA_CERT[512], STATIC_KEY[512];
 
@@ -273,6 +275,48 @@ static void test_ssl3_record_version(void)
 	tlsgen_result_free(&g);
 }
 
+/* The suite table: legacy rows present with the right shape, PSK named but refused, ARIA
+ * refused exactly when libgcrypt lacks it, one row per id, sane version ranges; SSL 3.0
+ * accepted by the record layer for CBC suites. */
+static void test_suite_table(void)
+{
+	tap_ok(tls_suite_lookup(0x000A) && tls_suite_lookup(0x000A)->bulk == TLS_BULK_3DES_EDE_CBC &&
+	       tls_suite_lookup(0x000A)->iv_len == 8 && tls_suite_lookup(0x000A)->key_len == 24 &&
+	       tls_suite_lookup(0x0005) && tls_suite_lookup(0x0005)->bulk == TLS_BULK_RC4_128 &&
+	       tls_suite_lookup(0x0004)->mac == TLS_HASH_MD5 && tls_suite_lookup(0x0004)->mac_len == 16 &&
+	       tls_suite_lookup(0x0002) && tls_suite_lookup(0x0002)->bulk == TLS_BULK_NULL &&
+	       tls_suite_lookup(0xC07A) && tls_suite_lookup(0xC07A)->bulk == TLS_BULK_CAMELLIA_GCM &&
+	       tls_suite_lookup(0xC004) && tls_suite_lookup(0xC004)->kx == TLS_KX_ECDH_ECDSA &&
+	       tls_suite_lookup(0x0034) && tls_suite_lookup(0x0034)->kx == TLS_KX_DH_ANON,
+	       "legacy suites (3DES, RC4, NULL, Camellia-GCM, static ECDH, DH_anon) are decryptable");
+	tap_ok(tls_suite_lookup(0x00A8) == NULL && tls_suite_name(0x00A8) &&
+	       strcmp(tls_suite_name(0x00A8), "TLS_PSK_WITH_AES_128_GCM_SHA256") == 0 &&
+	       tls_suite_unsupported_why(0x00A8) && tls_suite_unsupported_why(0x002F) == NULL,
+	       "PSK suites are named but not decryptable, with a reason");
+#if GCRYPT_VERSION_NUMBER >= 0x010b00
+	tap_ok(tls_suite_lookup(0xC050) != NULL, "ARIA suites decryptable with libgcrypt >= 1.11");
+#else
+	tap_ok(tls_suite_lookup(0xC050) == NULL && tls_suite_name(0xC050) &&
+	       strstr(tls_suite_unsupported_why(0xC050), "libgcrypt >= 1.11") != NULL,
+	       "ARIA suites refused with libgcrypt < 1.11, reason says so");
+#endif
+	{
+		size_t i, bad = 0;
+		for (i = 0; i < tls_suite_count(); i++) {   /* one row per id; names unique */
+			for (size_t j = i + 1; j < tls_suite_count(); j++)
+				if (tls_suite_at(i)->id == tls_suite_at(j)->id ||
+				    strcmp(tls_suite_at(i)->name, tls_suite_at(j)->name) == 0) bad++;
+			if (tls_suite_at(i)->min_version > tls_suite_at(i)->max_version) bad++;
+		}
+		tap_ok(bad == 0, "suite table: %zu rows, ids and names unique, version ranges sane", tls_suite_count());
+	}
+	uint8_t key[32] = { 1 }, iv[16] = { 2 }, mk[48] = { 3 };
+	tls_cipher_state_t cs;
+	tap_ok(tls_cipher_init(&cs, tls_suite_lookup(0x002F), 0x0300, false, key, iv, mk) == 0 && !cs.etm,
+	       "init: SSL 3.0 CBC accepted (chained IV, never EtM)");
+	tls_cipher_free(&cs);
+}
+
 static int make_dsa(void)
 {
 	char cmd[2048];
@@ -300,6 +344,7 @@ int main(void)
 		tap_ok(0, "make keys");
 		return tap_done();
 	}
+	test_suite_table();
 	int have_dsa = make_dsa() == 0;
 	tap_ok(have_dsa, "DSA key and certificate made with the openssl command");
 	unsigned seed = 300;

@@ -389,7 +389,10 @@ static size_t rec_end(const buf_t *b, int k)
 	return off;
 }
 
-static void run(const hcase_t *hc, const char *keyfile, EVP_PKEY *srv, const uint8_t *der, size_t derl, int app, bool mangle)
+/* keyfile: what the engine gets; srv/der: the server's real key and certificate. With
+ * wrong set, keyfile is another key: the session must fail as wrong_key, no plaintext. */
+static void run(const hcase_t *hc, const char *keyfile, EVP_PKEY *srv, const uint8_t *der, size_t derl, int app, bool mangle,
+                bool wrong)
 {
 	conn_t cn;
 	memset(&cn, 0, sizeof cn);
@@ -418,6 +421,15 @@ static void run(const hcase_t *hc, const char *keyfile, EVP_PKEY *srv, const uin
 	const tu_session_t *s = r.n_sess ? &r.sess[0] : NULL;
 	size_t l0 = 0, l1 = 0;
 	uint8_t *p0 = s ? tu_concat(&r, s->flow, 0, &l0) : NULL, *p1 = s ? tu_concat(&r, s->flow, 1, &l1) : NULL;
+	if (wrong) {
+		tap_ok(s && !s->decrypted && s->reason == TLS_REASON_WRONG_KEY && r.n_msgs == 0,
+		       "%s with another server key: wrong_key, no plaintext (%s, %zu messages)", hc->label,
+		       s ? tls_reason_name(s->reason) : "no session", r.n_msgs);
+		free(p0); free(p1);
+		for (int d = 0; d < 2; d++) { free(cn.s[d].p); free(cn.plain[d].p); }
+		tu_run_free(&r);
+		return;
+	}
 	bool ok = s && s->decrypted && s->version == hc->version && s->suite == hc->suite &&
 	          s->key == (strcmp(hc->kx, "rsa") ? TLS_KEY_ECDHE_STATIC : TLS_KEY_RSA) &&
 	          l0 == cn.plain[0].n && l1 == cn.plain[1].n && !memcmp(p0, cn.plain[0].p, l0) && !memcmp(p1, cn.plain[1].p, l1);
@@ -462,14 +474,19 @@ int main(void)
 			return tap_done();
 		}
 	}
+	char other[600];
+	snprintf(other, sizeof other, "%s/other.key", tu_tmpdir());
+	if (tlsgen_make_key("p256", other, NULL, NULL) != 0) { tap_ok(0, "make second P-256 key"); return tap_done(); }
 	for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
 		const hcase_t *hc = &CASES[c];
 		int k = !strcmp(hc->kx, "rsa") ? 0 : !strcmp(hc->kx, "p256") ? 1 : 2;
 		EVP_CIPHER *ci = hc->cipher ? EVP_CIPHER_fetch(NULL, hc->cipher, NULL) : NULL;
 		if (hc->cipher && !ci) { tap_skip("cipher not in this libcrypto (legacy provider missing)"); continue; }
 		EVP_CIPHER_free(ci);
-		run(hc, key[k], pk[k], der[k], derl[k], TLSGEN_APP_SIP, false);
-		run(hc, key[k], pk[k], der[k], derl[k], TLSGEN_APP_HTTP, true);
+		run(hc, key[k], pk[k], der[k], derl[k], TLSGEN_APP_SIP, false, false);
+		run(hc, key[k], pk[k], der[k], derl[k], TLSGEN_APP_HTTP, true, false);
+		if (k == 1 && hc->version == 0x0303 && hc->block)        /* static ECDH: a P-256 key of another server */
+			run(hc, other, pk[k], der[k], derl[k], TLSGEN_APP_SIP, false, true);
 	}
 	for (int i = 0; i < 3; i++) { EVP_PKEY_free(pk[i]); OPENSSL_free(der[i]); }
 	if (legacy) OSSL_PROVIDER_unload(legacy);

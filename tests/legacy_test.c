@@ -315,6 +315,9 @@ static void test_suite_table(void)
 	tap_ok(tls_cipher_init(&cs, tls_suite_lookup(0x002F), 0x0300, false, key, iv, mk) == 0 && !cs.etm,
 	       "init: SSL 3.0 CBC accepted (chained IV, never EtM)");
 	tls_cipher_free(&cs);
+	tap_ok(tls_cipher_init(&cs, tls_suite_lookup(0x009C), 0x0300, false, key, iv, NULL) == -1 &&
+	       tls_cipher_init(&cs, tls_suite_lookup(0x002F), 0x0304, false, key, iv, mk) == -1,
+	       "init: versions outside a suite's range rejected (GCM at SSL 3.0, CBC at TLS 1.3)");
 }
 
 static int make_dsa(void)

@@ -37,6 +37,7 @@
 typedef struct buf { uint8_t *p; size_t n, cap; } buf_t;
 static void put(buf_t *b, const void *d, size_t n)
 {
+	if (!n) return;
 	if (b->n + n > b->cap) { b->cap = (b->n + n) * 2 + 256; b->p = realloc(b->p, b->cap); }
 	memcpy(b->p + b->n, d, n);
 	b->n += n;
@@ -101,7 +102,8 @@ static void tls_prf(uint16_t v, const uint8_t *sec, size_t sl, const char *label
 	EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
 	uint8_t seed[128];
 	size_t ll = strlen(label);
-	memcpy(seed, label, ll); memcpy(seed + ll, s1, l1); memcpy(seed + ll + l1, s2, l2);
+	memcpy(seed, label, ll); memcpy(seed + ll, s1, l1);
+	if (l2) memcpy(seed + ll + l1, s2, l2);
 	OSSL_PARAM p[4] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, v >= 0x0303 ? "SHA256" : "MD5-SHA1", 0),
 		OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)sec, sl),

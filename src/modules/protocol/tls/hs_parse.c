@@ -2,8 +2,10 @@
  * hs_parse.c — reads handshake messages into the connection state, through cursor_t
  * (every byte is hostile): ClientHello (randoms, session id, SNI, EMS/EtM, ticket,
  * key shares, PSK identities, early_data), ServerHello (version, suite, resumption,
- * HelloRetryRequest, 0-RTT verdict), Certificate (server key selection), (EC)DHE and RSA
- * key exchanges, NewSessionTicket (TLS <= 1.2) and EncryptedExtensions.
+ * HelloRetryRequest, 0-RTT verdict; versions outside SSL 3.0 .. TLS 1.3 end as
+ * unsupported_version), Certificate (server key selection), (EC)DHE, ECDH_anon, static
+ * ECDH and RSA key exchanges (SSL 3.0's RSA ClientKeyExchange has no length prefix),
+ * NewSessionTicket (TLS <= 1.2) and EncryptedExtensions.
  * It decides nothing about keys: hs12.c and hs13.c derive them from what is stored here.
  */
 #include <stdlib.h>

@@ -5,7 +5,8 @@
  *                   fuzzers' embedded RSA key — TLS 1.0-1.2 RSA with GCM/CBC/CCM (EtM and
  *                   EMS on/off), resumption by session id and ticket, TLS 1.2 ECDHE and TLS
  *                   1.3 (AES-GCM, ChaCha20, CCM, HelloRetryRequest, KeyUpdate, PSK
- *                   resumption) with their key log carried inside the input, TCP mangling,
+ *                   resumption) with their key log carried inside the input, legacy suites
+ *                   (Camellia-CBC, NULL-MD5, DH_anon, ECDH_anon), TCP mangling,
  *                   every link type, three of them cut into IP fragments (pcapfrag.c) —
  *                   plus the real-peer captures of ../shared/samples;
  *   OUTDIR/keylog/  key log files (from those captures, the sample's, and hand-made edge
@@ -147,6 +148,10 @@ static const gcase_t CASES[] = {
 	{ "tls13-aes256gcm-hrr-keylog-late", 0x0304, "TLS_AES_256_GCM_SHA384", 2, 1, 1, 0,0,0, 1,0,0,0, 1,0,0,1, 2, FUZZ_CFG_SHORT_WAIT, NULL, 0 },
 	{ "tls13-aes128ccm-keylog-split", 0x0304, "TLS_AES_128_CCM_SHA256", 2, 1, 1, 300,1,0, 1,0,0,0, 1,0,0,0, 1, 0, NULL, 0 },
 	{ "tls13-psk-resume-keylog", 0x0304, "TLS_AES_128_GCM_SHA256", 2, 1, 1, 0,0,0, 1,0,0,0, 2,2,0,0, 1, 0, "P-256", 0 },
+	{ "tls12-rsa-camellia128-sha", 0x0303, "CAMELLIA128-SHA:@SECLEVEL=0", 1, 1, 0, 0,0,0, 1,0,0,0, 1,0,0,0, 0, 0, NULL, 0 },
+	{ "tls10-rsa-null-md5", 0x0301, "NULL-MD5:@SECLEVEL=0", 1, 1, 1, 0,0,0, 1,0,0,0, 1,0,0,0, 0, 0, NULL, 0 },
+	{ "tls12-adh-camellia256-sha256-keylog", 0x0303, "ADH-CAMELLIA256-SHA256:@SECLEVEL=0", 2, 1, 1, 0,0,0, 1,0,0,0, 1,0,0,0, 1, 0, NULL, 0 },
+	{ "tls12-aecdh-null-sha-keylog", 0x0303, "AECDH-NULL-SHA:@SECLEVEL=0", 2, 1, 1, 0,0,0, 1,0,0,0, 1,0,0,0, 1, 0, NULL, 0 },
 	{ "tls13-nokeylog", 0x0304, "TLS_AES_128_GCM_SHA256", 2, 1, 1, 0,0,0, 1,0,0,0, 1,0,0,0, 0, FUZZ_CFG_NO_HS_ONLY, NULL, 0 },
 };
 

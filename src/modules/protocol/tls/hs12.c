@@ -3,7 +3,8 @@
  * first: the key log (CLIENT_RANDOM, RSA pre-master, RSA Session-ID / Master-Key and
  * PMS_CLIENT_RANDOM lines), the resumption cache
  * (session id, ticket), the configured RSA keys (the certificate picks the key), static
- * (EC)DHE keys. Each candidate is proven by authenticating the first encrypted record
+ * (EC)DHE keys, and for static ECDH suites (ECDH_ECDSA / ECDH_RSA) the server's EC key.
+ * SSL 3.0 derives its master secret and key block with its own MD5/SHA-1 construction. Each candidate is proven by authenticating the first encrypted record
  * (the Finished message) on a copy: a key that does not authenticate is "wrong_key",
  * never garbage plaintext. ChangeCipherSpec switches a direction to its keys.
  */
@@ -15,6 +16,8 @@
 static int derive_master(tls_conn_t *c, const uint8_t *pms, size_t pmslen, uint8_t ms[48])
 {
 	tls_hash_t h = prf_hash(c);
+	if (c->version == 0x0300)                /* RFC 6101 §6.1 (no extended master secret) */
+		return ssl3_prf(pms, pmslen, c->client_random, 32, c->server_random, 32, ms, 48);
 	if (c->ems && c->session_hash_len)
 		return tls_prf(h, pms, pmslen, "extended master secret", c->session_hash, c->session_hash_len,
 		               NULL, 0, ms, 48);
@@ -93,13 +96,24 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 					add_candidate(k, ms, TLS_KEY_RSA);
 			}
 	}
-	if ((c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) && c->srv_pub_len && c->cli_pub_len) {
+	tls_kx_t kx = c->cs->kx;
+	if ((kx == TLS_KX_ECDHE_RSA || kx == TLS_KX_ECDHE_ECDSA || kx == TLS_KX_ECDH_ANON) &&
+	    c->srv_pub_len && c->cli_pub_len) {
+		uint8_t z[66];                           /* static "ephemeral" key: the SKE's point */
+		size_t zl = static_key_ecdh(f, c->ske_group, c->srv_pub, c->srv_pub_len, c->cli_pub, c->cli_pub_len, z, sizeof z);
+		if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
+		tls_wipe(z, sizeof z);
+	}
+	if ((kx == TLS_KX_ECDH_ECDSA || kx == TLS_KX_ECDH_RSA) && c->cli_pub_len) {
+		/* Static ECDH (RFC 4492 §2.1/2.3): the certificate's EC key is the key-exchange
+		 * key; pre-master = ECDH(server private key, ClientKeyExchange point). */
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
-				if (!keys_group_match(key, c->ske_group)) continue;
-				if (!keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
-				if (key->pub_len != c->srv_pub_len || memcmp(key->pub, c->srv_pub, key->pub_len) != 0) continue;
+				if ((key->type != KS_EC_P256 && key->type != KS_EC_P384) ||
+				    !keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
+				if (c->cert_seen && memcmp(key->spki_hash, c->cert_spki, 32) != 0) continue;
 				uint8_t z[66];
 				size_t zl = keys_ecdh(key, c->cli_pub, c->cli_pub_len, z, sizeof z);
 				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
@@ -119,12 +133,17 @@ static int setup_dir12(flow_t *f, int dir, const uint8_t ms[48], tls_cipher_stat
 	uint8_t kb[2 * 48 + 2 * 32 + 2 * 16];
 	size_t kbl = 2 * (ml + kl + il);
 	if (kbl > sizeof kb) return -1;
-	if (tls_prf(prf_hash(c), ms, 48, "key expansion", c->server_random, 32, c->client_random, 32, kb, kbl) != 0)
+	int prc = c->version == 0x0300
+	        ? ssl3_prf(ms, 48, c->server_random, 32, c->client_random, 32, kb, kbl)      /* RFC 6101 §6.2.2 */
+	        : tls_prf(prf_hash(c), ms, 48, "key expansion", c->server_random, 32, c->client_random, 32, kb, kbl);
+	if (prc != 0) {
+		tls_wipe(kb, sizeof kb);
 		return -1;
+	}
 	const uint8_t *mac = kb + (dir == TLS_DIR_C2S ? 0 : ml);
 	const uint8_t *key = kb + 2 * ml + (dir == TLS_DIR_C2S ? 0 : kl);
 	const uint8_t *iv = kb + 2 * ml + 2 * kl + (dir == TLS_DIR_C2S ? 0 : il);
-	bool cbc = s->bulk == TLS_BULK_AES_CBC;
+	bool cbc = tls_bulk_is_cbc(s->bulk);
 	int rc = tls_cipher_init(cs, s, c->version, cbc && c->etm, key,
 	                         (cbc && c->version >= 0x0302) ? NULL : iv, ml ? mac : NULL);
 	tls_wipe(kb, sizeof kb);
@@ -146,6 +165,10 @@ static tls_reason_t reason_without_key(flow_t *f)
 	if (!c->tls13 && c->cs->kx == TLS_KX_RSA) {
 		if (!c->enc_pms) return TLS_REASON_HANDSHAKE_MISSED;
 		return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;
+	}
+	if (!c->tls13 && (c->cs->kx == TLS_KX_ECDH_ECDSA || c->cs->kx == TLS_KX_ECDH_RSA)) {
+		if (!c->cli_pub_len && !c->cke_seen) return TLS_REASON_HANDSHAKE_MISSED;
+		return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;   /* a server key, not PFS */
 	}
 	return TLS_REASON_PFS_NO_KEYLOG;
 }

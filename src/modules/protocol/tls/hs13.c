@@ -16,23 +16,13 @@
  * whose public key is the ServerHello's key_share. Returns its length (z filled) or 0. */
 static size_t static_shared_secret(flow_t *f, uint8_t *z, size_t cap)
 {
-	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
 	const uint8_t *cli = NULL;
 	size_t clen = 0;
 	for (int i = 0; i < c->n_ch_share; i++)
 		if (c->ch_share[i].group == c->ske_group) { cli = c->ch_share[i].pub; clen = c->ch_share[i].len; }
 	if (!cli || !c->srv_pub_len) return 0;
-	for (size_t s = 0; s < e->n_stores; s++)
-		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
-			const ks_key_t *k = &e->stores[s]->keys[i];
-			if (!keys_group_match(k, c->ske_group)) continue;
-			if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
-			if (k->pub_len != c->srv_pub_len || memcmp(k->pub, c->srv_pub, k->pub_len) != 0) continue;
-			size_t zl = keys_ecdh(k, cli, clen, z, cap);
-			if (zl) return zl;
-		}
-	return 0;
+	return static_key_ecdh(f, c->ske_group, c->srv_pub, c->srv_pub_len, cli, clen, z, cap);
 }
 
 /* TLS 1.3 resumption: the PSK of the ClientHello's identity idx from the session cache.

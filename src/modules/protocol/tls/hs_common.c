@@ -1,6 +1,7 @@
 /*
  * hs_common.c — helpers the handshake files share: which key sources the engine has,
- * key-log lookups, trial decryption on a copy, and releasing handshake-only state.
+ * key-log lookups, the static (EC)DH key whose public value the server sent (TLS 1.2
+ * ECDHE and TLS 1.3 alike), trial decryption on a copy, and releasing handshake-only state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,23 @@ size_t keylog_find(struct tls_engine *e, tls_keylog_label_t label, const uint8_t
 		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++) {
 			size_t n = tls_keylog_find(e->stores[s]->keylogs[i], label, id, idlen, out, cap);
 			if (n) return n;
+		}
+	return 0;
+}
+
+size_t static_key_ecdh(flow_t *f, uint16_t group, const uint8_t *srv_pub, size_t srv_len,
+                       const uint8_t *cli, size_t clen, uint8_t *z, size_t cap)
+{
+	struct tls_engine *e = f->eng;
+	const tls_conn_t *c = &f->t->conn;
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
+			const ks_key_t *k = &e->stores[s]->keys[i];
+			if (k->type == KS_RSA || !keys_group_match(k, group)) continue;
+			if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+			if (k->pub_len != srv_len || memcmp(k->pub, srv_pub, srv_len) != 0) continue;
+			size_t zl = keys_ecdh(k, cli, clen, z, cap);
+			if (zl) return zl;
 		}
 	return 0;
 }

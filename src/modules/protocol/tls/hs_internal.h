@@ -22,6 +22,7 @@ static inline const char *dirname_(int dir) { return dir == TLS_DIR_C2S ? "c2s" 
 /* The PRF / transcript hash of the negotiated version and suite. */
 static inline tls_hash_t prf_hash(const tls_conn_t *c)
 {
+	/* SSL 3.0 derives keys with ssl3_prf; its handshake hashes are MD5 and SHA-1 too */
 	if (c->version < 0x0303) return TLS_HASH_MD5_SHA1;
 	return c->cs ? c->cs->prf : TLS_HASH_SHA256;
 }
@@ -36,6 +37,11 @@ bool any_keylog(const struct tls_engine *e);
 /* Secret for (label, id) from the key logs as read so far (no file access). Length or 0. */
 size_t keylog_find(struct tls_engine *e, tls_keylog_label_t label, const uint8_t *id, size_t idlen,
                    uint8_t *out, size_t cap);
+/* Static (EC)DH: the shared secret of the first configured key (selectors matching) whose
+ * public value is srv_pub[srv_len] in TLS group `group`, with the client's public value
+ * cli[clen]. Returns the secret length (z filled, <= cap) or 0 when no key matches. */
+size_t static_key_ecdh(flow_t *f, uint16_t group, const uint8_t *srv_pub, size_t srv_len,
+                       const uint8_t *cli, size_t clen, uint8_t *z, size_t cap);
 /* Does a copy of the record authenticate under cs? (cs's sequence number advances on success.) */
 bool trial_decrypt(tls_cipher_state_t *cs, uint8_t type, uint16_t version, const uint8_t *frag, size_t len);
 

@@ -2,8 +2,10 @@
  * hs_parse.c — reads handshake messages into the connection state, through cursor_t
  * (every byte is hostile): ClientHello (randoms, session id, SNI, EMS/EtM, ticket,
  * key shares, PSK identities, early_data), ServerHello (version, suite, resumption,
- * HelloRetryRequest, 0-RTT verdict), Certificate (server key selection), (EC)DHE and RSA
- * key exchanges, NewSessionTicket (TLS <= 1.2) and EncryptedExtensions.
+ * HelloRetryRequest, 0-RTT verdict; versions outside SSL 3.0 .. TLS 1.3 end as
+ * unsupported_version), Certificate (server key selection), (EC)DHE, ECDH_anon, static
+ * ECDH and RSA key exchanges (SSL 3.0's RSA ClientKeyExchange has no length prefix),
+ * NewSessionTicket (TLS <= 1.2) and EncryptedExtensions.
  * It decides nothing about keys: hs12.c and hs13.c derive them from what is stored here.
  */
 #include <stdlib.h>
@@ -301,15 +303,22 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 		c->psk_sel_idx = psk_idx;
 		if (psk_sel) { c->resumed = true; c->resumed_known = true; }
 	}
-	if (version < 0x0301 || version > 0x0304) {
+	if (version < 0x0300 || version > 0x0304) {
+		/* TLS 1.3 drafts (0x7fxx, Facebook's 0xfb1a, ...), DTLS, anything else: the
+		 * suite field of such a hello is not a TLS 1.0-1.3 suite, so none is reported. */
 		eng_log(e, 4, "flow %llu: unsupported protocol version 0x%04x", (unsigned long long)f->id, version);
-		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
+		c->suite = 0;
+		c->cs = NULL;
+		c->tls13 = false;
+		eng_fail(f, TLS_REASON_UNSUPPORTED_VERSION);
 		return;
 	}
-	if (!c->cs || (c->tls13 != (c->cs->kx == TLS_KX_TLS13)) || (c->cs->min_tls12 && version < 0x0303)) {
+	if (!c->cs || (c->tls13 != (c->cs->kx == TLS_KX_TLS13)) || version < c->cs->min_version ||
+	    version > c->cs->max_version) {
 		const char *n = tls_suite_name(suite);
-		eng_log(e, 4, "flow %llu: cipher suite %s (0x%04x) is not supported", (unsigned long long)f->id,
-		        n ? n : "unknown", suite);
+		const char *why = tls_suite_unsupported_why(suite);
+		eng_log(e, 4, "flow %llu: cipher suite %s (0x%04x) is not supported%s%s", (unsigned long long)f->id,
+		        n ? n : "unknown", suite, why ? ": " : c->cs ? " with this version" : "", why ? why : "");
 		c->cs = NULL;
 		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
 		return;
@@ -353,7 +362,7 @@ void parse_server_key_exchange(flow_t *f, cursor_t *m)
 	tls_conn_t *c = &f->t->conn;
 	c->ske_seen = true;
 	if (!c->cs) return;
-	if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) {
+	if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA || c->cs->kx == TLS_KX_ECDH_ANON) {
 		uint8_t curve_type = cur_u8(m);
 		uint16_t group = cur_u16(m);
 		cursor_t pt = cur_sub8(m);
@@ -380,7 +389,7 @@ void parse_client_key_exchange(flow_t *f, cursor_t *m)
 	if (c->cs->kx == TLS_KX_RSA) {
 		size_t n = cur_left(m);
 		cursor_t enc = *m;
-		if (n >= 2) {
+		if (n >= 2 && c->version != 0x0300) {   /* SSL 3.0: no length prefix */
 			cursor_t t = *m;
 			cursor_t inner = cur_sub16(&t);
 			if (cur_done(&t)) enc = inner;           /* TLS: 2-byte length prefix */
@@ -392,7 +401,11 @@ void parse_client_key_exchange(flow_t *f, cursor_t *m)
 		if (!c->enc_pms) return;
 		c->enc_pms_len = el;
 		cur_copy(&enc, c->enc_pms, el);
-	} else if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA) {
+	} else if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA || c->cs->kx == TLS_KX_ECDH_ANON ||
+	           c->cs->kx == TLS_KX_ECDH_ECDSA || c->cs->kx == TLS_KX_ECDH_RSA) {
+		/* ClientECDiffieHellmanPublic: the client's (ephemeral) point; for static ECDH
+		 * (RFC 4492 §5.7) the same, unless the client authenticated with a fixed ECDH
+		 * certificate (implicit, empty: nothing to keep, the session stays undecryptable) */
 		cursor_t pt = cur_sub8(m);
 		if (cur_failed(m) || cur_left(&pt) > TLS_MAX_PUB) return;
 		if (!pub_buf(f, &c->cli_pub)) return;

@@ -1,7 +1,7 @@
 /*
  * kdf.c — key derivation for the passive TLS decryption engine (implements kdf.h).
  *
- * What: the TLS 1.0/1.1 PRF (P_MD5 xor P_SHA1 over the two halves of the secret,
+ * What: the SSL 3.0 key derivation (MD5/SHA-1 mix, RFC 6101 §6.2.2), the TLS 1.0/1.1 PRF (P_MD5 xor P_SHA1 over the two halves of the secret,
  * RFC 2246 §5), the TLS 1.2 PRF (P_SHA256 / P_SHA384, RFC 5246 §5), running handshake
  * transcript hashes (one libgcrypt handle hashing with MD5, SHA-1, SHA-256 and SHA-384 at
  * once, because the negotiated hash is unknown when the ClientHello goes by), one-shot
@@ -40,6 +40,7 @@ static int gcry_algo(tls_hash_t h)
 	case TLS_HASH_SHA1:   return GCRY_MD_SHA1;
 	case TLS_HASH_SHA256: return GCRY_MD_SHA256;
 	case TLS_HASH_SHA384: return GCRY_MD_SHA384;
+	case TLS_HASH_MD5:    return GCRY_MD_MD5;
 	default:              return 0;
 	}
 }
@@ -51,6 +52,7 @@ size_t tls_hash_len(tls_hash_t h)
 	case TLS_HASH_SHA1:     return 20;
 	case TLS_HASH_SHA256:   return 32;
 	case TLS_HASH_SHA384:   return 48;
+	case TLS_HASH_MD5:      return 16;
 	default:                return 0;
 	}
 }
@@ -160,6 +162,41 @@ int tls_prf(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
 		return -1;
 	return p_hash(gcry_algo(h), secret, slen, label, seed1, s1len, seed2, s2len,
 	              out, outlen, 0);
+}
+
+int ssl3_prf(const uint8_t *secret, size_t slen, const uint8_t *seed1, size_t s1len,
+             const uint8_t *seed2, size_t s2len, uint8_t *out, size_t outlen)
+{
+	uint8_t label[26], sha[20], md5[16];
+	size_t done = 0, i;
+	gcry_buffer_t iov[4];
+	if (!out || !secret || !seed1 || !seed2 || outlen > 26 * 16)
+		return -1;
+	for (i = 0; done < outlen; i++) {
+		size_t n = outlen - done < 16 ? outlen - done : 16;
+		memset(label, 'A' + (int)i, i + 1);
+		memset(iov, 0, sizeof iov);
+		iov[0].data = label;         iov[0].len = i + 1;
+		iov[1].data = (void *)secret; iov[1].len = slen;
+		iov[2].data = (void *)seed1; iov[2].len = s1len;
+		iov[3].data = (void *)seed2; iov[3].len = s2len;
+		if (gcry_md_hash_buffers(GCRY_MD_SHA1, 0, sha, iov, 4) != 0)
+			goto fail;
+		iov[0].data = (void *)secret; iov[0].len = slen;
+		iov[1].data = sha;           iov[1].len = sizeof sha;
+		if (gcry_md_hash_buffers(GCRY_MD_MD5, 0, md5, iov, 2) != 0)
+			goto fail;
+		memcpy(out + done, md5, n);
+		done += n;
+	}
+	tls_wipe(sha, sizeof sha);
+	tls_wipe(md5, sizeof md5);
+	return 0;
+fail:
+	tls_wipe(sha, sizeof sha);
+	tls_wipe(md5, sizeof md5);
+	tls_wipe(out, outlen);
+	return -1;
 }
 
 /* ---- transcript ---- */

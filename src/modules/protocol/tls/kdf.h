@@ -16,7 +16,8 @@ typedef enum tls_hash {
 	TLS_HASH_MD5_SHA1,   /* TLS 1.0/1.1 PRF and their transcript hash (MD5||SHA-1, 36 bytes) */
 	TLS_HASH_SHA1,       /* only for HMAC-SHA1 record MACs */
 	TLS_HASH_SHA256,
-	TLS_HASH_SHA384
+	TLS_HASH_SHA384,
+	TLS_HASH_MD5         /* only for HMAC-MD5 / SSL 3.0 MD5 record MACs (RC4_128_MD5, NULL_MD5) */
 } tls_hash_t;
 
 #define TLS_MAX_HASH_LEN 48
@@ -30,6 +31,14 @@ size_t tls_hash_len(tls_hash_t h);
 int tls_prf(tls_hash_t h, const uint8_t *secret, size_t slen, const char *label,
             const uint8_t *seed1, size_t s1len, const uint8_t *seed2, size_t s2len,
             uint8_t *out, size_t outlen);
+
+/* SSL 3.0 key derivation (RFC 6101 §6.1, §6.2.2): out = MD5(secret || SHA1("A" || secret ||
+ * seed1 || seed2)) || MD5(secret || SHA1("BB" || ...)) || ... truncated to outlen
+ * (at most 26 * 16 = 416 bytes). Master secret: secret = pre-master, seeds = client random,
+ * server random; key block: secret = master, seeds = server random, client random.
+ * Returns 0 or -1. */
+int ssl3_prf(const uint8_t *secret, size_t slen, const uint8_t *seed1, size_t s1len,
+             const uint8_t *seed2, size_t s2len, uint8_t *out, size_t outlen);
 
 /* Running hash over handshake messages. The negotiated hash is not known when the
  * ClientHello is hashed, and running four hashes costs ~2 KB per connection (most of a

@@ -16,7 +16,8 @@ PTLS_API const char *tls_reason_name(tls_reason_t r)
 {
 	static const char *n[TLS_REASON__COUNT] = {
 		"none", "no_key", "pfs_no_keylog", "handshake_missed", "wrong_key", "unsupported_suite",
-		"resumption_miss", "truncated", "decrypt_error", "not_tls", "gap", "static_key_mismatch" };
+		"resumption_miss", "truncated", "decrypt_error", "not_tls", "gap", "static_key_mismatch",
+		"unsupported_version" };
 	return (unsigned)r < TLS_REASON__COUNT ? n[r] : "unknown";
 }
 

@@ -28,8 +28,10 @@ static bool plausible_header(const uint8_t *h, bool strict)
 	if ((ver >> 8) != 3 || (ver & 0xff) > 4) return false;
 	if (len > TLS_MAX_RECORD_LEN) return false;
 	if (strict) {
-		/* while resynchronising: real record versions only, and a CCS is exactly 1 byte */
-		if (ver < 0x0301 || ver > 0x0303 || len == 0) return false;
+		/* while resynchronising: real record versions only (SSL 3.0 .. TLS 1.2: a ClientHello's
+		 * record may say 0x0300, as OpenSSL 1.0 writes it, RFC 5246 Appendix E.1), and a
+		 * CCS is exactly 1 byte */
+		if (ver < 0x0300 || ver > 0x0303 || len == 0) return false;
 		if (type == CT_CCS) return len == 1;
 		if (type != CT_APPDATA && type != CT_ALERT && type != CT_HANDSHAKE) return false;
 	}
@@ -234,6 +236,9 @@ static void hold_or_go(flow_t *f, int dir, uint8_t type, uint16_t version, uint8
 static int decrypt_after_gap(tls_dirstate_t *d, uint8_t *ct, uint16_t version,
                              uint8_t *frag, size_t len, uint8_t **plain, size_t *plen)
 {
+	/* RC4: the keystream position after the lost bytes is unknown; no record after a
+	 * gap can be decrypted (and a trial would move the keystream) */
+	if (d->cs.suite && tls_bulk_is_stream(d->cs.suite->bulk)) return -1;
 	uint8_t *copy = malloc(len ? len : 1);
 	if (!copy) return -1;
 	uint64_t base = d->cs.seq;

@@ -83,13 +83,14 @@ typedef enum tls_reason {
 	TLS_REASON_PFS_NO_KEYLOG,     /* (EC)DHE or TLS 1.3 and no key log entry / static key */
 	TLS_REASON_HANDSHAKE_MISSED,  /* capture started after the handshake */
 	TLS_REASON_WRONG_KEY,         /* a key was tried but Finished did not authenticate */
-	TLS_REASON_UNSUPPORTED_SUITE, /* negotiated suite/version the engine cannot decrypt */
+	TLS_REASON_UNSUPPORTED_SUITE, /* negotiated suite the engine cannot decrypt (PSK, SRP, export, ARIA without libgcrypt 1.11) */
 	TLS_REASON_RESUMPTION_MISS,   /* resumed session whose master secret is unknown */
 	TLS_REASON_TRUNCATED,         /* flow ended (or was evicted) mid-handshake */
 	TLS_REASON_DECRYPT_ERROR,     /* record failed authentication after keys were proven */
 	TLS_REASON_NOT_TLS,           /* traffic on the flow is not TLS */
 	TLS_REASON_GAP,               /* TCP data missing (lost segments) broke the stream */
 	TLS_REASON_STATIC_KEY_MISMATCH, /* server ephemeral public key differs from configured static key */
+	TLS_REASON_UNSUPPORTED_VERSION, /* ServerHello chose a version the engine does not decrypt (TLS 1.3 drafts 0x7fxx / 0xfb1a, DTLS, unknown) */
 	TLS_REASON__COUNT
 } tls_reason_t;
 

@@ -55,43 +55,6 @@ static int count_lines(const char *s, const char *needle)
 	return n;
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
-/* Concatenate the base64 "data" of every message line with the given dir. */
-static size_t concat_dir(const char *json, const char *dir, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	char want[32];
-	snprintf(want, sizeof want, "\"dir\":\"%s\"", dir);
-	for (const char *l = json; l && *l; ) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		char *line = strndup(l, len);
-		char *d = strstr(line, "\"data\":\"");
-		if (strstr(line, "\"type\":\"message\"") && strstr(line, want) && d) {
-			d += 8;
-			uint32_t acc = 0; int bits = 0;
-			for (; *d && *d != '"'; d++) {
-				int v = b64val(*d);
-				if (v < 0) continue;
-				acc = ((acc << 6) | (uint32_t)v) & 0xffffff; bits += 6;
-				if (bits >= 8) { bits -= 8; if (n < cap) out[n++] = (uint8_t)(acc >> bits); }
-			}
-		}
-		free(line);
-		l = e ? e + 1 : NULL;
-	}
-	return n;
-}
-
 static int gen(tlsgen_opts_t *o, const char *name, char *pcap, size_t plen, tlsgen_result_t *g)
 {
 	char err[512];
@@ -172,7 +135,7 @@ int main(void)
 		       "decryptable capture: one session record, decrypted, key rsa, ems");
 		for (int d = 0; d < 2; d++) {
 			uint8_t *buf = malloc(1 << 20);
-			size_t n = concat_dir(out, d ? "s2c" : "c2s", buf, 1 << 20);
+			size_t n = tu_json_concat(out, -1, d ? "s2c" : "c2s", buf, 1 << 20);
 			tap_ok(n == g.conns[0].plain_len[d] && !memcmp(buf, g.conns[0].plain[d], n),
 			       "JSON %s data concatenates to the exact plaintext (%zu/%zu)", d ? "s2c" : "c2s", n, g.conns[0].plain_len[d]);
 			free(buf);

@@ -173,45 +173,6 @@ static int write_keylog(const tlsgen_result_t *g, const hsinfo_t *hs, int f, int
 	return fclose(o) == 0 ? lines : -1;
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
-/* Concatenate the base64 "data" of every captls JSON message line of one client port and dir. */
-static size_t json_concat(const char *json, unsigned port, const char *dir, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	char want[32], wport[40];
-	snprintf(want, sizeof want, "\"dir\":\"%s\"", dir);
-	snprintf(wport, sizeof wport, "port\":%u,", port);
-	for (const char *l = json; l && *l; ) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		char *line = strndup(l, len);
-		char *d = strstr(line, "\"data\":\"");
-		if (strstr(line, "\"type\":\"message\"") && strstr(line, want) && strstr(line, wport) && d) {
-			uint32_t acc = 0;
-			int bits = 0;
-			for (d += 8; *d && *d != '"'; d++) {
-				int v = b64val(*d);
-				if (v < 0) continue;
-				acc = ((acc << 6) | (uint32_t)v) & 0xffffff;
-				bits += 6;
-				if (bits >= 8) { bits -= 8; if (n < cap) out[n++] = (uint8_t)(acc >> bits); }
-			}
-		}
-		free(line);
-		l = e ? e + 1 : NULL;
-	}
-	return n;
-}
-
 static char *run_captls(const char *args)
 {
 	char cmd[4096];
@@ -275,7 +236,7 @@ static void check_cli(const char *label, const char *pcap, const char *klog, con
 		const tlsgen_conn_t *c = &g->conns[i];
 		bool same = true;
 		for (int d = 0; d < 2; d++) {
-			size_t n = json_concat(out, c->client_port, d ? "s2c" : "c2s", buf, 1 << 20);
+			size_t n = tu_json_concat(out, (int)c->client_port, d ? "s2c" : "c2s", buf, 1 << 20);
 			same = same && n == c->plain_len[d] && memcmp(buf, c->plain[d], n) == 0;
 		}
 		tap_ok(same, "%s conn %zu: captls -l output byte-exact both directions", label, i + 1);

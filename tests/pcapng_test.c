@@ -45,45 +45,6 @@ static char *slurp_cmd(const char *cmd, int *status)
 	return b;
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
-/* Concatenated plaintext of one client port and direction from captls JSON Lines. */
-static size_t json_concat(const char *json, unsigned port, const char *dir, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-	char want[32], wport[40];
-	snprintf(want, sizeof want, "\"dir\":\"%s\"", dir);
-	snprintf(wport, sizeof wport, "port\":%u,", port);
-	for (const char *l = json; l && *l; ) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		char *line = strndup(l, len);
-		char *d = strstr(line, "\"data\":\"");
-		if (strstr(line, "\"type\":\"message\"") && strstr(line, want) && strstr(line, wport) && d) {
-			uint32_t acc = 0;
-			int bits = 0;
-			for (d += 8; *d && *d != '"'; d++) {
-				int v = b64val(*d);
-				if (v < 0) continue;
-				acc = ((acc << 6) | (uint32_t)v) & 0xffffff;
-				bits += 6;
-				if (bits >= 8) { bits -= 8; if (n < cap) out[n++] = (uint8_t)(acc >> bits); }
-			}
-		}
-		free(line);
-		l = e ? e + 1 : NULL;
-	}
-	return n;
-}
-
 /* Every connection of g decrypted byte-exact in captls's JSON output? */
 static bool all_exact(const char *json, const tlsgen_result_t *g)
 {
@@ -91,7 +52,7 @@ static bool all_exact(const char *json, const tlsgen_result_t *g)
 	for (size_t i = 0; i < g->n_conns; i++)
 		for (int d = 0; d < 2; d++) {
 			const tlsgen_conn_t *c = &g->conns[i];
-			size_t n = json_concat(json, c->client_port, d ? "s2c" : "c2s", buf, sizeof buf);
+			size_t n = tu_json_concat(json, (int)c->client_port, d ? "s2c" : "c2s", buf, sizeof buf);
 			if (n != c->plain_len[d] || n == 0 || memcmp(buf, c->plain[d], n) != 0) return false;
 		}
 	return true;

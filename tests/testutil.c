@@ -235,3 +235,41 @@ const char *tu_samples_dir(void)
 	if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) return buf;
 	return NULL;
 }
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+size_t tu_json_concat(const char *json, int port, const char *dir, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+	char want[32], wport[40];
+	snprintf(want, sizeof want, "\"dir\":\"%s\"", dir);
+	snprintf(wport, sizeof wport, "port\":%d,", port);
+	for (const char *l = json; l && *l; ) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char *line = strndup(l, len);
+		char *d = line ? strstr(line, "\"data\":\"") : NULL;
+		if (d && strstr(line, "\"type\":\"message\"") && strstr(line, want) && (port < 0 || strstr(line, wport))) {
+			uint32_t acc = 0;
+			int bits = 0;
+			for (d += 8; *d && *d != '"'; d++) {
+				int v = b64val(*d);
+				if (v < 0) continue;
+				acc = ((acc << 6) | (uint32_t)v) & 0xffffff;
+				bits += 6;
+				if (bits >= 8) { bits -= 8; if (n < cap) out[n++] = (uint8_t)(acc >> bits); }
+			}
+		}
+		free(line);
+		l = e ? e + 1 : NULL;
+	}
+	return n;
+}

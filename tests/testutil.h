@@ -76,4 +76,8 @@ tls_keystore_t *tu_keystore(const char *key, const char *password);
 /* Path of ../shared/samples (from SHARED_SAMPLES or relative to top_srcdir), or NULL. */
 const char *tu_samples_dir(void);
 
+/* Concatenated plaintext (base64 "data" decoded) of the captls JSON message lines of one
+ * direction ("c2s"/"s2c") and, unless port < 0, one client port. Returns the length. */
+size_t tu_json_concat(const char *json, int port, const char *dir, uint8_t *out, size_t cap);
+
 #endif

@@ -1,6 +1,7 @@
 /*
  * handbuilt_test.c — suites no TLS implementation on Debian speaks any more: SSL 3.0
- * (3DES, RC4-MD5, AES-CBC, NULL-MD5), SEED-CBC and DES-CBC (TLS 1.0-1.2), and static ECDH
+ * (3DES, RC4-MD5, AES-CBC, NULL-MD5), SEED-CBC and DES-CBC (TLS 1.0-1.2), IDEA-CBC (TLS
+ * 1.0-1.1), and static ECDH
  * with the server certificate's EC key (ECDH_ECDSA / ECDH_RSA: OpenSSL 3 removed them,
  * gnutls never had them).
  *
@@ -9,8 +10,10 @@
  * (RSA PKCS#1 encryption, ECDH, MD5/SHA-1/SHA-256, HMAC, EVP ciphers incl. the legacy
  * provider's SEED/DES/RC4, the TLS1-PRF KDF), following RFC 6101 (SSL 3.0 key derivation,
  * MAC, padding, Finished) and RFC 2246/4346/5246/4492 — never with the engine's code.
- * IDEA has no independent implementation on Debian (OpenSSL is built without it), so IDEA
- * is not tested. Every other suite is tested against real peers in legacy_test.c and
+ * IDEA is the one exception: Debian's OpenSSL is built without it, so its records are
+ * encrypted with libgcrypt's IDEA (the library the engine decrypts with, but none of the
+ * engine's record code: framing, MAC, padding and IVs are this file's, after RFC 2246).
+ * Every other suite is tested against real peers in legacy_test.c and
  * legacy_gnutls_test.c.
  *
  * Each session: ClientHello / ServerHello+Certificate+ServerHelloDone /
@@ -28,6 +31,7 @@
 #include <openssl/rand.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
+#include <gcrypt.h>
 #include <openssl/core_names.h>
 #include <openssl/provider.h>
 #include "tap.h"
@@ -64,6 +68,8 @@ static const hcase_t CASES[] = {
 	{ "SSL3.0 RSA NULL-MD5", 0x0300, 0x0001, NULL, 0, 0, "MD5", "rsa" },
 	{ "TLS1.0 RSA SEED-CBC-SHA", 0x0301, 0x0096, "SEED-CBC", 16, 16, "SHA1", "rsa" },
 	{ "TLS1.2 RSA SEED-CBC-SHA", 0x0303, 0x0096, "SEED-CBC", 16, 16, "SHA1", "rsa" },
+	{ "TLS1.0 RSA IDEA-CBC-SHA", 0x0301, 0x0007, "IDEA-CBC", 8, 16, "SHA1", "rsa" },
+	{ "TLS1.1 RSA IDEA-CBC-SHA", 0x0302, 0x0007, "IDEA-CBC", 8, 16, "SHA1", "rsa" },
 	{ "TLS1.0 RSA DES-CBC-SHA", 0x0301, 0x0009, "DES-CBC", 8, 8, "SHA1", "rsa" },
 	{ "TLS1.1 RSA DES-CBC-SHA", 0x0302, 0x0009, "DES-CBC", 8, 8, "SHA1", "rsa" },
 	{ "TLS1.2 ECDH_ECDSA AES-128-CBC-SHA (P-256)", 0x0303, 0xC004, "AES-128-CBC", 16, 16, "SHA1", "p256" },
@@ -120,6 +126,7 @@ typedef struct wdir {
 	uint8_t mac_key[32], key[32], iv[16];
 	size_t mac_len;
 	EVP_CIPHER_CTX *ctx;       /* RC4 keystream / CBC key */
+	gcry_cipher_hd_t gh;       /* IDEA-CBC: libgcrypt (Debian's libcrypto has no IDEA) */
 	uint64_t seq;
 	bool on;
 } wdir_t;
@@ -175,10 +182,15 @@ static void record(buf_t *b, wdir_t *w, uint8_t type, const uint8_t *d, size_t n
 		fl += pad;
 		frag[fl++] = (uint8_t)pad;
 		int ol = 0;
-		if (explicit_iv) EVP_EncryptInit_ex(w->ctx, NULL, NULL, NULL, frag);   /* IV = the explicit IV block */
-		else EVP_EncryptInit_ex(w->ctx, NULL, NULL, NULL, w->iv);              /* chained IV */
 		size_t off = explicit_iv ? (size_t)bs : 0;
-		EVP_EncryptUpdate(w->ctx, frag + off, &ol, frag + off, (int)(fl - off));
+		if (w->gh) {
+			gcry_cipher_setiv(w->gh, explicit_iv ? frag : w->iv, (size_t)bs);
+			gcry_cipher_encrypt(w->gh, frag + off, fl - off, NULL, 0);
+		} else {
+			if (explicit_iv) EVP_EncryptInit_ex(w->ctx, NULL, NULL, NULL, frag);   /* IV = the explicit IV block */
+			else EVP_EncryptInit_ex(w->ctx, NULL, NULL, NULL, w->iv);              /* chained IV */
+			EVP_EncryptUpdate(w->ctx, frag + off, &ol, frag + off, (int)(fl - off));
+		}
 		memcpy(w->iv, frag + fl - bs, bs);
 	} else if (w->hc->cipher) {
 		int ol = 0;
@@ -244,7 +256,10 @@ static void setup_dir(wdir_t *w, const hcase_t *hc, const uint8_t *kb, int dir)
 	memcpy(w->mac_key, kb + (dir ? ml : 0), ml);
 	memcpy(w->key, kb + 2 * ml + (dir ? kl : 0), kl);
 	if (il) memcpy(w->iv, kb + 2 * ml + 2 * kl + (dir ? il : 0), il);
-	if (hc->cipher) {
+	if (hc->cipher && !strcmp(hc->cipher, "IDEA-CBC")) {
+		if (gcry_cipher_open(&w->gh, GCRY_CIPHER_IDEA, GCRY_CIPHER_MODE_CBC, 0) == 0)
+			gcry_cipher_setkey(w->gh, w->key, kl);
+	} else if (hc->cipher) {
 		w->ctx = EVP_CIPHER_CTX_new();
 		EVP_CIPHER *ci = EVP_CIPHER_fetch(NULL, hc->cipher, NULL);
 		EVP_EncryptInit_ex(w->ctx, ci, NULL, w->key, hc->block ? w->iv : NULL);
@@ -352,7 +367,10 @@ static int build(const hcase_t *hc, EVP_PKEY *srv, const uint8_t *cert_der, size
 			for (int off = 0; off < n; off += 700)
 				record(&cn->s[d], &w[d], 23, (uint8_t *)msg + off, (size_t)(n - off < 700 ? n - off : 700));
 		}
-	for (int d = 0; d < 2; d++) if (w[d].ctx) EVP_CIPHER_CTX_free(w[d].ctx);
+	for (int d = 0; d < 2; d++) {
+		if (w[d].ctx) EVP_CIPHER_CTX_free(w[d].ctx);
+		if (w[d].gh) gcry_cipher_close(w[d].gh);
+	}
 	free(hs.p); free(b.p); free(fl.p);
 	return 0;
 }
@@ -482,9 +500,13 @@ int main(void)
 	for (size_t c = 0; c < sizeof CASES / sizeof *CASES; c++) {
 		const hcase_t *hc = &CASES[c];
 		int k = !strcmp(hc->kx, "rsa") ? 0 : !strcmp(hc->kx, "p256") ? 1 : 2;
-		EVP_CIPHER *ci = hc->cipher ? EVP_CIPHER_fetch(NULL, hc->cipher, NULL) : NULL;
-		if (hc->cipher && !ci) { tap_skip("cipher not in this libcrypto (legacy provider missing)"); continue; }
-		EVP_CIPHER_free(ci);
+		if (hc->cipher && !strcmp(hc->cipher, "IDEA-CBC")) {
+			if (gcry_cipher_test_algo(GCRY_CIPHER_IDEA)) { tap_skip("IDEA not in this libgcrypt"); continue; }
+		} else {
+			EVP_CIPHER *ci = hc->cipher ? EVP_CIPHER_fetch(NULL, hc->cipher, NULL) : NULL;
+			if (hc->cipher && !ci) { tap_skip("cipher not in this libcrypto (legacy provider missing)"); continue; }
+			EVP_CIPHER_free(ci);
+		}
 		run(hc, key[k], pk[k], der[k], derl[k], TLSGEN_APP_SIP, false, false);
 		run(hc, key[k], pk[k], der[k], derl[k], TLSGEN_APP_HTTP, true, false);
 		if (k == 1 && hc->version == 0x0303 && hc->block)        /* static ECDH: a P-256 key of another server */

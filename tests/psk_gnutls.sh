@@ -1,12 +1,12 @@
 #!/bin/sh
 # psk_gnutls.sh OUTDIR — real gnutls peers on loopback negotiating the PSK family (PSK,
-# DHE_PSK, ECDHE_PSK, RSA_PSK) and SRP (SRP_SHA, SRP_SHA_RSA) suites, captured by dumpcap,
-# with the client's NSS key log (gnutls honours SSLKEYLOGFILE).
+# DHE_PSK, ECDHE_PSK, RSA_PSK) and SRP (SRP_SHA, SRP_SHA_RSA, SRP_SHA_DSS) suites, plus two
+# OpenSSL-to-OpenSSL PSK sessions below TLS 1.2, captured by dumpcap, with the client's NSS
+# key log (gnutls honours SSLKEYLOGFILE, OpenSSL's s_client writes it with -keylogfile).
 #
 # Why a script: gnutls-serv / gnutls-cli are separate programs talking over real TCP, and
-# Debian's gnutls is the peer that speaks every one of these key exchanges (OpenSSL has no
-# SRP server in s_server without a verifier file format of its own, nor RSA_PSK in 3.0's
-# s_server). psk_gnutls_test.c runs this, then decrypts the capture (plain and mangled)
+# Debian's gnutls is the peer that speaks every one of these key exchanges (OpenSSL 3.0's
+# s_server loses the SRP user name, and cannot do RSA_PSK). psk_gnutls_test.c runs this, then decrypts the capture (plain and mangled)
 # and compares byte for byte.
 #
 # For each case N (one server port each): gnutls-serv --echo with the case's priority
@@ -14,7 +14,7 @@
 # (srptool), gnutls-cli with the PSK (--pskusername/--pskkey) or SRP password writes the
 # case's SIP or HTTP bytes (OUTDIR/N.c2s) and records what it read back (OUTDIR/N.s2c: the
 # server's echo as the client received it). OUTDIR/index has one line per completed case:
-# "N PORT IANA_ID NAME". OUTDIR/cap.pcap holds all of them, OUTDIR/keys the key log,
+# "N PORT IANA_ID NAME VERSION". OUTDIR/cap.pcap holds all of them, OUTDIR/keys the key log,
 # OUTDIR/rsa.key the server's RSA key (RSA_PSK and SRP_SHA_RSA authenticate with it).
 # Exit 0 when the capture ran (cases that failed to connect are left out of the index and
 # named in OUTDIR/failed), 77 when a tool is missing or capturing on lo is not allowed
@@ -29,6 +29,7 @@ done
 : > "$out/index"; : > "$out/failed"; rm -f "$out/keys" "$out/skip"
 cd "$out" || exit 1
 openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.crt -subj /CN=localhost -days 30 2>/dev/null || skip "openssl req failed"
+openssl dsaparam -genkey -out dsa.key 2048 2>/dev/null && openssl req -x509 -key dsa.key -out dsa.crt -subj /CN=localhost -days 30 2>/dev/null || skip "openssl DSA key failed"
 PSK=6b3c1f0e9a2d4c58b7e1f03a92d5c6e8
 echo "alice:$PSK" > psk.passwd
 rm -f srp.passwd srp.conf
@@ -43,7 +44,7 @@ awk 'BEGIN { for (i = 0; i < 3000; i++) printf "%c", 97 + (i * 11) % 26 }' > bod
 { printf 'POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 3000\r\n\r\n'; cat body.bin; } > http.in
 
 base=$(( 31000 + ($$ % 3000) * 10 ))
-dumpcap -i lo -P -q -f "tcp portrange $base-$((base + 40))" -w cap.pcap >dumpcap.log 2>&1 &
+dumpcap -i lo -P -q -f "tcp portrange $base-$((base + 60))" -w cap.pcap >dumpcap.log 2>&1 &
 dpid=$!
 i=0
 while [ $i -lt 50 ] && ! grep -q "Capturing on" dumpcap.log 2>/dev/null; do
@@ -61,7 +62,7 @@ run_case() {
 	id=$1 name=$2 vers=$3 kx=$4 ciph=$5 mac=$6 app=$7 ossl=${8:-}
 	n=$((n + 1))
 	port=$((base + n))
-	pri="NONE:$vers:+$kx:+$ciph:+$mac:+COMP-NULL:+SIGN-ALL:+GROUP-ALL:+CTYPE-X509"
+	pri="NONE:$vers:+$kx:+$ciph:+$mac:+COMP-NULL:+SIGN-ALL:+SIGN-DSA-SHA1:+SIGN-DSA-SHA256:+GROUP-ALL:+CTYPE-X509"
 	srvargs="--pskpasswd psk.passwd --pskhint capture-hint"
 	cliargs="--pskusername alice --pskkey $PSK"
 	case $kx in
@@ -69,6 +70,7 @@ run_case() {
 	esac
 	case $kx in
 	RSA-PSK|SRP-RSA) srvargs="$srvargs --x509keyfile rsa.key --x509certfile rsa.crt" ;;
+	SRP-DSS) srvargs="$srvargs --x509keyfile dsa.key --x509certfile dsa.crt" ;;
 	esac
 	# shellcheck disable=SC2086
 	gnutls-serv --echo --crlf -a -p $port $srvargs --priority "$pri" >srv.$n.log 2>&1 &
@@ -89,7 +91,8 @@ run_case() {
 	fi
 	kill $spid 2>/dev/null; wait $spid 2>/dev/null
 	if [ "$ok" -gt 0 ] && [ -s $n.s2c ]; then
-		echo "$n $port $id $name" >> index
+		case $vers in *TLS1.0) v=0x0301 ;; *TLS1.1) v=0x0302 ;; *) v=0x0303 ;; esac
+		echo "$n $port $id $name $v" >> index
 	else
 		echo "$n $name: $(grep -i 'error\|fatal' cli.$n.log srv.$n.log | head -2 | tr '\n' ' ')" >> failed
 	fi
@@ -119,6 +122,34 @@ run_case 0xC020 TLS_SRP_SHA_WITH_AES_256_CBC_SHA "-VERS-ALL:+VERS-TLS1.0" SRP AE
 run_case 0xC01A TLS_SRP_SHA_WITH_3DES_EDE_CBC_SHA "$V12" SRP 3DES-CBC SHA1 http
 run_case 0xC01E TLS_SRP_SHA_RSA_WITH_AES_128_CBC_SHA "$V12" SRP-RSA AES-128-CBC SHA1 sip
 run_case 0xC021 TLS_SRP_SHA_RSA_WITH_AES_256_CBC_SHA "-VERS-ALL:+VERS-TLS1.1" SRP-RSA AES-256-CBC SHA1 http
+run_case 0xC01F TLS_SRP_SHA_DSS_WITH_AES_128_CBC_SHA "$V12" SRP-DSS AES-128-CBC SHA1 sip
+run_case 0xC01C TLS_SRP_SHA_DSS_WITH_3DES_EDE_CBC_SHA "-VERS-ALL:+VERS-TLS1.0" SRP-DSS 3DES-CBC SHA1 http
+
+# OpenSSL at both ends (s_server -psk -nocert -rev answers each line reversed): the
+# SHA-256/384 PSK suites below TLS 1.2, which gnutls refuses (RFC 5487 allows them)
+# case: IANA-id name s_client-version-flag openssl-cipher
+run_ossl_case() {
+	id=$1 name=$2 vflag=$3 ossl=$4
+	n=$((n + 1))
+	port=$((base + n))
+	openssl s_server -accept $port -psk $PSK -nocert -cipher "$ossl:@SECLEVEL=0" $vflag -rev -quiet >srv.$n.log 2>&1 &
+	spid=$!
+	j=0
+	sleep 1                        # -quiet: s_server says nothing until a client connects
+	cp sip.in $n.c2s
+	printf '\r\n' >> $n.c2s          # s_server -rev answers complete lines only
+	(cat $n.c2s; sleep 1) | timeout 20 openssl s_client -connect 127.0.0.1:$port $vflag -quiet -no_ign_eof \
+		-cipher "$ossl:@SECLEVEL=0" -psk_identity alice -psk $PSK -keylogfile "$out/keys" > $n.s2c 2>cli.$n.log
+	kill $spid 2>/dev/null; wait $spid 2>/dev/null
+	if grep -q "Ciphersuite: $ossl" srv.$n.log && [ -s $n.s2c ]; then
+		case $vflag in -tls1) v=0x0301 ;; -tls1_1) v=0x0302 ;; *) v=0x0303 ;; esac
+		echo "$n $port $id $name $v" >> index
+	else
+		echo "$n $name: $(grep -i 'error' cli.$n.log srv.$n.log | head -2 | tr '\n' ' ')" >> failed
+	fi
+}
+run_ossl_case 0x00AE TLS_PSK_WITH_AES_128_CBC_SHA256 -tls1 PSK-AES128-CBC-SHA256
+run_ossl_case 0xC038 TLS_ECDHE_PSK_WITH_AES_256_CBC_SHA384 -tls1_1 ECDHE-PSK-AES256-CBC-SHA384
 sleep 0.5
 kill -INT $dpid 2>/dev/null; wait $dpid 2>/dev/null
 exit 0

@@ -6,7 +6,9 @@
  * 3DES at TLS 1.0, AES-GCM (SHA-256/384), AES-CCM, AES-CCM_8, ChaCha20-Poly1305,
  * Camellia-GCM, RC4, NULL; DHE_PSK (CBC-SHA256, GCM, ChaCha20); ECDHE_PSK (CBC-SHA256,
  * CBC-SHA, ChaCha20, NULL); RSA_PSK (GCM, CBC-SHA256); SRP_SHA (AES-128/256 at TLS 1.2
- * and 1.0, 3DES) and SRP_SHA_RSA (TLS 1.2, 1.1).
+ * and 1.0, 3DES), SRP_SHA_RSA (TLS 1.2, 1.1), SRP_SHA_DSS (AES-128, 3DES at TLS 1.0);
+ * and, OpenSSL at both ends, PSK AES-128-CBC-SHA256 at TLS 1.0 and ECDHE_PSK
+ * AES-256-CBC-SHA384 at TLS 1.1 (RFC 5487's SHA-256/384 MACs below TLS 1.2).
  *
  * Why: with a CLIENT_RANDOM key-log line the key exchange is irrelevant below TLS 1.3, so
  * these suites decrypt like any other; their handshakes differ (no Certificate for PSK and
@@ -27,7 +29,7 @@
 #include "testutil.h"
 #include "pcapmangle.h"
 
-typedef struct pcase { int n; uint16_t port, id; char name[96]; uint8_t *c2s, *s2c; size_t c2s_len, s2c_len; } pcase_t;
+typedef struct pcase { int n; uint16_t port, id, version; char name[96]; uint8_t *c2s, *s2c; size_t c2s_len, s2c_len; } pcase_t;
 
 static pcase_t C[64];
 static size_t NC;
@@ -39,11 +41,11 @@ static int load_cases(void)
 	snprintf(p, sizeof p, "%s/index", DIR_);
 	FILE *f = fopen(p, "r");
 	if (!f) return -1;
-	unsigned n, port, id;
+	unsigned n, port, id, ver;
 	char name[96];
-	while (NC < 64 && fscanf(f, "%u %u %x %95s", &n, &port, &id, name) == 4) {
+	while (NC < 64 && fscanf(f, "%u %u %x %95s %x", &n, &port, &id, name, &ver) == 5) {
 		pcase_t *c = &C[NC++];
-		c->n = (int)n; c->port = (uint16_t)port; c->id = (uint16_t)id;
+		c->n = (int)n; c->port = (uint16_t)port; c->id = (uint16_t)id; c->version = (uint16_t)ver;
 		snprintf(c->name, sizeof c->name, "%s", name);
 		snprintf(p, sizeof p, "%s/%u.c2s", DIR_, n);
 		if (tu_read_file(p, &c->c2s, &c->c2s_len) != 0) { fclose(f); return -1; }
@@ -83,6 +85,7 @@ static void check_run(const char *pcap, bool keylog, const char *what)
 		bool ok;
 		if (keylog)
 			ok = s && s->decrypted && s->reason == TLS_REASON_NONE && s->suite == c->id && s->key == TLS_KEY_KEYLOG &&
+			     s->version == c->version &&
 			     s->final_reports == 1 && l0 == c->c2s_len && l1 == c->s2c_len && !memcmp(p0, c->c2s, l0) &&
 			     !memcmp(p1, c->s2c, l1);
 		else
@@ -90,8 +93,8 @@ static void check_run(const char *pcap, bool keylog, const char *what)
 			     s->final_reports == 1 && l0 == 0 && l1 == 0;
 		good += ok;
 		if (keylog)
-			tap_ok(ok, "%s (case %d), %s: c2s %zu/%zu, s2c %zu/%zu bytes byte-exact (%s)", c->name, c->n, what,
-			       l0, c->c2s_len, l1, c->s2c_len, s ? tls_reason_name(s->reason) : "no session");
+			tap_ok(ok, "%s 0x%04x (case %d), %s: c2s %zu/%zu, s2c %zu/%zu bytes byte-exact (%s)", c->name, c->version,
+			       c->n, what, l0, c->c2s_len, l1, c->s2c_len, s ? tls_reason_name(s->reason) : "no session");
 		else
 			tap_ok(ok, "%s (case %d), %s: refused as pfs_no_keylog, no plaintext (%s, %zu+%zu bytes)", c->name,
 			       c->n, what, s ? tls_reason_name(s->reason) : "no session", l0, l1);
@@ -131,7 +134,7 @@ int main(void)
 	size_t fll = 0;
 	tu_read_file(failed, &fl, &fll);
 	/* a broken generator is a failure: every listed peer pair must have connected */
-	tap_ok(NC >= 25 && fll == 0, "PSK/SRP peers: %zu sessions captured, none failed%s%.*s", NC, fll ? ": " : "",
+	tap_ok(NC >= 29 && fll == 0, "PSK/SRP peers: %zu sessions captured, none failed%s%.*s", NC, fll ? ": " : "",
 	       (int)(fll > 300 ? 300 : fll), fll ? (const char *)fl : "");
 	free(fl);
 	char pcap[700], mpcap[700];

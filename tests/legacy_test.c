@@ -275,7 +275,7 @@ static void test_ssl3_record_version(void)
 	tlsgen_result_free(&g);
 }
 
-/* The suite table: legacy rows present with the right shape, PSK named but refused, ARIA
+/* The suite table: legacy rows present with the right shape, export named but refused, PSK/SRP key log only, ARIA
  * refused exactly when libgcrypt lacks it, one row per id, sane version ranges; SSL 3.0
  * accepted by the record layer for CBC suites. */
 static void test_suite_table(void)
@@ -289,10 +289,15 @@ static void test_suite_table(void)
 	       tls_suite_lookup(0xC004) && tls_suite_lookup(0xC004)->kx == TLS_KX_ECDH_ECDSA &&
 	       tls_suite_lookup(0x0034) && tls_suite_lookup(0x0034)->kx == TLS_KX_DH_ANON,
 	       "legacy suites (3DES, RC4, NULL, Camellia-GCM, static ECDH, DH_anon) are decryptable");
-	tap_ok(tls_suite_lookup(0x00A8) == NULL && tls_suite_name(0x00A8) &&
-	       strcmp(tls_suite_name(0x00A8), "TLS_PSK_WITH_AES_128_GCM_SHA256") == 0 &&
-	       tls_suite_unsupported_why(0x00A8) && tls_suite_unsupported_why(0x002F) == NULL,
-	       "PSK suites are named but not decryptable, with a reason");
+	tap_ok(tls_suite_lookup(0x0003) == NULL && tls_suite_name(0x0003) &&
+	       strcmp(tls_suite_name(0x0003), "TLS_RSA_EXPORT_WITH_RC4_40_MD5") == 0 &&
+	       tls_suite_unsupported_why(0x0003) && tls_suite_unsupported_why(0x002F) == NULL,
+	       "export suites are named but not decryptable, with a reason");
+	tap_ok(tls_suite_lookup(0x00A8) && tls_suite_lookup(0x00A8)->kx == TLS_KX_KEYLOG_ONLY &&
+	       tls_suite_lookup(0xC01D) && tls_suite_lookup(0xC01D)->kx == TLS_KX_KEYLOG_ONLY &&
+	       tls_suite_lookup(0x00AE) && tls_suite_lookup(0x00AE)->min_version == 0x0301 &&
+	       tls_suite_unsupported_why(0x00A8) == NULL,
+	       "PSK and SRP suites are decryptable through the key log (kx keylog-only)");
 #if GCRYPT_VERSION_NUMBER >= 0x010b00
 	tap_ok(tls_suite_lookup(0xC050) != NULL, "ARIA suites decryptable with libgcrypt >= 1.11");
 #else

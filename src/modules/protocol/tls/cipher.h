@@ -21,7 +21,9 @@ typedef enum tls_kx {
 	TLS_KX_DH_ANON,        /* key log only */
 	TLS_KX_ECDH_ANON,      /* key log only (or a static key whose point the server sends) */
 	TLS_KX_ECDH_ECDSA,     /* static ECDH: the certificate's EC key is the key-exchange key */
-	TLS_KX_ECDH_RSA        /* static ECDH, certificate signed with RSA */
+	TLS_KX_ECDH_RSA,       /* static ECDH, certificate signed with RSA */
+	TLS_KX_KEYLOG_ONLY     /* PSK, DHE_PSK, RSA_PSK, ECDHE_PSK, SRP_*: the pre-master holds a
+	                        * pre-shared key or SRP password, so only a key log serves */
 } tls_kx_t;
 
 typedef enum tls_bulk {

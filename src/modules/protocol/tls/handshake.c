@@ -43,7 +43,11 @@ enum hs_phase {
 #define B(t) (UINT32_C(1) << (t))
 /* The handshake messages each direction may send in each phase (RFC 5246 §7.3, RFC 8446
  * §4, §2 figure 1). Anything else is counted (stats hs_unexpected) and dropped whole: it
- * reaches neither the transcript nor the key schedule. Types above 31 are never valid. */
+ * reaches neither the transcript nor the key schedule. Types above 31 are never valid.
+ * Every TLS <= 1.2 key exchange fits PH_12's sets: PSK and SRP_SHA send no Certificate
+ * (RFC 4279 §2, RFC 5054 §2.7), PSK's ServerKeyExchange (identity hint only) is optional,
+ * DHE_PSK/ECDHE_PSK/SRP always send one, and the ClientKeyExchange carries an identity
+ * or SRP's A; psk_gnutls_test checks none of them is dropped. */
 static const uint32_t EXPECTED[2][PH__COUNT] = {
 	[TLS_DIR_C2S] = {
 		[PH_START]  = B(HS_CLIENT_HELLO),

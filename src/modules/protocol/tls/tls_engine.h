@@ -80,10 +80,10 @@ typedef enum tls_app { TLS_APP_RAW = 0, TLS_APP_SIP = 1, TLS_APP_HTTP = 2 } tls_
 typedef enum tls_reason {
 	TLS_REASON_NONE = 0,
 	TLS_REASON_NO_KEY,            /* RSA key exchange but no key configured/matching */
-	TLS_REASON_PFS_NO_KEYLOG,     /* (EC)DHE or TLS 1.3 and no key log entry / static key */
+	TLS_REASON_PFS_NO_KEYLOG,     /* (EC)DHE, PSK, SRP or TLS 1.3 and no key log entry / static key: only a key log can help */
 	TLS_REASON_HANDSHAKE_MISSED,  /* capture started after the handshake */
 	TLS_REASON_WRONG_KEY,         /* a key was tried but Finished did not authenticate */
-	TLS_REASON_UNSUPPORTED_SUITE, /* negotiated suite the engine cannot decrypt (PSK, SRP, export, ARIA without libgcrypt 1.11) */
+	TLS_REASON_UNSUPPORTED_SUITE, /* negotiated suite the engine cannot decrypt (export, ARIA without libgcrypt 1.11) */
 	TLS_REASON_RESUMPTION_MISS,   /* resumed session whose master secret is unknown */
 	TLS_REASON_TRUNCATED,         /* flow ended (or was evicted) mid-handshake */
 	TLS_REASON_DECRYPT_ERROR,     /* record failed authentication after keys were proven */

@@ -129,6 +129,7 @@ int main(void)
 		memset(&g, 0, sizeof g);
 		snprintf(pcap, sizeof pcap, "%s/%s.pcap", tu_tmpdir(), CAPS[c].name);
 		if (tlsgen_run(&o, pcap, &g, err, sizeof err) != 0) { tap_ok(0, "%s: generator: %s", CAPS[c].name, err); continue; }
+		tlsgen_result_free(&g);
 		uint8_t *in;
 		size_t n;
 		if (tu_read_file(pcap, &in, &n) != 0 || n < 100 || get32(in, 0) != 0xa1b2c3d4) {

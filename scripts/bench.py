@@ -17,6 +17,11 @@ every file once, so slow drifts of a shared machine hit all tools alike):
     grows with the number of flows, 100,000 take it many minutes);
   - captls -o json / -o text / -w writers: plaintext MB/s of the writer alone (CPU of the
     run minus CPU of `captls -q` on the same file in the same round) and of the whole run;
+  - 1 vs 2 threads (captls --threads 1 / 2): WALL-clock time and CPU time of the same
+    run, on 8 bulk GCM connections (16 KiB records, 64 KB segments, 8 client addresses,
+    packets interleaved) and on the handshake capture (its connections come from 64
+    client addresses: flows are sharded by address pair); here wall time is the figure,
+    2 threads' CPU time is not a speedup. Every other captls run uses --threads 1;
   - beside raw libgcrypt AES-128-GCM and OpenSSL RSA-2048 private decryption measured in
     the same rounds (tests/bench --baseline, CPU time).
 
@@ -43,6 +48,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import time
 
 def die(msg):
     print("bench: " + msg, file=sys.stderr)
@@ -119,6 +125,40 @@ def follow_bytes(path):
                     c += len(h) // 2
     return c, s
 
+def merge_pcaps(srcs, dst):
+    """Interleave the packets of classic pcaps (same header) round-robin into dst."""
+    fs = [open(x, "rb") for x in srcs]
+    hdr = [f.read(24) for f in fs][0]
+    e = "<" if struct.unpack("<I", hdr[:4])[0] in (0xa1b2c3d4, 0xa1b23c4d) else ">"
+    with open(dst, "wb") as o:
+        o.write(hdr)
+        live = list(fs)
+        while live:
+            for f in list(live):
+                rh = f.read(16)
+                if len(rh) < 16:
+                    live.remove(f)
+                    continue
+                o.write(rh + f.read(struct.unpack(e + "IIII", rh)[2]))
+    for f in fs:
+        f.close()
+
+def timed(cmd):
+    """run(cmd) with its wall-clock seconds: (cpu, wall)."""
+    t0 = time.monotonic()
+    _, c, _ = run(cmd)
+    return c, time.monotonic() - t0
+
+def pair_wall(cmd):
+    """Wall seconds of two copies of cmd run at once: 2 x (one copy's wall) / this is the
+    parallelism the machine gives this workload right now (2.0 on two idle cores)."""
+    t0 = time.monotonic()
+    ps = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    for p in ps:
+        if p.wait() != 0:
+            die("%s exited %d" % (" ".join(cmd), p.returncode))
+    return time.monotonic() - t0
+
 def med(v):
     return statistics.median(v) if v else float("nan")
 
@@ -167,8 +207,19 @@ def main():
     # (start-up, key loading, one RSA handshake), subtracted for the net figures
     run([bench, "--key", key, cert, "--gen-bulk", W("hs0.pcap"), "AES128-GCM-SHA256", "1460", "0", "16384"])
     expect["hs0"] = (0, 0, 1)
+    # 8 connections from 8 clients, packets interleaved: what 2 threads can share
+    nconn = 8
+    nmc = 4 * nmsg // nconn            # 4x the bulk capture: 262 MB, long enough for wall time
+    for k in range(nconn):
+        run([bench, "--key", key, cert, "--client", str(k), "--gen-bulk", W("mc%d.pcap" % k),
+             "AES128-GCM-SHA256", "65000", str(nmc), "16384"])
+    merge_pcaps([W("mc%d.pcap" % k) for k in range(nconn)], W("gcmmulti.pcap"))
+    expect["gcmmulti"] = (nconn * nmc * 16384, 0, nconn)
+    for k in range(nconn):
+        os.unlink(W("mc%d.pcap" % k))
     run([tlsgen, "-o", W("hs.pcap"), "-v", "1.2", "-c", "AES128-GCM-SHA256", "--key", key, "--cert", cert,
-         "--app", "http", "-n", "1", "--connections", str(nhs), "--no-tickets", "--seed", "9"], out=W("hs.txt"))
+         "--app", "http", "-n", "1", "--connections", str(nhs), "--no-tickets", "--seed", "9",
+         "--client-hosts", "64"], out=W("hs.txt"))
     c2s = s2c = 0
     for m in re.finditer(r"c2s (\d+) bytes s2c (\d+) bytes", open(W("hs.txt")).read()):
         c2s += int(m.group(1))
@@ -185,11 +236,14 @@ def main():
                 '<param name="max-flows" value="%d"/>\n'
                 '</settings></profile></module></document>\n' % (key, nidle * 2))
 
-    files = [n for n, _, _, _ in bulk] + ["hs", "hs0"]
+    files = [n for n, _, _, _ in bulk] + ["hs", "hs0", "gcmmulti"]
     rsa_uat = 'uat:rsa_keys:"%s",""' % key
 
     def captls_cmd(f, *extra):
-        return [captls, "-r", W(f + ".pcap"), "-k", key] + list(extra)
+        extra = list(extra)
+        if not any(x.startswith("--threads") for x in extra):
+            extra = ["--threads", "1"] + extra
+        return [captls, "-r", W(f + ".pcap"), "-k", key] + extra
 
     def tshark_cmd(f):
         base = [tshark, "-n", "-r", W(f + ".pcap"), "-o", rsa_uat]
@@ -211,22 +265,22 @@ def main():
               (f, pb, exp_c + exp_s, sd, exp_sess, "ok" if ok else "FAILED"))
         if not ok:
             failed.append(("captls", f))
-        if ssldump:
+        if ssldump and f != "gcmmulti":          # (the threads capture: captls only)
             if os.path.exists(W("sd.pcap")):
                 os.unlink(W("sd.pcap"))             # ssldump -w appends
             run([ssldump, "-n", "-k", key, "-r", W(f + ".pcap"), "-w", W("sd.pcap")], check=False)
             got = pcap_tcp_payload_bytes(W("sd.pcap"))
             run([ssldump, "-d", "-n", "-k", key, "-r", W(f + ".pcap")], out=W("sd.txt"), check=False)
             recs = open(W("sd.txt"), errors="replace").read().count("application_data")
-            minrec = {"hs": 2 * nhs, "hs0": 0}.get(f, nmsg)
+            minrec = {"hs": 2 * nhs, "hs0": 0, "gcmmulti": nconn * nmc}.get(f, nmsg)
             ok = got == exp_c + exp_s and recs >= minrec
             print("  %-8s ssldump: %d/%d plaintext bytes (-w), %d application_data records (>= %d) %s" %
                   (f, got, exp_c + exp_s, recs, minrec, "ok" if ok else "FAILED"))
             if not ok:
                 failed.append(("ssldump", f))
-        if tshark:
+        if tshark and f != "gcmmulti":
             run(tshark_cmd(f), out=W("ts.txt"), check=False)
-            if f == "hs0":
+            if f in ("hs0", "gcmmulti"):
                 ok = True
             elif f == "hs":
                 lines = [l for l in open(W("ts.txt")).read().splitlines() if l.strip()]
@@ -247,13 +301,20 @@ def main():
         cpu.setdefault(k, []).append(v)
     writers = [("json", ["-o", "json"]), ("text", ["-o", "text"]), ("pcap", ["-q", "-w", "/dev/null"])]
     base = {}
+    thr = {}     # (threads, file) -> [(cpu, wall)]
     for r in range(rounds):
         print("bench: round %d/%d" % (r + 1, rounds), flush=True)
+        for f in ("gcmmulti", "hs"):
+            for n in (1, 2):
+                thr.setdefault((n, f), []).append(timed(captls_cmd(f, "--threads", str(n), "-q")))
+            thr.setdefault(("pair", f), []).append(pair_wall(captls_cmd(f, "--threads", "1", "-q")))
         run([bench, "--key", key, cert, "--baseline"], out=W("base.txt"))
         for line in open(W("base.txt")):
             k, v = line.split()
             base.setdefault(k, []).append(float(v))
         for f in files:
+            if f == "gcmmulti":
+                continue
             add(("captls", f), run(captls_cmd(f, "-q"))[1])
             if ssldump:
                 add(("ssldump", f), run([ssldump, "-d", "-n", "-k", key, "-r", W(f + ".pcap")], check=False)[1])
@@ -315,6 +376,15 @@ def main():
            med(cpu.get(("tshark", "hs0"), [float("nan")]))))
     print("  handshakes/s: captls %.0f, ssldump %.0f, tshark %.0f; captls x ssldump %.2f, x tshark %.1f, "
           "x raw RSA-2048 %.2f" % (hc, hs_, ht, hc / hs_, hc / ht, hc / rsa))
+    print("\n1 vs 2 threads (captls -q --threads N), median wall-clock and CPU seconds; ceiling = the")
+    print("  parallelism the machine gave at the time: 2 x (1-thread wall) / (wall of two 1-thread runs at once)")
+    print("  %-46s %9s %9s %9s %9s %9s %9s" % ("", "1 wall", "2 wall", "speedup", "ceiling", "1 CPU", "2 CPU"))
+    for f, label in (("gcmmulti", "AES-128-GCM 16 KiB, 8 connections, %.0f MB" % (sum(expect["gcmmulti"][:2]) / 1e6)),
+                     ("hs", "%d RSA-2048 handshakes, 64 clients" % nhs)):
+        w1 = med([w for _, w in thr[(1, f)]])
+        w2 = med([w for _, w in thr[(2, f)]])
+        print("  %-46s %9.3f %9.3f %8.2fx %8.2fx %9.3f %9.3f" % (label, w1, w2, w1 / w2, 2 * w1 / med(thr[("pair", f)]),
+              med([c for c, _ in thr[(1, f)]]), med([c for c, _ in thr[(2, f)]])))
     print("\ncaptls writers to /dev/null, plaintext MB/s (writer alone = run minus captls -q in the same round)")
     print("  %-46s %14s %14s" % ("", "writer alone", "whole run"))
     for name, label, _, _ in bulk[:2]:

@@ -1,7 +1,8 @@
 #!/bin/bash
 # fuzz.sh — builds and runs the libFuzzer targets of the engine (tests/fuzz_packet.c,
 # tests/fuzz_keylog.c, tests/fuzz_keylog_dgram.c, tests/fuzz_config.c, tests/fuzz_starttls.c,
-# tests/fuzz_pcapng.c: captls's pcapng reader, tests/fuzz_ws.c, tests/fuzz_ipfrag.c, tests/fuzz_sslv2.c)
+# tests/fuzz_pcapng.c: captls's pcapng reader, tests/fuzz_ws.c, tests/fuzz_ipfrag.c, tests/fuzz_sslv2.c,
+# tests/fuzz_pcapfile.c: captls's classic pcap reader)
 # with clang, ASan and UBSan.
 #
 # Why a script outside autotools: libFuzzer needs clang and instrumented objects of the
@@ -35,7 +36,7 @@ case "$CC" in *clang*) ;; *) CC=clang ;; esac
 RSS="${FUZZ_RSS_MB:-2048}"
 JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TLS=src/modules/protocol/tls
-TARGETS="packet keylog keylog_dgram config starttls pcapng ws ipfrag sslv2"
+TARGETS="packet keylog keylog_dgram config starttls pcapng ws ipfrag sslv2 pcapfile"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS_F="-std=gnu11 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -g -O2 -Wall -Wextra -I$TLS -Itests"
 XML_CFLAGS="$(pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)"
@@ -67,6 +68,7 @@ build() {
 		[ "$t" = config ] && { extra="$objdir/tls_config.o $objdir/keylog_listen.o"; extralibs="$XML_LIBS"; }
 		[ "$t" = keylog_dgram ] && extra="$objdir/keylog_listen.o"
 		[ "$t" = pcapng ] && extra="-Isrc/captls src/captls/pcapng.c"
+		[ "$t" = pcapfile ] && extra="-Isrc/captls src/captls/pcapfile.c"
 		$CC $CFLAGS_F $SAN -fsanitize=fuzzer $XML_CFLAGS "tests/fuzz_$t.c" $objs $extra -o "$out/fuzz_$t" \
 			$LIBS $extralibs || die "link fuzz_$t failed"
 	done

@@ -31,7 +31,8 @@
  *   tests/bench --key KEY CERT --gen-bulk OUT.pcap CIPHER SEG NMSGS MSGLEN
  *       one connection, the client sends NMSGS SIP messages of MSGLEN bytes (one record per
  *       message up to 16 KiB) in TCP segments of at most SEG bytes; a TLS 1.3 CIPHER
- *       (TLS_...) writes its key log to OUT.pcap.keys;
+ *       (TLS_...) writes its key log to OUT.pcap.keys; --client K (before --gen-bulk) makes
+ *       the client 10.0.(1 + K / 250).(1 + K % 250):(40001 + K) (for many-flow captures);
  *   tests/bench --key KEY CERT --gen-idle OUT.pcap N
  *       N flows stopped after the server's first flight (SYN .. ServerHelloDone);
  *   tests/bench [--key KEY CERT] --baseline
@@ -672,6 +673,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "-q")) RUNS = 1;
 		else if (!strcmp(argv[i], "--baseline")) baseline = 1;
 		else if (!strcmp(argv[i], "--key") && i + 2 < argc) { key = argv[++i]; cert = argv[++i]; }
+		else if (!strcmp(argv[i], "--client") && i + 1 < argc) bench_gen_client = (unsigned)strtoul(argv[++i], NULL, 10) % 60000;
 		else if (!strcmp(argv[i], "--gen-bulk") && i + 5 < argc) {
 			gen_out = argv[++i]; gen_cipher = argv[++i];
 			seg = strtoul(argv[++i], NULL, 10);

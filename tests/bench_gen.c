@@ -24,6 +24,7 @@ typedef struct gen {
 } gen_t;
 
 static size_t SEG = 1460;          /* TCP payload per captured segment */
+unsigned bench_gen_client;         /* client address 10.0.(1 + k / 250).(1 + k % 250), port 40001 + k */
 
 static void emit(gen_t *g, int dir, uint8_t flags, const uint8_t *p, size_t n)
 {
@@ -94,6 +95,11 @@ int bench_gen_bulk(const char *pcap, const char *keylog, const char *key, const 
 	memcpy(g.cip, "\x0a\x00\x00\x01", 4);
 	memcpy(g.sip, "\x0a\x00\x00\x02", 4);
 	g.cport = 40001;
+	if (bench_gen_client) {            /* another client: threads shard flows by address pair */
+		g.cip[2] = (uint8_t)(1 + bench_gen_client / 250);
+		g.cip[3] = (uint8_t)(1 + bench_gen_client % 250);
+		g.cport = (uint16_t)(40001 + bench_gen_client);
+	}
 	g.sport = 5061;
 	g.seq[0] = 1000;
 	g.seq[1] = 900000;

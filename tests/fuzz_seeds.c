@@ -257,6 +257,49 @@ static uint8_t *read_all(const char *path, size_t *n)
 	return b.p;
 }
 
+/* pcapfile/ (captls's classic pcap reader): the first frames of a tlsgen capture (little-
+ * endian, microseconds, as tlsgen writes) rewritten into both byte orders and time stamp
+ * resolutions, a small snap length, a file cut inside a record, a header only. */
+static void put32x(uint8_t *p, uint32_t v, int be)
+{
+	for (int i = 0; i < 4; i++) p[be ? 3 - i : i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32le(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static void gen_pcapfile(void)
+{
+	size_t n;
+	uint8_t *in = read_all(TMPPCAP, &n);
+	if (!in || n < 24 || get32le(in) != 0xa1b2c3d4u) { free(in); return; }
+	size_t end = 24;                              /* the first 8 records */
+	for (int i = 0; i < 8 && end + 16 <= n && end + 16 + get32le(in + end + 8) <= n; i++)
+		end += 16 + get32le(in + end + 8);
+	static const struct { const char *name; int be, ns; uint32_t snap; size_t cut; } V[] = {
+		{ "le-us.pcap", 0, 0, 0, 0 }, { "be-ns.pcap", 1, 1, 0, 0 }, { "le-ns-snap100.pcap", 0, 1, 100, 0 },
+		{ "be-us-cut.pcap", 1, 0, 0, 24 + 16 * 3 + 200 }, { "empty.pcap", 0, 0, 0, 24 },
+	};
+	uint8_t *v = malloc(end);
+	for (size_t k = 0; v && k < sizeof V / sizeof *V; k++) {
+		memcpy(v, in, end);
+		put32x(v, V[k].ns ? 0xa1b23c4du : 0xa1b2c3d4u, V[k].be);
+		v[4] = V[k].be ? 0 : 2; v[5] = V[k].be ? 2 : 0; v[6] = V[k].be ? 0 : 4; v[7] = V[k].be ? 4 : 0;
+		put32x(v + 16, V[k].snap ? V[k].snap : get32le(in + 16), V[k].be);
+		put32x(v + 20, get32le(in + 20), V[k].be);
+		for (size_t off = 24; off + 16 <= end; off += 16 + get32le(in + off + 8)) {
+			put32x(v + off, get32le(in + off), V[k].be);
+			put32x(v + off + 4, V[k].ns ? get32le(in + off + 4) * 1000 + 789 : get32le(in + off + 4), V[k].be);
+			put32x(v + off + 8, get32le(in + off + 8), V[k].be);
+			put32x(v + off + 12, get32le(in + off + 12), V[k].be);
+		}
+		write_out("pcapfile", V[k].name, v, V[k].cut && V[k].cut < end ? V[k].cut : end);
+	}
+	free(v);
+	free(in);
+}
+
 static void gen_samples(const char *sd)
 {
 	static const struct { const char *pcap, *keylog; } S[] = {
@@ -414,7 +457,10 @@ int main(int argc, char **argv)
 	snprintf(TMPKL, sizeof TMPKL, "%s", fuzz_path("case.keys"));
 	fuzz_write(KEY, FUZZ_KEY_PEM, sizeof FUZZ_KEY_PEM - 1, "w");
 	fuzz_write(CERT, FUZZ_CERT_PEM, sizeof FUZZ_CERT_PEM - 1, "w");
-	for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) gen_case(&CASES[i], 0);
+	for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+		gen_case(&CASES[i], 0);
+		if (i == 0) gen_pcapfile();    /* from the first case's capture, still in TMPPCAP */
+	}
 	gen_case(&CASES[0], 64);         /* TLS 1.2 RSA, IPv4 fragments */
 	gen_case(&CASES[5], 200);        /* TLS 1.1 RSA, IPv6 fragments, SLL2 */
 	gen_case(&CASES[14], 96);        /* TLS 1.3 key log, IPv4 fragments, BSD loopback */

@@ -187,6 +187,7 @@ static void send_hep(app_t *a, const tls_message_t *m)
 static void on_message(void *user, const tls_message_t *m)
 {
 	app_t *a = user;
+	if (!a->out && !a->hep && !a->pw) return;   /* -q: nothing to write, no lock to take */
 	CB_LOCK(a);
 	if (a->out && out_message(a->out, m) < 0) a->stop_output = true;
 	if (a->hep) send_hep(a, m);
@@ -198,6 +199,7 @@ static void on_message(void *user, const tls_message_t *m)
 static void on_session(void *user, const tls_session_info_t *s)
 {
 	app_t *a = user;
+	if (!a->out && !a->pw && !(a->summary && (s->final || a->o->verbose >= 2))) return;   /* -q */
 	CB_LOCK(a);
 	if (!s->final) {
 		if (a->o->verbose >= 2 && a->summary) {

@@ -3,7 +3,9 @@
  * behind one "next packet" call, the BPF filter applied per link type for pcapng (a
  * filter compiled by libpcap for each link type met, run with pcap_offline_filter), and
  * the pre-pass that moves pcapng Decryption Secrets Blocks into a keystore. See input.h
- * for why every pcapng file goes through our reader.
+ * for why every pcapng file goes through our reader. Classic pcap files that are regular
+ * files are read a MiB at a time and parsed in place by pcapfile.c (no copy per packet),
+ * falling back to libpcap for whatever pcapfile.c leaves to it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -11,11 +13,15 @@
 #include "input.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pcap/pcap.h>
 #include "pcapng.h"
+#include "pcapfile.h"
 
 #define MAX_FILTERS 16      /* distinct link types with a compiled filter */
 
@@ -28,6 +34,11 @@ struct cap_input {
 	pcap_t *p;                  /* libpcap input, or NULL */
 	int dlt;                    /* its link type */
 	pcapng_t *ng;               /* our pcapng reader, or NULL */
+	uint8_t *rbuf;              /* a classic pcap file read by pcapfile.c: RBUF bytes, or NULL */
+	size_t rlen;                /* bytes in rbuf */
+	int fd;                     /* its file, or -1 */
+	bool eof;                   /* rbuf holds the end of the file */
+	pcapfile_t pf;
 	char *filter;               /* pcapng: the expression, compiled per link type */
 	dlt_filter_t filters[MAX_FILTERS];
 	size_t n_filters;
@@ -43,6 +54,9 @@ struct cap_input {
  * one read(2) per 4 KiB, which cost more CPU than decrypting at MSS-sized packets (glibc
  * ignores setvbuf's size unless it is given the buffer). */
 #define IOBUF (1u << 20)
+/* pcapfile.c's read block: a MiB, and always more than one record (16 + 262144). */
+#define RBUF (1u << 20)
+
 static void big_buffer(cap_input_t *in, FILE *f)
 {
 	if (!in->iobuf) in->iobuf = malloc(IOBUF);
@@ -99,6 +113,54 @@ static cap_input_t *open_pcapng(cap_input_t *in, const char *file, const char *f
 		}
 	}
 	return in;
+}
+
+/* Fill in->rbuf after its first `keep` bytes from the file: in->rlen, in->eof. -1 on a
+ * read error (in->err set). */
+static int fill(cap_input_t *in, size_t keep)
+{
+	size_t n = keep;
+	while (n < RBUF) {
+		ssize_t r = read(in->fd, in->rbuf + n, RBUF - n);
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0) {
+			snprintf(in->err, sizeof in->err, "error reading dump file: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0) { in->eof = true; break; }
+		n += (size_t)r;
+	}
+	in->rlen = n;
+	return 0;
+}
+
+/* A regular classic pcap file that pcapfile.c reads: 1 (in->fd open). 0: leave it to
+ * libpcap (not a regular file, a variant pcapfile.c does not take). -1: a bad filter (err). */
+static int open_own(cap_input_t *in, const char *file, const char *filter, char *err, size_t errlen)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return 0;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(in->rbuf = malloc(RBUF))) {
+		close(fd);
+		return 0;
+	}
+	in->fd = fd;
+	if (fill(in, 0) < 0 || pcapfile_open(&in->pf, in->rbuf, in->rlen, !in->eof) != 1) {
+		close(fd);
+		in->fd = -1;
+		free(in->rbuf);
+		in->rbuf = NULL;
+		return 0;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	in->dlt = in->pf.dlt;
+	if (filter && *filter) {           /* one link type: one program, run per packet */
+		if (compile_for(filter, in->dlt, &in->filters[0].prog, err, errlen) < 0) return -1;
+		in->filters[0].dlt = in->dlt;
+		in->n_filters = 1;
+	}
+	return 1;
 }
 
 static cap_input_t *open_libpcap(cap_input_t *in, const char *file, const char *iface, const char *filter,
@@ -166,8 +228,13 @@ cap_input_t *input_open(const char *file, const char *iface, const char *filter,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	cap_input_t *r = file && pcapng_is_pcapng(file) ? open_pcapng(in, file, filter, err, errlen)
-	                                               : open_libpcap(in, file, iface, filter, err, errlen);
+	in->fd = -1;
+	cap_input_t *r;
+	int own = 0;
+	if (file && pcapng_is_pcapng(file)) r = open_pcapng(in, file, filter, err, errlen);
+	else if (file && strcmp(file, "-") && (own = open_own(in, file, filter, err, errlen)) != 0)
+		r = own > 0 ? in : NULL;
+	else r = open_libpcap(in, file, iface, filter, err, errlen);
 	if (!r) input_close(in);
 	return r;
 }
@@ -198,8 +265,45 @@ static int ng_filter(cap_input_t *in, const pcapng_rec_t *rec)
 	return pcap_offline_filter(&df->prog, &h, rec->data) != 0;
 }
 
+/* The next packet of a file pcapfile.c reads that passes the filter (input_next's results). */
+static int own_next(cap_input_t *in, cap_pkt_t *p)
+{
+	for (;;) {
+		if (in->stop) return -2;
+		pcapfile_rec_t rec;
+		int r = pcapfile_next(&in->pf, &rec);
+		if (r == 2) {                  /* the record goes on past the block: move it down, read on */
+			size_t keep = in->rlen - in->pf.off;
+			memmove(in->rbuf, in->rbuf + in->pf.off, keep);
+			if (fill(in, keep) < 0) return -1;
+			pcapfile_refill(&in->pf, in->rbuf, in->rlen, !in->eof);
+			continue;
+		}
+		if (r == 0) return -2;
+		if (r < 0) {
+			snprintf(in->err, sizeof in->err, "%s", in->pf.err);
+			return -1;
+		}
+		if (in->n_filters) {
+			struct pcap_pkthdr h;
+			memset(&h, 0, sizeof h);
+			h.ts.tv_sec = (time_t)rec.ts_sec;
+			h.ts.tv_usec = (suseconds_t)rec.ts_usec;
+			h.caplen = rec.caplen;
+			h.len = rec.origlen;
+			if (!pcap_offline_filter(&in->filters[0].prog, &h, rec.data)) continue;
+		}
+		p->dlt = in->dlt;
+		p->data = rec.data;
+		p->caplen = rec.caplen;
+		p->ts = (double)rec.ts_sec + (double)rec.ts_usec / 1e6;
+		return 1;
+	}
+}
+
 int input_next(cap_input_t *in, cap_pkt_t *p)
 {
+	if (in->rbuf) return own_next(in, p);
 	if (in->p) {
 		struct pcap_pkthdr *h;
 		const u_char *data;
@@ -276,6 +380,7 @@ void input_print_stats(cap_input_t *in, FILE *f)
 			        cs.ps_recv, cs.ps_drop, cs.ps_ifdrop);
 		return;
 	}
+	if (!in->ng) return;                /* a classic pcap file read by pcapfile.c: nothing to add */
 	pcapng_stats_t st;
 	pcapng_get_stats(in->ng, &st);
 	fprintf(f, "captls: pcapng: %llu blocks, %llu sections, %llu interfaces, %llu packets, "
@@ -290,6 +395,8 @@ void input_close(cap_input_t *in)
 	if (!in) return;
 	if (in->p) pcap_close(in->p);
 	pcapng_free(in->ng);
+	if (in->fd >= 0) close(in->fd);
+	free(in->rbuf);
 	for (size_t i = 0; i < in->n_filters; i++) pcap_freecode(&in->filters[i].prog);
 	free(in->filter);
 	free(in->iobuf);

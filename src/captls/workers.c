@@ -1,15 +1,17 @@
 /*
- * workers.c — captls --threads N: one reader (the main thread) and N workers, worker i
- * feeding engine shard i. The reader asks the engine which shard a frame belongs to
- * (tls_engine_frame_shard) and appends the frame to that worker's current batch; full
- * batches go to the worker through a small queue. A flow always lands on the same
- * worker, which feeds its frames in capture order, so per-flow output order and content
- * are those of one thread.
+ * workers.c — captls --threads N: the reader (the main thread) feeds engine shard 0
+ * itself and N - 1 worker threads feed shards 1 .. N-1. The reader asks the engine which
+ * shard a frame belongs to (tls_engine_frame_shard): a shard-0 frame is fed at once, in
+ * place (no copy); any other is appended to that worker's current batch, and full batches
+ * go to the worker through a small queue. A flow always lands on the same thread, which
+ * feeds its frames in capture order, so per-flow output order and content are those of
+ * one thread. Why the reader takes a shard: N threads for N cores (a separate reader
+ * thread competed with the workers for the cores), and one frame in N is never copied.
  *
  * Memory is bounded: each worker owns BATCHES batches of BATCH_BYTES; when all are
  * queued the reader waits (back-pressure; with -i the kernel's capture buffer absorbs
- * it). Frames are copied once, into the batch; batches are reused, so the steady state
- * allocates nothing.
+ * it). Frames of shards 1.. are copied once, into the batch; batches are reused, so the
+ * steady state allocates nothing.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -140,6 +142,7 @@ workers_t *workers_start(tls_engine_t *eng, unsigned n)
 		pthread_mutex_init(&w->mu, NULL);
 		pthread_cond_init(&w->cv_work, NULL);
 		pthread_cond_init(&w->cv_idle, NULL);
+		if (i == 0) continue;                 /* shard 0: the reader, no thread, no batches */
 		for (int k = 0; k < BATCHES; k++) {
 			batch_t *b = malloc(sizeof *b);
 			if (!b) { workers_free(ws); return NULL; }
@@ -155,7 +158,14 @@ workers_t *workers_start(tls_engine_t *eng, unsigned n)
 void workers_feed(workers_t *ws, int dlt, const uint8_t *frame, uint32_t caplen, double ts, bool flush)
 {
 	int s = tls_engine_frame_shard(ws->eng, dlt, frame, caplen);
-	worker_t *w = &ws->w[s < 0 ? 0 : (unsigned)s % ws->n];
+	unsigned wi = s < 0 ? 0 : (unsigned)s % ws->n;
+	if (wi == 0) {                            /* the reader's own shard: fed here, no copy */
+		tl_now = ts;
+		tls_engine_feed_frame(ws->eng, dlt, frame, caplen, ts);
+		tl_now = 0;                           /* the reader's other calls keep its own clock */
+		return;
+	}
+	worker_t *w = &ws->w[wi];
 	size_t need = rec_size(caplen);
 	if (need > BATCH_BYTES) return;           /* larger than any snap length libpcap allows */
 	if (w->cur && w->cur->used + need > BATCH_BYTES) push_cur(w);

@@ -20,6 +20,7 @@
 #endif
 #include "kdf.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gcrypt.h>
@@ -57,13 +58,50 @@ size_t tls_hash_len(tls_hash_t h)
 	}
 }
 
-/* Open an HMAC handle for algo keyed with key. Returns NULL on failure. */
+/*
+ * HMAC handles are reused from a small process-wide pool per hash algorithm:
+ * gcry_md_open costs more than the few HMACs of a PRF call (it allocates, and libgcrypt
+ * runs a "fast random poll" — getrusage + clock_gettime — on every open), ~6% of a full
+ * RSA handshake's CPU. A handle is out of the pool while in use (so no two users share
+ * one) and goes back re-keyed with a constant, so no secret stays in it between uses.
+ * The pool lock is held only to pop or push a pointer. Why not per-thread handles: a
+ * thread-exit destructor would point into this library after captagent unloads it.
+ */
+enum { HMAC_SLOTS = 4, HMAC_POOL = 8 };  /* MD5, SHA-1, SHA-256, SHA-384; handles kept each */
+static struct {
+	pthread_mutex_t mu;
+	gcry_md_hd_t h[HMAC_SLOTS][HMAC_POOL];
+	unsigned n[HMAC_SLOTS];
+} hmac_pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static const uint8_t nokey[1] = { 0 };
+
+static int hmac_slot(int algo)
+{
+	switch (algo) {
+	case GCRY_MD_MD5:    return 0;
+	case GCRY_MD_SHA1:   return 1;
+	case GCRY_MD_SHA256: return 2;
+	case GCRY_MD_SHA384: return 3;
+	default:             return -1;
+	}
+}
+
+/* An HMAC handle for algo keyed with key (a pooled one when there is one). NULL on
+ * failure. Give it back with hmac_close. */
 static gcry_md_hd_t hmac_open(int algo, const uint8_t *key, size_t klen)
 {
 	gcry_md_hd_t md = NULL;
-	static const uint8_t nokey[1] = { 0 };
-	if (gcry_md_open(&md, algo, GCRY_MD_FLAG_HMAC) != 0)
+	int slot = hmac_slot(algo);
+	if (slot >= 0) {
+		pthread_mutex_lock(&hmac_pool.mu);
+		if (hmac_pool.n[slot]) md = hmac_pool.h[slot][--hmac_pool.n[slot]];
+		pthread_mutex_unlock(&hmac_pool.mu);
+	}
+	if (md) {
+		gcry_md_reset(md);
+	} else if (gcry_md_open(&md, algo, GCRY_MD_FLAG_HMAC) != 0) {
 		return NULL;
+	}
 	/* An empty HMAC key is legal (it is zero-padded to the block size); pass a valid
 	 * pointer so libgcrypt never sees NULL. */
 	if (gcry_md_setkey(md, klen ? key : nokey, klen) != 0) {
@@ -71,6 +109,25 @@ static gcry_md_hd_t hmac_open(int algo, const uint8_t *key, size_t klen)
 		return NULL;
 	}
 	return md;
+}
+
+/* Done with an hmac_open handle: its key replaced by a constant and back in the pool,
+ * or closed when the pool is full (libgcrypt wipes the buffers on close). */
+static void hmac_close(gcry_md_hd_t md, int algo)
+{
+	int slot = hmac_slot(algo);
+	if (slot < 0 || gcry_md_setkey(md, nokey, 1) != 0) {
+		gcry_md_close(md);
+		return;
+	}
+	gcry_md_reset(md);
+	pthread_mutex_lock(&hmac_pool.mu);
+	if (hmac_pool.n[slot] < HMAC_POOL) {
+		hmac_pool.h[slot][hmac_pool.n[slot]++] = md;
+		md = NULL;
+	}
+	pthread_mutex_unlock(&hmac_pool.mu);
+	if (md) gcry_md_close(md);
 }
 
 /*
@@ -124,7 +181,7 @@ static int p_hash(int algo, const uint8_t *secret, size_t slen, const char *labe
 		gcry_md_write(md, a, hl);
 		memcpy(a, gcry_md_read(md, algo), hl);
 	}
-	gcry_md_close(md); /* libgcrypt wipes the handle's buffers on close */
+	hmac_close(md, algo);
 	tls_wipe(a, sizeof a);
 	return 0;
 }
@@ -376,7 +433,7 @@ int tls_hmac(tls_hash_t h, const uint8_t *key, size_t klen, const uint8_t *data,
 	if (dlen)
 		gcry_md_write(md, data, dlen);
 	memcpy(out, gcry_md_read(md, algo), tls_hash_len(h));
-	gcry_md_close(md);
+	hmac_close(md, algo);
 	return 0;
 }
 
@@ -444,7 +501,7 @@ int tls_hkdf_expand(tls_hash_t h, const uint8_t *prk, size_t prklen,
 		memcpy(out + done, t, n);
 		done += n;
 	}
-	gcry_md_close(md);
+	hmac_close(md, algo);
 	tls_wipe(t, sizeof t);
 	return 0;
 }

@@ -24,6 +24,8 @@
  * Not run by `make check` (it takes ~1 min and its figures depend on the machine); run
  * `tests/bench` by hand. `tests/bench -q` does 1 run instead of 5.
  * `tests/bench --keyless [N]` runs only the keyless flood (N sessions, default 20000),
+ * `tests/bench --memory-established [N]` only the memory per established idle flow (TLS
+ * 1.2 and 1.3, N flows, default 10000) with the per-flow struct sizes;
  * `tests/bench --memory [N]` only the memory per flow (N idle flows, default 10000; beyond
  * 60,000 flows the client address varies too).
  * Capture generators for scripts/bench.py (cross-tool comparison, issue 11), real OpenSSL
@@ -53,7 +55,9 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <pcap/pcap.h>
+#include <malloc.h>
 #include "tls_engine.h"
+#include "engine_internal.h"   /* sizeof of the per-flow structs (--memory-established) */
 #include "tlsgen.h"
 #include "pcapw.h"
 #include "bench_gen.h"
@@ -424,7 +428,12 @@ static double in_child(double (*fn)(void *), void *arg)
 	return v;
 }
 
-typedef struct memarg { tu_frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
+typedef struct memarg {
+	tu_frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow;
+	const char *keylog;      /* key log of the source connection (TLS 1.3), or NULL */
+	unsigned expect_msgs;    /* messages each flow must deliver (0: not checked) */
+	int want_heap;           /* mem_engine returns malloc'd bytes in use / flows (mallinfo2) */
+} memarg_t;
 
 static unsigned NFLOWS = 10000;     /* --memory N */
 
@@ -453,13 +462,16 @@ static size_t flow_variant(const uint8_t *in, size_t len, uint16_t port0, unsign
 static double mem_engine(void *a_)
 {
 	memarg_t *a = a_;
-	tls_keystore_t *ks = keystore(NULL);
+	tls_keystore_t *ks = keystore(a->keylog);
 	tls_engine_config_t cfg;
 	tls_engine_config_defaults(&cfg);
 	if (cfg.max_flows < NFLOWS + 16) cfg.max_flows = NFLOWS + 16;
-	tls_engine_t *e = tls_engine_new(&cfg, &ks, 1, NULL);
+	sink_t sk = { 0, 0 };
+	tls_callbacks_t cb = { on_message, NULL, NULL, &sk };
+	tls_engine_t *e = tls_engine_new(&cfg, &ks, 1, &cb);
 	static uint8_t fb[65536 + 64];
 	size_t r0 = rss_now();
+	size_t h0 = mallinfo2().uordblks;
 	for (unsigned f = 0; f < NFLOWS; f++) {
 		for (size_t i = 0; i < a->cut; i++) {
 			size_t l = flow_variant(a->fr->d[i], a->fr->len[i] < 65536 ? a->fr->len[i] : 65536, a->port, f, fb);
@@ -467,9 +479,16 @@ static double mem_engine(void *a_)
 		}
 	}
 	size_t r1 = rss_now();
+	size_t h1 = mallinfo2().uordblks;
 	tls_engine_stats_t st;
 	tls_engine_get_stats(e, &st);
 	if (st.flows_active != NFLOWS) fprintf(stderr, "bench: %llu flows active\n", (unsigned long long)st.flows_active);
+	if (a->expect_msgs && sk.msgs != (uint64_t)a->expect_msgs * NFLOWS) {
+		fprintf(stderr, "bench: %llu messages decrypted, expected %llu\n", (unsigned long long)sk.msgs,
+		        (unsigned long long)a->expect_msgs * NFLOWS);
+		return -1;
+	}
+	if (a->want_heap) return (double)((long)h1 - (long)h0) / NFLOWS;
 	return (double)(r1 - r0) / NFLOWS;
 }
 
@@ -505,7 +524,7 @@ static int idle_source(tu_frames_t *fr, tlsgen_result_t *g, memarg_t *a, memarg_
 	memset(g, 0, sizeof *g);
 	if (tlsgen_run(&o, pcap, g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return -1; }
 	if (tu_load_frames(pcap, fr) != 0) return -1;
-	memarg_t m = { fr, 0, g->conns[0].client_port, 0 };
+	memarg_t m = { fr, 0, g->conns[0].client_port, 0, NULL, 0, 0 };
 	*a = m;
 	/* cut after the server's first flight: before the client's second data frame */
 	int cdata = 0;
@@ -520,6 +539,71 @@ static int idle_source(tu_frames_t *fr, tlsgen_result_t *g, memarg_t *a, memarg_
 	}
 	if (est->cut > fr->n) est->cut = fr->n;
 	return 0;
+}
+
+/* --memory-established N: one real connection (tlsgen, OpenSSL peers; TLS 1.2 RSA
+ * AES-128-GCM, or TLS 1.3 AES-128-GCM with its key log), 3 SIP messages each way, replayed
+ * as N flows (distinct client address/port) up to the last data segment's ACK: handshake
+ * done, every message decrypted (checked), then idle. RSS and malloc'd bytes per flow are
+ * measured after all flows are fed, before any flush. */
+static int est_source(int version, tu_frames_t *fr, tlsgen_result_t *g, memarg_t *est, char *kl, size_t klsz)
+{
+	size_t pl;
+	char pcap[700], err[512];
+	snprintf(pcap, sizeof pcap, "%s/mem_est_%x.pcap", tu_tmpdir(), version);
+	snprintf(kl, klsz, "%s/mem_est_%x.keys", tu_tmpdir(), version);
+	unlink(kl);
+	tlsgen_opts_t o;
+	tlsgen_opts_defaults(&o);
+	o.key_file = KEY; o.cert_file = CERT;
+	o.tls_version = version;
+	o.cipher = version == 0x0304 ? "TLS_AES_128_GCM_SHA256" : "AES128-GCM-SHA256";
+	o.keylog_file = version == 0x0304 ? kl : NULL;
+	o.app = TLSGEN_APP_SIP;
+	o.n_messages = 3;
+	o.seed = 5;
+	memset(g, 0, sizeof *g);
+	if (tlsgen_run(&o, pcap, g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return -1; }
+	if (tu_load_frames(pcap, fr) != 0) return -1;
+	memarg_t m = { fr, 0, g->conns[0].client_port, 0, version == 0x0304 ? kl : NULL, 6, 0 };
+	*est = m;
+	for (size_t i = 0; i < fr->n; i++) {
+		if (frame_tcp(fr->d[i], fr->len[i], est->port, &pl) >= 0 && pl > 0) est->cut = i + 2;
+	}
+	if (est->cut > fr->n) est->cut = fr->n;
+	return 0;
+}
+
+static void bench_memory_established(void)
+{
+	printf("\nMemory per established idle flow: %u flows, 3 SIP messages each way decrypted, then idle\n", NFLOWS);
+	printf("  sizeof: flow_t %zu, flow_tls_t %zu (tls_dirstate_t %zu x2, tls_conn_t %zu, app_framing_t %zu), "
+	       "tls_cipher_state_t %zu, held_queue_t %zu, tcp_stream_t %zu\n",
+	       sizeof(flow_t), sizeof(flow_tls_t), sizeof(tls_dirstate_t), sizeof(tls_conn_t), sizeof(app_framing_t),
+	       sizeof(tls_cipher_state_t), sizeof(held_queue_t), sizeof(tcp_stream_t));
+	double b[5];
+	for (int r = 0; r < RUNS; r++) b[r] = in_child(mem_gcry, NULL);
+	printf("  one open+keyed libgcrypt AES-128-GCM handle: %.0f B RSS\n", median(b, RUNS));
+	printf("  %-34s %12s %14s\n", "", "RSS B/flow", "heap B/flow");
+	static const int vers[2] = { 0x0303, 0x0304 };
+	for (int v = 0; v < 2; v++) {
+		tu_frames_t fr;
+		tlsgen_result_t g;
+		memarg_t est;
+		char kl[700];
+		if (est_source(vers[v], &fr, &g, &est, kl, sizeof kl) != 0) continue;
+		double x[5], h[5];
+		for (int r = 0; r < RUNS; r++) {
+			est.want_heap = 0;
+			x[r] = in_child(mem_engine, &est);
+			est.want_heap = 1;
+			h[r] = in_child(mem_engine, &est);
+		}
+		printf("  %-34s %12.0f %14.0f\n", vers[v] == 0x0304 ? "TLS 1.3 AES-128-GCM (key log)" : "TLS 1.2 RSA AES-128-GCM",
+		       median(x, RUNS), median(h, RUNS));
+		tu_free_frames(&fr);
+		tlsgen_result_free(&g);
+	}
 }
 
 /* --gen-idle OUT N: a pcap of N flows stopped mid-handshake (for other tools' memory). */
@@ -663,7 +747,7 @@ static int bench_keyless(unsigned n)
 
 int main(int argc, char **argv)
 {
-	int keyless = 0, memory = 0, baseline = 0;
+	int keyless = 0, memory = 0, baseline = 0, memory_est = 0;
 	unsigned keyless_n = 20000;
 	const char *gen_out = NULL, *gen_cipher = NULL, *idle_out = NULL, *key = NULL, *cert = NULL;
 	unsigned gen_msgs = 0, gen_len = 0, idle_n = 0;
@@ -685,6 +769,11 @@ int main(int argc, char **argv)
 		}
 		else if (!strcmp(argv[i], "--memory")) {
 			memory = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-') NFLOWS = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (NFLOWS < 1 || NFLOWS > 60000u * 250) NFLOWS = 10000;
+		}
+		else if (!strcmp(argv[i], "--memory-established")) {
+			memory_est = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-') NFLOWS = (unsigned)strtoul(argv[++i], NULL, 10);
 			if (NFLOWS < 1 || NFLOWS > 60000u * 250) NFLOWS = 10000;
 		}
@@ -721,6 +810,7 @@ int main(int argc, char **argv)
 	}
 	if (keyless) return bench_keyless(keyless_n);
 	if (memory) { bench_memory(); return 0; }
+	if (memory_est) { bench_memory_established(); return 0; }
 	printf("protocol_tls engine benchmark (median of %d runs; %s, %s)\n", RUNS, gcry_check_version(NULL),
 	       OpenSSL_version(OPENSSL_VERSION));
 	bench_throughput();

@@ -624,6 +624,7 @@ void shard_free(struct tls_engine *e)
 	for (size_t i = 0; i < e->n_stores; i++) tls_keystore_unref(e->stores[i]);
 	free(e->stores);
 	hold_pool_free(&e->hold_pool);
+	rec_pool_free(e);
 	ipfrag_free(e->frag);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);

@@ -38,6 +38,7 @@
 #define TLS_MAX_HANDSHAKE_MSG (256 * 1024)    /* certificate chains stay far below */
 #define TLS_MAX_CANDIDATES 8
 #define TLS_MAX_PUB 133                       /* uncompressed P-521 point */
+#define REC_POOL_MAX 16                       /* empty record buffers a shard keeps for reuse */
 
 /* TLS content types */
 enum { CT_CCS = 20, CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23, CT_HEARTBEAT = 24 };
@@ -243,6 +244,8 @@ struct tls_engine {
 	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
+	uint8_t *rbuf_pool[REC_POOL_MAX]; /* empty full-size record buffers (record.c), reused across flows */
+	unsigned n_rbuf_pool;
 	ipfrag_t *frag;              /* IP fragment reassembly (NULL: frag-max-datagrams 0) */
 	/* log rate limiting */
 	double log_window_start;
@@ -304,6 +307,8 @@ void rec_drop_held(flow_t *f, int dir);
 void rec_compact(flow_t *f);
 /* Free per-direction buffers. */
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d);
+/* Free the shard's pool of empty record buffers. */
+void rec_pool_free(struct tls_engine *e);
 
 /* ---- handshake.c ---- */
 /* Plaintext handshake bytes of direction dir (may hold partial / several messages). */

@@ -118,6 +118,7 @@ static void flow_free(struct tls_engine *e, flow_t *f)
 		}
 		app_framing_free(&f->t->app);          /* gives its buffers back to e->buffered */
 		hs_conn_free(&f->t->conn);
+		rec_cipher_forget(e, f);
 		free(f->t);
 	}
 	free(f);
@@ -212,6 +213,7 @@ static void flow_finish(struct tls_engine *e, flow_t *f, int why)
 		}
 		app_framing_free(&f->t->app);
 		hs_conn_free(&f->t->conn);
+		rec_cipher_forget(e, f);
 		free(f->t);
 		f->t = NULL;
 	}

@@ -175,6 +175,7 @@ typedef struct flow_tls {
 	app_framing_t app;
 	uint64_t hold_seq;           /* arrival counter of held records (both directions) */
 	uint64_t replay_seq;         /* seq of the held record being replayed (0: none) */
+	dlink_t cipher_link;         /* on eng->cipher_lru while cipher handles may be open */
 } flow_tls_t;
 
 typedef struct flow {
@@ -244,6 +245,7 @@ struct tls_engine {
 	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
+	dlist_t cipher_lru;          /* flows with open cipher handles, least recently used first */
 	uint8_t *rbuf_pool[REC_POOL_MAX]; /* empty full-size record buffers (record.c), reused across flows */
 	unsigned n_rbuf_pool;
 	ipfrag_t *frag;              /* IP fragment reassembly (NULL: frag-max-datagrams 0) */
@@ -307,6 +309,12 @@ void rec_drop_held(flow_t *f, int dir);
 void rec_compact(flow_t *f);
 /* Free per-direction buffers. */
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d);
+/* Flow f used its cipher handles: it becomes the most recently used flow of the shard;
+ * beyond cfg.max_open_ciphers flows the least recently used one's handles are parked
+ * (tls_cipher_park: compact keys kept, reopened by its next record). */
+void rec_cipher_touch(flow_t *f);
+/* f's TLS state is being freed: take it off the shard's list. */
+void rec_cipher_forget(struct tls_engine *e, flow_t *f);
 /* Free the shard's pool of empty record buffers. */
 void rec_pool_free(struct tls_engine *e);
 

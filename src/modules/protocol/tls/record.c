@@ -302,6 +302,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 		uint8_t *plain = NULL;
 		size_t plen = 0;
 		int rc;
+		rec_cipher_touch(f);                       /* this flow's handles stay open (LRU) */
 		if (d->resync) {
 			rc = decrypt_after_gap(d, &ct, version, frag, len, &plain, &plen);
 			if (rc == 0) d->resync = false;
@@ -639,4 +640,28 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 void rec_pool_free(struct tls_engine *e)
 {
 	while (e->n_rbuf_pool) free(e->rbuf_pool[--e->n_rbuf_pool]);
+}
+
+void rec_cipher_touch(flow_t *f)
+{
+	struct tls_engine *e = f->eng;
+	dlink_t *l = &f->t->cipher_link;
+	if (e->cipher_lru.tail == l) return;             /* already the most recent */
+	dlist_remove(&e->cipher_lru, l);
+	dlist_append(&e->cipher_lru, l);
+	size_t max = e->cfg.max_open_ciphers ? e->cfg.max_open_ciphers : 1;
+	while (e->cipher_lru.count > max) {
+		dlink_t *v = e->cipher_lru.head;
+		dlist_remove(&e->cipher_lru, v);
+		flow_tls_t *t = DLIST_ENTRY(v, flow_tls_t, cipher_link);
+		for (int i = 0; i < 2; i++) {
+			tls_cipher_park(&t->d[i].cs);
+			tls_cipher_park(&t->d[i].pend);
+		}
+	}
+}
+
+void rec_cipher_forget(struct tls_engine *e, flow_t *f)
+{
+	if (f->t) dlist_remove(&e->cipher_lru, &f->t->cipher_link);
 }

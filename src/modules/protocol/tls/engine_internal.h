@@ -70,7 +70,7 @@ typedef struct tls_dirstate {
 	size_t hlen, hcap;
 	tls_cipher_state_t cs;       /* current read state */
 	bool cs_active;              /* records are decrypted with cs */
-	tls_cipher_state_t pend;     /* TLS <= 1.2: read state for this direction's next
+	tls_cipher_state_t *pend;    /* TLS <= 1.2 (allocated when needed): read state for this direction's next
 	                              * ChangeCipherSpec, keyed when the handshake's master was
 	                              * proven before that CCS was processed (a renegotiation's
 	                              * next ClientHello may reset the connection's master and
@@ -110,7 +110,7 @@ typedef struct tls_conn {
 	uint8_t new_ticket_hash[32];     /* SHA-256 of the ticket a NewSessionTicket issued */
 	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
 	bool waiting_gave_up;        /* the key log did not bring the keys in time */
-	char sni[256];
+	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
 	tls_transcript_t transcript;
 	bool transcript_on;
 	uint8_t session_hash[TLS_MAX_HASH_LEN];   /* EMS: hash through ClientKeyExchange */

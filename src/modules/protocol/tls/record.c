@@ -631,7 +631,11 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 	d->rbuf = d->hbuf = NULL;
 	d->rlen = d->hlen = d->rcap = d->hcap = 0;
 	tls_cipher_free(&d->cs);
-	tls_cipher_free(&d->pend);
+	if (d->pend) {
+		tls_cipher_free(d->pend);
+		free(d->pend);
+		d->pend = NULL;
+	}
 	d->pend_ready = false;
 	tls_wipe(d->secret, sizeof d->secret);
 	tls_wipe(d->next_secret, sizeof d->next_secret);
@@ -656,7 +660,7 @@ void rec_cipher_touch(flow_t *f)
 		flow_tls_t *t = DLIST_ENTRY(v, flow_tls_t, cipher_link);
 		for (int i = 0; i < 2; i++) {
 			tls_cipher_park(&t->d[i].cs);
-			tls_cipher_park(&t->d[i].pend);
+			if (t->d[i].pend) tls_cipher_park(t->d[i].pend);
 		}
 	}
 }

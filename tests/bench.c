@@ -601,6 +601,21 @@ static void bench_memory_established(void)
 		}
 		printf("  %-34s %12.0f %14.0f\n", vers[v] == 0x0304 ? "TLS 1.3 AES-128-GCM (key log)" : "TLS 1.2 RSA AES-128-GCM",
 		       median(x, RUNS), median(h, RUNS));
+		if (v == 0) {
+			/* half-open: SYN .. the ClientHello, no answer from the server */
+			memarg_t ho = est;
+			size_t pl;
+			ho.expect_msgs = 0;
+			for (size_t i = 0; i < fr.n; i++)
+				if (frame_tcp(fr.d[i], fr.len[i], ho.port, &pl) == 1 && pl > 0) { ho.cut = i + 1; break; }
+			for (int r = 0; r < RUNS; r++) {
+				ho.want_heap = 0;
+				x[r] = in_child(mem_engine, &ho);
+				ho.want_heap = 1;
+				h[r] = in_child(mem_engine, &ho);
+			}
+			printf("  %-34s %12.0f %14.0f\n", "half-open (SYN .. ClientHello)", median(x, RUNS), median(h, RUNS));
+		}
 		tu_free_frames(&fr);
 		tlsgen_result_free(&g);
 	}

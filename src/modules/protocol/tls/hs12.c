@@ -260,7 +260,7 @@ void hs_ccs(flow_t *f, int dir)
 	tls_cipher_free(&d->cs);                 /* the previous epoch's (renegotiation) */
 	if (d->pend_ready && d->pend) {          /* keyed when this handshake's master was proven */
 		d->cs = *d->pend;
-		memset(d->pend, 0, sizeof *d->pend);
+		tls_wipe(d->pend, sizeof *d->pend);   /* the keys now live in d->cs only */
 		free(d->pend);
 		d->pend = NULL;
 		d->pend_ready = false;

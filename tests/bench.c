@@ -24,6 +24,8 @@
  * Not run by `make check` (it takes ~1 min and its figures depend on the machine); run
  * `tests/bench` by hand. `tests/bench -q` does 1 run instead of 5.
  * `tests/bench --keyless [N]` runs only the keyless flood (N sessions, default 20000),
+ * `tests/bench --memory-established [N]` only the memory per established idle flow (TLS
+ * 1.2 and 1.3, N flows, default 10000) with the per-flow struct sizes;
  * `tests/bench --memory [N]` only the memory per flow (N idle flows, default 10000; beyond
  * 60,000 flows the client address varies too).
  * Capture generators for scripts/bench.py (cross-tool comparison, issue 11), real OpenSSL
@@ -59,6 +61,7 @@
 #include "pcapw.h"
 #include "bench_gen.h"
 #include "testutil.h"
+#include "bench_mem.h"
 
 /* ---- allocation counting: interpose glibc's malloc family ---- */
 
@@ -100,8 +103,8 @@ void *realloc(void *p, size_t n)
 
 /* ---- helpers ---- */
 
-static int RUNS = 5;
-static char KEY[600], CERT[600];
+int RUNS = 5;
+char KEY[600], CERT[600];
 
 static double now_s(void)
 {
@@ -121,13 +124,13 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof *v, cmp_d);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static size_t rss_now(void)
+size_t rss_now(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
 	unsigned long a = 0, b = 0;
@@ -139,7 +142,7 @@ static size_t rss_now(void)
 }
 
 /* Ethernet/IPv4/TCP frame: direction (1: from the client port) and payload length. */
-static int frame_tcp(const uint8_t *f, size_t len, uint16_t client_port, size_t *plen)
+int frame_tcp(const uint8_t *f, size_t len, uint16_t client_port, size_t *plen)
 {
 	*plen = 0;
 	if (len < 14 + 20 + 20) return -1;
@@ -163,16 +166,15 @@ static void set_client_port(uint8_t *f, size_t len, uint16_t oldp, uint16_t newp
 
 /* ---- engine runs ---- */
 
-typedef struct sink { uint64_t msgs, bytes; } sink_t;
 
-static void on_message(void *u, const tls_message_t *m)
+void on_message(void *u, const tls_message_t *m)
 {
 	sink_t *s = u;
 	s->msgs++;
 	s->bytes += m->len;
 }
 
-static tls_keystore_t *keystore(const char *keylog)
+tls_keystore_t *keystore(const char *keylog)
 {
 	tls_keystore_t *ks = tls_keystore_new();
 	char err[512];
@@ -405,167 +407,6 @@ static void bench_handshakes(void)
 	tu_free_frames(&fr);
 }
 
-/* Run fn in a child, get a double back. */
-static double in_child(double (*fn)(void *), void *arg)
-{
-	int p[2];
-	if (pipe(p) != 0) return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		double v = fn(arg);
-		if (write(p[1], &v, sizeof v) != sizeof v) _exit(1);
-		_exit(0);
-	}
-	close(p[1]);
-	double v = -1;
-	if (read(p[0], &v, sizeof v) != sizeof v) v = -1;
-	close(p[0]);
-	waitpid(pid, NULL, 0);
-	return v;
-}
-
-typedef struct memarg { tu_frames_t *fr; size_t cut; uint16_t port; double buffered_per_flow; } memarg_t;
-
-static unsigned NFLOWS = 10000;     /* --memory N */
-
-/* Copy Ethernet/IPv4 frame `in` into `out` as flow number idx of many: the client
- * (the side with port `port0`) gets port 1024 + idx % 60000 and address 10.0.(idx / 60000).1,
- * the IPv4 header checksum is recomputed. Returns the length. */
-static size_t flow_variant(const uint8_t *in, size_t len, uint16_t port0, unsigned idx, uint8_t *out)
-{
-	memcpy(out, in, len);
-	if (len < 14 + 20 + 20 || (out[14] >> 4) != 4) return len;
-	size_t ihl = (size_t)(out[14] & 0x0f) * 4;
-	uint8_t *ip = out + 14, *t = out + 14 + ihl;
-	uint16_t np = (uint16_t)(1024 + idx % 60000);
-	int c2s = (t[0] << 8 | t[1]) == port0;
-	uint8_t *cport = c2s ? t : t + 2, *caddr = c2s ? ip + 12 : ip + 16;
-	cport[0] = (uint8_t)(np >> 8); cport[1] = (uint8_t)np;
-	caddr[0] = 10; caddr[1] = 0; caddr[2] = (uint8_t)(idx / 60000); caddr[3] = 1;
-	ip[10] = ip[11] = 0;
-	uint32_t sum = 0;
-	for (size_t i = 0; i < ihl; i += 2) sum += (uint32_t)ip[i] << 8 | ip[i + 1];
-	while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-	ip[10] = (uint8_t)(~sum >> 8); ip[11] = (uint8_t)~sum;
-	return len;
-}
-
-static double mem_engine(void *a_)
-{
-	memarg_t *a = a_;
-	tls_keystore_t *ks = keystore(NULL);
-	tls_engine_config_t cfg;
-	tls_engine_config_defaults(&cfg);
-	if (cfg.max_flows < NFLOWS + 16) cfg.max_flows = NFLOWS + 16;
-	tls_engine_t *e = tls_engine_new(&cfg, &ks, 1, NULL);
-	static uint8_t fb[65536 + 64];
-	size_t r0 = rss_now();
-	for (unsigned f = 0; f < NFLOWS; f++) {
-		for (size_t i = 0; i < a->cut; i++) {
-			size_t l = flow_variant(a->fr->d[i], a->fr->len[i] < 65536 ? a->fr->len[i] : 65536, a->port, f, fb);
-			tls_engine_feed_frame(e, a->fr->dlt, fb, l, a->fr->ts[i]);
-		}
-	}
-	size_t r1 = rss_now();
-	tls_engine_stats_t st;
-	tls_engine_get_stats(e, &st);
-	if (st.flows_active != NFLOWS) fprintf(stderr, "bench: %llu flows active\n", (unsigned long long)st.flows_active);
-	return (double)(r1 - r0) / NFLOWS;
-}
-
-static double mem_gcry(void *unused)
-{
-	(void)unused;
-	gcry_cipher_hd_t *h = malloc(NFLOWS * sizeof *h);
-	uint8_t key[16] = { 0 };
-	if (!h) return -1;
-	size_t r0 = rss_now();
-	for (unsigned i = 0; i < NFLOWS; i++) {
-		gcry_cipher_open(&h[i], GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, 0);
-		gcry_cipher_setkey(h[i], key, 16);
-	}
-	return (double)(rss_now() - r0) / NFLOWS;
-}
-
-/* One real connection (tlsgen, TLS1.2 RSA AES-128-GCM, SIP) as the source of idle flows:
- * a = cut after the server's first flight (SYN .. ServerHelloDone), est = established and
- * idle after the last message (no FIN). Returns 0 / -1. */
-static int idle_source(tu_frames_t *fr, tlsgen_result_t *g, memarg_t *a, memarg_t *est)
-{
-	size_t pl;
-	char pcap[700], err[512];
-	snprintf(pcap, sizeof pcap, "%s/mem.pcap", tu_tmpdir());
-	tlsgen_opts_t o;
-	tlsgen_opts_defaults(&o);
-	o.key_file = KEY; o.cert_file = CERT;
-	o.cipher = "AES128-GCM-SHA256";
-	o.app = TLSGEN_APP_SIP;
-	o.n_messages = 1;
-	o.seed = 3;
-	memset(g, 0, sizeof *g);
-	if (tlsgen_run(&o, pcap, g, err, sizeof err) != 0) { printf("memory: generator failed: %s\n", err); return -1; }
-	if (tu_load_frames(pcap, fr) != 0) return -1;
-	memarg_t m = { fr, 0, g->conns[0].client_port, 0 };
-	*a = m;
-	/* cut after the server's first flight: before the client's second data frame */
-	int cdata = 0;
-	for (size_t i = 0; i < fr->n; i++) {
-		int c = frame_tcp(fr->d[i], fr->len[i], a->port, &pl);
-		if (c == 1 && pl > 0 && ++cdata == 2) { a->cut = i; break; }
-	}
-	/* established and idle: everything up to the last data segment's ACK, no FIN */
-	*est = *a;
-	for (size_t i = 0; i < fr->n; i++) {
-		if (frame_tcp(fr->d[i], fr->len[i], a->port, &pl) >= 0 && pl > 0) est->cut = i + 2;
-	}
-	if (est->cut > fr->n) est->cut = fr->n;
-	return 0;
-}
-
-/* --gen-idle OUT N: a pcap of N flows stopped mid-handshake (for other tools' memory). */
-static int gen_idle(const char *out, unsigned n)
-{
-	tu_frames_t fr;
-	tlsgen_result_t g;
-	memarg_t a, est;
-	if (idle_source(&fr, &g, &a, &est) != 0) return 1;
-	pcapw_t *w = pcapw_open(out, PCAPW_LINK_ETHERNET);
-	if (!w) return 1;
-	static uint8_t fb[65536 + 64];
-	uint64_t ts = 1700000000ull * 1000000ull;
-	for (unsigned f = 0; f < n; f++)
-		for (size_t i = 0; i < a.cut; i++) {
-			size_t l = flow_variant(fr.d[i], fr.len[i] < 65536 ? fr.len[i] : 65536, a.port, f, fb);
-			if (pcapw_write(w, ts, fb, l) != 0) return 1;
-			ts += 2;
-		}
-	tu_free_frames(&fr);
-	tlsgen_result_free(&g);
-	return pcapw_close(w) == 0 ? 0 : 1;
-}
-
-static void bench_memory(void)
-{
-	tu_frames_t fr;
-	tlsgen_result_t g;
-	memarg_t a, est;
-	if (idle_source(&fr, &g, &a, &est) != 0) return;
-	double e[5], b[5], x[5];
-	for (int r = 0; r < RUNS; r++) {
-		e[r] = in_child(mem_engine, &a);
-		x[r] = in_child(mem_engine, &est);
-		b[r] = in_child(mem_gcry, NULL);
-	}
-	double me = median(e, RUNS), mx = median(x, RUNS), mb = median(b, RUNS);
-	printf("\nMemory per flow: %u idle flows (RSS growth / flows; baseline: one open AES-GCM handle)\n", NFLOWS);
-	printf("  %-44s %12s %14s %8s\n", "", "engine B/flow", "gcry hd B", "ratio");
-	printf("  %-44s %12.0f %14.0f %8.2f\n", "stopped mid-handshake (SYN .. ServerHelloDone)", me, mb, me / mb);
-	printf("  %-44s %12.0f %14.0f %8.2f\n", "established, idle after the last message", mx, mb, mx / mb);
-	tu_free_frames(&fr);
-	tlsgen_result_free(&g);
-}
-
 /* ---- keyless flood: key-log waits that never end ---- */
 
 static double cpu_s(void)
@@ -664,7 +505,7 @@ static int bench_keyless(unsigned n)
 
 int main(int argc, char **argv)
 {
-	int keyless = 0, memory = 0, baseline = 0;
+	int keyless = 0, memory = 0, baseline = 0, memory_est = 0;
 	unsigned keyless_n = 20000;
 	const char *gen_out = NULL, *gen_cipher = NULL, *idle_out = NULL, *key = NULL, *cert = NULL;
 	unsigned gen_msgs = 0, gen_len = 0, idle_n = 0;
@@ -687,6 +528,11 @@ int main(int argc, char **argv)
 		}
 		else if (!strcmp(argv[i], "--memory")) {
 			memory = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-') NFLOWS = (unsigned)strtoul(argv[++i], NULL, 10);
+			if (NFLOWS < 1 || NFLOWS > 60000u * 250) NFLOWS = 10000;
+		}
+		else if (!strcmp(argv[i], "--memory-established")) {
+			memory_est = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-') NFLOWS = (unsigned)strtoul(argv[++i], NULL, 10);
 			if (NFLOWS < 1 || NFLOWS > 60000u * 250) NFLOWS = 10000;
 		}
@@ -723,6 +569,7 @@ int main(int argc, char **argv)
 	}
 	if (keyless) return bench_keyless(keyless_n);
 	if (memory) { bench_memory(); return 0; }
+	if (memory_est) { bench_memory_established(); return 0; }
 	printf("protocol_tls engine benchmark (median of %d runs; %s, %s)\n", RUNS, gcry_check_version(NULL),
 	       OpenSSL_version(OPENSSL_VERSION));
 	bench_throughput();

@@ -180,10 +180,24 @@ void app_framing_gap(app_framing_t *f, int dir)
 	d->resync = framing ? (cut ? RESYNC_DROP_COUNTED : RESYNC_DROP) : RESYNC_RAW;
 }
 
+static int push_inner(app_framing_t *f, int dir, const uint8_t *data, size_t len,
+                      app_emit_fn emit, void *ctx);
+
+/* An idle flow keeps no message buffer: a direction's buffer is given back as soon as it
+ * holds nothing (messages inside one record, the common case, never need it). */
 int app_framing_push(app_framing_t *f, int dir, const uint8_t *data, size_t len,
                      app_emit_fn emit, void *ctx)
 {
 	if (!f || (dir != TLS_DIR_C2S && dir != TLS_DIR_S2C) || !data || !len) return 0;
+	int rc = push_inner(f, dir, data, len, emit, ctx);
+	for (int i = 0; i < 2; i++)
+		if (f->dir[i].buf && f->dir[i].len == 0) af_release(f, &f->dir[i]);
+	return rc;
+}
+
+static int push_inner(app_framing_t *f, int dir, const uint8_t *data, size_t len,
+                      app_emit_fn emit, void *ctx)
+{
 	app_dir_state_t *d = &f->dir[dir];
 	if (d->resync) {
 		size_t k = af_resync_point(f, dir, data, len);

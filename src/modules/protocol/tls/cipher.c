@@ -126,6 +126,8 @@ static int open_cipher(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8
 		return -1;
 	if (tls_bulk_is_cbc(s->bulk) && gcry_cipher_get_algo_blklen(algo) != s->iv_len)
 		return -1;
+	if (s->key_len > sizeof cs->key)
+		return -1;
 	if (gcry_cipher_open(&hd, algo, mode, 0) != 0)
 		return -1;
 	err = gcry_cipher_setkey(hd, key, s->key_len);
@@ -135,6 +137,27 @@ static int open_cipher(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8
 		return -1;
 	}
 	cs->hd = hd;
+	if (key != cs->key)
+		memcpy(cs->key, key, s->key_len);
+	return 0;
+}
+
+/* Open the MAC handle (CBC/stream/NULL suites): TLS HMAC keyed once with cs->mac_key;
+ * SSL 3.0 a plain hash, keyed by hand per record. */
+static int open_mac(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t version)
+{
+	gcry_md_hd_t md = NULL;
+	int algo = s->mac == TLS_HASH_SHA1 ? GCRY_MD_SHA1 :
+	           s->mac == TLS_HASH_SHA256 ? GCRY_MD_SHA256 :
+	           s->mac == TLS_HASH_SHA384 ? GCRY_MD_SHA384 :
+	           s->mac == TLS_HASH_MD5 ? GCRY_MD_MD5 : 0;
+	if (!algo || gcry_md_open(&md, algo, version == 0x0300 ? 0 : GCRY_MD_FLAG_HMAC) != 0)
+		return -1;
+	if (version != 0x0300 && gcry_md_setkey(md, cs->mac_key, s->mac_len) != 0) {
+		gcry_md_close(md);
+		return -1;
+	}
+	cs->mac_hd = md;
 	return 0;
 }
 
@@ -175,21 +198,8 @@ int tls_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t versi
 		memcpy(cs->mac_key, mac_key, s->mac_len);
 	}
 
-	if (!aead) {
-		/* TLS: HMAC keyed once; SSL 3.0: a plain hash, keyed by hand per record */
-		gcry_md_hd_t md = NULL;
-		int algo = s->mac == TLS_HASH_SHA1 ? GCRY_MD_SHA1 :
-		           s->mac == TLS_HASH_SHA256 ? GCRY_MD_SHA256 :
-		           s->mac == TLS_HASH_SHA384 ? GCRY_MD_SHA384 :
-		           s->mac == TLS_HASH_MD5 ? GCRY_MD_MD5 : 0;
-		if (!algo || gcry_md_open(&md, algo, version == 0x0300 ? 0 : GCRY_MD_FLAG_HMAC) != 0)
-			goto fail;
-		if (version != 0x0300 && gcry_md_setkey(md, cs->mac_key, s->mac_len) != 0) {
-			gcry_md_close(md);
-			goto fail;
-		}
-		cs->mac_hd = md;
-	}
+	if (!aead && open_mac(cs, s, version) != 0)
+		goto fail;
 	if (open_cipher(cs, s, key) != 0)
 		goto fail;
 	cs->suite = s;
@@ -230,6 +240,35 @@ out:
 	if (rc != 0)
 		tls_cipher_free(cs);
 	return rc;
+}
+
+bool tls_cipher_park(tls_cipher_state_t *cs)
+{
+	if (!cs || !tls_cipher_is_open(cs))
+		return false;
+	if (cs->hd)
+		gcry_cipher_close((gcry_cipher_hd_t)cs->hd); /* libgcrypt wipes the key schedule */
+	if (cs->mac_hd)
+		gcry_md_close((gcry_md_hd_t)cs->mac_hd);
+	cs->hd = cs->mac_hd = NULL;
+	cs->parked = true;
+	return true;
+}
+
+/* Reopen a parked state's handles from its kept key material. Returns 0 or -1. */
+static int unpark(tls_cipher_state_t *cs)
+{
+	const tls_suite_t *s = cs->suite;
+	if (!tls_bulk_is_aead(s->bulk) && open_mac(cs, s, cs->version) != 0)
+		return -1;
+	if (open_cipher(cs, s, cs->key) != 0) {
+		if (cs->mac_hd)
+			gcry_md_close((gcry_md_hd_t)cs->mac_hd);
+		cs->mac_hd = NULL;
+		return -1;
+	}
+	cs->parked = false;
+	return 0;
 }
 
 void tls_cipher_free(tls_cipher_state_t *cs)
@@ -438,6 +477,8 @@ int tls_cipher_decrypt(tls_cipher_state_t *cs, uint8_t *ctype, uint16_t rec_vers
 		*plain = NULL;
 	if (plen)
 		*plen = 0;
+	if (cs && cs->suite && cs->parked && unpark(cs) != 0)
+		return -2;
 	if (!cs || !cs->suite || (!cs->hd && cs->suite->bulk != TLS_BULK_NULL) || !ctype || !plain || !plen ||
 	    (!frag && flen))
 		return -2;

@@ -84,6 +84,8 @@ typedef struct tls_cipher_state {
 	                        * last ciphertext block of the previous successful record) */
 	uint8_t mac_key[48];
 	uint64_t seq;          /* next record sequence number */
+	uint8_t key[32];       /* bulk key, kept so a parked state can reopen its handles */
+	bool parked;           /* handles closed by tls_cipher_park; reopened on the next record */
 } tls_cipher_state_t;
 
 /* SSL 3.0–TLS 1.2: set up decryption for one direction from key-block material. iv may be
@@ -109,6 +111,18 @@ int tls13_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8_
  * past the record (a stream cipher cannot rewind: after a failure the direction is lost). */
 int tls_cipher_decrypt(tls_cipher_state_t *cs, uint8_t *ctype, uint16_t rec_version,
                        uint8_t *frag, size_t flen, uint8_t **plain, size_t *plen);
+
+/* Close an idle state's libgcrypt handles (a keyed AES-GCM handle is ~2 KB), keeping the
+ * compact key material in cs (key, IV / chained IV, MAC key, seq): the next
+ * tls_cipher_decrypt reopens and rekeys them, with identical results. Nothing for RC4 (its
+ * keystream position cannot be re-derived) nor a state without handles. Returns true if
+ * handles were closed. */
+bool tls_cipher_park(tls_cipher_state_t *cs);
+/* True if cs holds open libgcrypt handles (what tls_cipher_park would close). */
+static inline bool tls_cipher_is_open(const tls_cipher_state_t *cs)
+{
+	return cs->suite && (cs->hd || cs->mac_hd) && !tls_bulk_is_stream(cs->suite->bulk);
+}
 
 /* Release the handle and wipe keys. Safe on a zeroed or already freed state. */
 void tls_cipher_free(tls_cipher_state_t *cs);

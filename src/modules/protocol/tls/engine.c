@@ -118,6 +118,7 @@ static void flow_free(struct tls_engine *e, flow_t *f)
 		}
 		app_framing_free(&f->t->app);          /* gives its buffers back to e->buffered */
 		hs_conn_free(&f->t->conn);
+		rec_cipher_forget(e, f);
 		free(f->t);
 	}
 	free(f);
@@ -212,6 +213,7 @@ static void flow_finish(struct tls_engine *e, flow_t *f, int why)
 		}
 		app_framing_free(&f->t->app);
 		hs_conn_free(&f->t->conn);
+		rec_cipher_forget(e, f);
 		free(f->t);
 		f->t = NULL;
 	}
@@ -624,6 +626,7 @@ void shard_free(struct tls_engine *e)
 	for (size_t i = 0; i < e->n_stores; i++) tls_keystore_unref(e->stores[i]);
 	free(e->stores);
 	hold_pool_free(&e->hold_pool);
+	rec_pool_free(e);
 	ipfrag_free(e->frag);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);

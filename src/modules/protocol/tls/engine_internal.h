@@ -38,6 +38,7 @@
 #define TLS_MAX_HANDSHAKE_MSG (256 * 1024)    /* certificate chains stay far below */
 #define TLS_MAX_CANDIDATES 8
 #define TLS_MAX_PUB 133                       /* uncompressed P-521 point */
+#define REC_POOL_MAX 16                       /* empty record buffers a shard keeps for reuse */
 
 /* TLS content types */
 enum { CT_CCS = 20, CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23, CT_HEARTBEAT = 24 };
@@ -69,7 +70,7 @@ typedef struct tls_dirstate {
 	size_t hlen, hcap;
 	tls_cipher_state_t cs;       /* current read state */
 	bool cs_active;              /* records are decrypted with cs */
-	tls_cipher_state_t pend;     /* TLS <= 1.2: read state for this direction's next
+	tls_cipher_state_t *pend;    /* TLS <= 1.2 (allocated when needed): read state for this direction's next
 	                              * ChangeCipherSpec, keyed when the handshake's master was
 	                              * proven before that CCS was processed (a renegotiation's
 	                              * next ClientHello may reset the connection's master and
@@ -109,7 +110,7 @@ typedef struct tls_conn {
 	uint8_t new_ticket_hash[32];     /* SHA-256 of the ticket a NewSessionTicket issued */
 	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
 	bool waiting_gave_up;        /* the key log did not bring the keys in time */
-	char sni[256];
+	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
 	tls_transcript_t transcript;
 	bool transcript_on;
 	uint8_t session_hash[TLS_MAX_HASH_LEN];   /* EMS: hash through ClientKeyExchange */
@@ -174,6 +175,7 @@ typedef struct flow_tls {
 	app_framing_t app;
 	uint64_t hold_seq;           /* arrival counter of held records (both directions) */
 	uint64_t replay_seq;         /* seq of the held record being replayed (0: none) */
+	dlink_t cipher_link;         /* on eng->cipher_lru while cipher handles may be open */
 } flow_tls_t;
 
 typedef struct flow {
@@ -243,6 +245,9 @@ struct tls_engine {
 	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
+	dlist_t cipher_lru;          /* flows with open cipher handles, least recently used first */
+	uint8_t *rbuf_pool[REC_POOL_MAX]; /* empty full-size record buffers (record.c), reused across flows */
+	unsigned n_rbuf_pool;
 	ipfrag_t *frag;              /* IP fragment reassembly (NULL: frag-max-datagrams 0) */
 	/* log rate limiting */
 	double log_window_start;
@@ -304,6 +309,14 @@ void rec_drop_held(flow_t *f, int dir);
 void rec_compact(flow_t *f);
 /* Free per-direction buffers. */
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d);
+/* Flow f used its cipher handles: it becomes the most recently used flow of the shard;
+ * beyond cfg.max_open_ciphers flows the least recently used one's handles are parked
+ * (tls_cipher_park: compact keys kept, reopened by its next record). */
+void rec_cipher_touch(flow_t *f);
+/* f's TLS state is being freed: take it off the shard's list. */
+void rec_cipher_forget(struct tls_engine *e, flow_t *f);
+/* Free the shard's pool of empty record buffers. */
+void rec_pool_free(struct tls_engine *e);
 
 /* ---- handshake.c ---- */
 /* Plaintext handshake bytes of direction dir (may hold partial / several messages). */

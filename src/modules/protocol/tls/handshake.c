@@ -269,7 +269,7 @@ void hs_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 				size_t hl = d->hlen;
 				d->hlen = 0;
 				hs_message(f, dir, type, d->hbuf, hl);
-				if (d->hlen == 0 && d->hcap > 16384) {   /* a big certificate chain: give it back */
+				if (d->hlen == 0 && d->hbuf) {   /* spread messages are rare: an idle flow keeps no buffer */
 					tls_wipe(d->hbuf, d->hcap);
 					free(d->hbuf);
 					e->buffered -= d->hcap;

@@ -45,7 +45,7 @@ static void add_candidate(cands_t *k, const uint8_t ms[48], tls_key_kind_t kind)
 static bool key_applies(const flow_t *f, const ks_key_t *k)
 {
 	const tls_conn_t *c = &f->t->conn;
-	if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) return false;
+	if (!keys_selector_match(k, &f->ep, c->sni)) return false;
 	if (k->type == KS_RSA && c->cert_seen && memcmp(k->spki_hash, c->cert_spki, 32) != 0) return false;
 	return true;
 }
@@ -88,7 +88,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
-				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (!key_applies(f, key)) continue;   /* certificate names another key: skip the RSA op */
 				if (keys_rsa_decrypt_pms(key, c->enc_pms, c->enc_pms_len, pms) == 0 &&
@@ -111,7 +111,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
 				if ((key->type != KS_EC_P256 && key->type != KS_EC_P384) ||
-				    !keys_selector_match(key, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+				    !keys_selector_match(key, &f->ep, c->sni)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (c->cert_seen && memcmp(key->spki_hash, c->cert_spki, 32) != 0) continue;
 				uint8_t z[66];
@@ -218,8 +218,11 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 			tls_cipher_free(&od->cs);
 			if (setup_dir12(f, o, c->master, &od->cs) == 0) od->cs_active = true;
 		} else {
-			tls_cipher_free(&od->pend);
-			od->pend_ready = setup_dir12(f, o, c->master, &od->pend) == 0;
+			if (!od->pend) od->pend = calloc(1, sizeof *od->pend);
+			if (od->pend) {
+				tls_cipher_free(od->pend);
+				od->pend_ready = setup_dir12(f, o, c->master, od->pend) == 0;
+			}
 		}
 		cache_session(f);
 		if (c->n_tickets_seen) session_cache_put(e->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
@@ -255,9 +258,11 @@ void hs_ccs(flow_t *f, int dir)
 	d->encrypted = true;
 	d->cs_active = false;
 	tls_cipher_free(&d->cs);                 /* the previous epoch's (renegotiation) */
-	if (d->pend_ready) {                     /* keyed when this handshake's master was proven */
-		d->cs = d->pend;
-		memset(&d->pend, 0, sizeof d->pend);
+	if (d->pend_ready && d->pend) {          /* keyed when this handshake's master was proven */
+		d->cs = *d->pend;
+		tls_wipe(d->pend, sizeof *d->pend);   /* the keys now live in d->cs only */
+		free(d->pend);
+		d->pend = NULL;
 		d->pend_ready = false;
 		d->cs_active = true;
 	} else if (c->have_master && c->cs) {

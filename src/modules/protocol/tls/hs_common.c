@@ -51,7 +51,7 @@ size_t static_key_ecdh(flow_t *f, uint16_t group, const uint8_t *srv_pub, size_t
 		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 			const ks_key_t *k = &e->stores[s]->keys[i];
 			if (k->type == KS_RSA || !keys_group_match(k, group)) continue;
-			if (!keys_selector_match(k, &f->ep, c->sni[0] ? c->sni : NULL)) continue;
+			if (!keys_selector_match(k, &f->ep, c->sni)) continue;
 			if (k->pub_len != srv_len || memcmp(k->pub, srv_pub, srv_len) != 0) continue;
 			size_t zl = keys_ecdh(k, cli, clen, z, cap);
 			if (zl) return zl;
@@ -92,5 +92,6 @@ void hs_release_handshake_state(tls_conn_t *c)
 void hs_conn_free(tls_conn_t *c)
 {
 	hs_release_handshake_state(c);
+	free(c->sni);
 	tls_wipe(c, sizeof *c);
 }

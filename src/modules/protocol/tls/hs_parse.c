@@ -106,13 +106,19 @@ void parse_client_hello(flow_t *f, cursor_t *m)
 				uint8_t nt = cur_u8(&list);
 				cursor_t name = cur_sub16(&list);
 				if (cur_failed(&list)) break;
-				if (nt == 0 && cur_left(&name) > 0 && cur_left(&name) < sizeof c->sni) {
+				if (nt == 0 && cur_left(&name) > 0 && cur_left(&name) < 256) {
 					size_t n = cur_left(&name);
 					const uint8_t *s = cur_span(&name, n);
+					char h[256];
 					size_t k = 0;
 					for (size_t i = 0; i < n; i++)   /* keep printable host-name bytes only */
-						if (s[i] > 0x20 && s[i] < 0x7f) c->sni[k++] = (char)s[i];
-					c->sni[k] = 0;
+						if (s[i] > 0x20 && s[i] < 0x7f) h[k++] = (char)s[i];
+					free(c->sni);                    /* a renegotiation's hello replaces it */
+					c->sni = NULL;
+					if (k) {
+						c->sni = malloc(k + 1);
+						if (c->sni) { memcpy(c->sni, h, k); c->sni[k] = 0; }
+					}
 					break;
 				}
 			}

@@ -302,6 +302,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 		uint8_t *plain = NULL;
 		size_t plen = 0;
 		int rc;
+		rec_cipher_touch(f);                       /* this flow's handles stay open (LRU) */
 		if (d->resync) {
 			rc = decrypt_after_gap(d, &ct, version, frag, len, &plain, &plen);
 			if (rc == 0) d->resync = false;
@@ -521,6 +522,19 @@ static size_t consume_records(flow_t *f, int dir, const uint8_t *buf, size_t len
 	return off;
 }
 
+/* Give back d's empty record buffer: to the shard's pool when it is full-size and the pool
+ * has room, else to the allocator (ciphertext only: nothing to wipe). */
+static void rbuf_release(struct tls_engine *e, tls_dirstate_t *d)
+{
+	e->buffered -= d->rcap;
+	if (d->rcap == TLS_MAX_RECORD_LEN + 5 && e->n_rbuf_pool < REC_POOL_MAX)
+		e->rbuf_pool[e->n_rbuf_pool++] = d->rbuf;
+	else
+		free(d->rbuf);
+	d->rbuf = NULL;
+	d->rcap = 0;
+}
+
 void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 {
 	struct tls_engine *e = f->eng;
@@ -550,10 +564,17 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		if (len > TLS_MAX_RECORD_LEN + 5 && !d->resync) { d->broken = true; return; }
 	}
 	/* keep the partial record (bounded by the largest legal record); the buffer's whole
-	 * capacity counts against max-buffer-total and is reused for the flow's life (no
-	 * allocation per packet), except that it is given back under memory pressure */
+	 * capacity counts against max-buffer-total while the flow holds it. A direction holds
+	 * one only while a record is incomplete: an empty buffer goes back to the shard's pool
+	 * (REC_POOL_MAX full-size buffers, so active flows allocate nothing per packet) and an
+	 * idle flow keeps none. */
 	while (len) {
 		size_t room = TLS_MAX_RECORD_LEN + 5 - d->rlen;
+		if (!d->rbuf && e->n_rbuf_pool && e->buffered + (TLS_MAX_RECORD_LEN + 5) <= e->cfg.max_total_buffer) {
+			d->rbuf = e->rbuf_pool[--e->n_rbuf_pool];
+			d->rcap = TLS_MAX_RECORD_LEN + 5;
+			e->buffered += d->rcap;
+		}
 		if (d->rcap < TLS_MAX_RECORD_LEN + 5) {
 			size_t want = d->rlen + len;
 			if (want > TLS_MAX_RECORD_LEN + 5) want = TLS_MAX_RECORD_LEN + 5;
@@ -588,12 +609,7 @@ void rec_stream_data(flow_t *f, int dir, const uint8_t *data, size_t len)
 		if (d->broken) { d->rlen = 0; break; }
 		if (take == 0) break;
 	}
-	if (d->rlen == 0 && d->rbuf && (d->broken || e->buffered > e->cfg.max_total_buffer / 2)) {
-		e->buffered -= d->rcap;
-		free(d->rbuf);
-		d->rbuf = NULL;
-		d->rcap = 0;
-	}
+	if (d->rlen == 0 && d->rbuf) rbuf_release(e, d);
 }
 
 void rec_compact(flow_t *f)
@@ -601,21 +617,55 @@ void rec_compact(flow_t *f)
 	struct tls_engine *e = f->eng;
 	for (int i = 0; i < 2; i++) {
 		tls_dirstate_t *d = &f->t->d[i];
-		if (d->rbuf && d->rlen == 0) { free(d->rbuf); e->buffered -= d->rcap; d->rbuf = NULL; d->rcap = 0; }
+		if (d->rbuf && d->rlen == 0) rbuf_release(e, d);
 		if (d->hbuf && d->hlen == 0) { tls_wipe(d->hbuf, d->hcap); free(d->hbuf); e->buffered -= d->hcap; d->hbuf = NULL; d->hcap = 0; }
 	}
 }
 
 void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 {
-	free(d->rbuf);                               /* ciphertext only: nothing to wipe */
+	d->rlen = 0;
+	if (d->rbuf) rbuf_release(e, d);
 	if (d->hbuf) { tls_wipe(d->hbuf, d->hcap); free(d->hbuf); }
-	e->buffered -= d->rcap + d->hcap;
+	e->buffered -= d->hcap;
 	d->rbuf = d->hbuf = NULL;
 	d->rlen = d->hlen = d->rcap = d->hcap = 0;
 	tls_cipher_free(&d->cs);
-	tls_cipher_free(&d->pend);
+	if (d->pend) {
+		tls_cipher_free(d->pend);
+		free(d->pend);
+		d->pend = NULL;
+	}
 	d->pend_ready = false;
 	tls_wipe(d->secret, sizeof d->secret);
 	tls_wipe(d->next_secret, sizeof d->next_secret);
+}
+
+void rec_pool_free(struct tls_engine *e)
+{
+	while (e->n_rbuf_pool) free(e->rbuf_pool[--e->n_rbuf_pool]);
+}
+
+void rec_cipher_touch(flow_t *f)
+{
+	struct tls_engine *e = f->eng;
+	dlink_t *l = &f->t->cipher_link;
+	if (e->cipher_lru.tail == l) return;             /* already the most recent */
+	dlist_remove(&e->cipher_lru, l);
+	dlist_append(&e->cipher_lru, l);
+	size_t max = e->cfg.max_open_ciphers ? e->cfg.max_open_ciphers : 1;
+	while (e->cipher_lru.count > max) {
+		dlink_t *v = e->cipher_lru.head;
+		dlist_remove(&e->cipher_lru, v);
+		flow_tls_t *t = DLIST_ENTRY(v, flow_tls_t, cipher_link);
+		for (int i = 0; i < 2; i++) {
+			tls_cipher_park(&t->d[i].cs);
+			if (t->d[i].pend) tls_cipher_park(t->d[i].pend);
+		}
+	}
+}
+
+void rec_cipher_forget(struct tls_engine *e, flow_t *f)
+{
+	if (f->t) dlist_remove(&e->cipher_lru, &f->t->cipher_link);
 }

@@ -58,6 +58,7 @@ PTLS_API void tls_engine_config_defaults(tls_engine_config_t *c)
 	c->emit_handshake_only_sessions = true;
 	c->max_cleartext_prefix = 16384;
 	c->shards = 1;
+	c->max_open_ciphers = 1024;
 	c->frag_max_datagrams = 64;
 	c->frag_max_bytes = 1024 * 1024;
 	c->frag_timeout = 30;
@@ -93,6 +94,7 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	sc.max_total_buffer = (e->cfg.max_total_buffer + e->n - 1) / e->n;
 	sc.frag_max_datagrams = (e->cfg.frag_max_datagrams + e->n - 1) / e->n;
 	sc.frag_max_bytes = (e->cfg.frag_max_bytes + e->n - 1) / e->n;
+	sc.max_open_ciphers = ((e->cfg.max_open_ciphers ? e->cfg.max_open_ciphers : 1024) + e->n - 1) / e->n;
 	shard_shared_t shared = { &e->next_flow_id, e->cache, e->n };
 	for (unsigned i = 0; i < e->n; i++)
 		if (!(e->sh[i] = shard_new(&sc, e->stores, e->n_stores, cb, &shared))) goto fail;

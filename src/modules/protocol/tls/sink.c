@@ -69,7 +69,7 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 		else e->st.sessions_failed[reason]++;
 		if (!decrypted || reason != TLS_REASON_NONE)
 			eng_log(e, 6, "session %llu%s%s: %s (%s), lost c2s %llu s2c %llu bytes", (unsigned long long)f->id,
-			        c->sni[0] ? " sni=" : "", c->sni[0] ? c->sni : "",
+			        c->sni ? " sni=" : "", c->sni ? c->sni : "",
 			        decrypted ? "decrypted, incomplete" : "not decrypted",
 			        reason == TLS_REASON_NONE ? "reason unknown" : tls_reason_name(reason),
 			        (unsigned long long)f->tcp[0].lost_bytes, (unsigned long long)f->tcp[1].lost_bytes);
@@ -81,7 +81,7 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	s.ep = &f->ep;
 	s.tls_version = c->sh_seen ? c->version : 0;
 	s.suite = c->sh_seen ? c->suite : 0;
-	s.sni = c->sni[0] ? c->sni : NULL;
+	s.sni = c->sni;
 	s.resumed = c->resumed;
 	s.ems = c->ems && !c->tls13;
 	s.etm = c->etm;

@@ -246,6 +246,7 @@ static const param_def_t params[] = {
 	{ "frag-max-datagrams",      P_U32, ECFG(frag_max_datagrams), false, 0, 1000000 },
 	{ "frag-max-bytes",          P_U32, ECFG(frag_max_bytes),     true,  0, UINT32_MAX },
 	{ "frag-timeout",            P_U32, ECFG(frag_timeout),       false, 1, 3600 },
+	{ "max-open-ciphers",        P_U32, ECFG(max_open_ciphers),   false, 1, 100000000 },
 	{ NULL, 0, 0, false, 0, 0 }
 };
 

@@ -177,6 +177,10 @@ typedef struct tls_engine_config {
 	uint32_t frag_max_datagrams;
 	uint32_t frag_max_bytes;
 	uint32_t frag_timeout;
+	uint32_t max_open_ciphers;      /* flows whose libgcrypt cipher handles stay open (default
+	                                 * 1024, split across shards); the least recently used
+	                                 * beyond it keep only compact keys and reopen on their
+	                                 * next record (0: the default) */
 } tls_engine_config_t;
 
 /* Fill cfg with defaults. */

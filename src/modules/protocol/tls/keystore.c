@@ -117,6 +117,9 @@ PTLS_API int tls_keystore_add_keylog(tls_keystore_t *ks, const char *path, size_
 	if (!ks || !path) { snprintf(err, errlen, "no key log file given"); return -1; }
 	tls_keylog_t *kl = tls_keylog_open(path, max_entries, err, errlen);
 	if (!kl) return -1;
+	/* what the file already holds is there for the first packet: no session waits (and
+	 * holds its records) for a re-read of lines that were written before we started */
+	tls_keylog_refresh(kl);
 	tls_keylog_t **n = realloc(ks->keylogs, (ks->n_keylogs + 1) * sizeof *n);
 	if (!n) { tls_keylog_free(kl); snprintf(err, errlen, "%s: out of memory", path); return -1; }
 	ks->keylogs = n;

@@ -46,13 +46,6 @@ static int load_cases(void)
 	return 0;
 }
 
-static const tu_session_t *by_server_port(const tu_run_t *r, uint16_t port)
-{
-	for (size_t i = 0; i < r->n_sess; i++)
-		if (r->sess[i].ep.server_port == port) return &r->sess[i];
-	return NULL;
-}
-
 /* Every case (or only the RSA key-exchange ones) decrypted byte-exact in both directions. */
 static void check_run(const char *pcap, bool keylog, bool rsa_only, const char *what)
 {
@@ -69,7 +62,7 @@ static void check_run(const char *pcap, bool keylog, bool rsa_only, const char *
 		const gcase_t *c = &C[i];
 		bool rsa_kx = !strncmp(c->name, "TLS_RSA_", 8);
 		if (rsa_only && !rsa_kx) continue;
-		const tu_session_t *s = by_server_port(&r, c->port);
+		const tu_session_t *s = tu_session_by_server_port(&r, c->port);
 		size_t l0 = 0, l1 = 0;
 		uint8_t *p0 = s ? tu_concat(&r, s->flow, 0, &l0) : NULL, *p1 = s ? tu_concat(&r, s->flow, 1, &l1) : NULL;
 		bool ok = s && s->decrypted && s->reason == TLS_REASON_NONE && s->suite == c->id && s->final_reports == 1 &&
@@ -86,20 +79,14 @@ static void check_run(const char *pcap, bool keylog, bool rsa_only, const char *
 int main(void)
 {
 	tls_engine_global_init();
-	const char *top = getenv("top_srcdir");
 	snprintf(DIR_, sizeof DIR_, "%s/gnutls", tu_tmpdir());
-	char cmd[1400];
-	snprintf(cmd, sizeof cmd, "sh %s/tests/legacy_gnutls.sh %s >%s.log 2>&1", top ? top : ".", DIR_, DIR_);
-	int rc = system(cmd);
-	if (rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
-		char p[700], why[256] = "tool missing";
-		snprintf(p, sizeof p, "%s/skip", DIR_);
-		FILE *f = fopen(p, "r");
-		if (f) { if (!fgets(why, sizeof why, f)) why[0] = 0; fclose(f); why[strcspn(why, "\n")] = 0; }
+	char why[256];
+	int rc = tu_run_peer_script("legacy_gnutls.sh", DIR_, why, sizeof why);
+	if (rc == 77) {
 		printf("1..0 # SKIP %s\n", why);
 		return 0;
 	}
-	if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0 || load_cases() != 0) {
+	if (rc != 0 || load_cases() != 0) {
 		tap_ok(0, "legacy_gnutls.sh ran and wrote its index (exit %d)", rc);
 		return tap_done();
 	}

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <pcap/pcap.h>
@@ -272,4 +273,33 @@ size_t tu_json_concat(const char *json, int port, const char *dir, uint8_t *out,
 		l = e ? e + 1 : NULL;
 	}
 	return n;
+}
+
+const tu_session_t *tu_session_by_server_port(const tu_run_t *r, uint16_t port)
+{
+	for (size_t i = 0; i < r->n_sess; i++)
+		if (r->sess[i].ep.server_port == port) return &r->sess[i];
+	return NULL;
+}
+
+int tu_run_peer_script(const char *script, const char *dir, char *why, size_t whylen)
+{
+	const char *top = getenv("top_srcdir");
+	char cmd[1400];
+	snprintf(cmd, sizeof cmd, "sh %s/tests/%s %s >%s.log 2>&1", top ? top : ".", script, dir, dir);
+	int rc = system(cmd);
+	if (rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
+		char p[700];
+		snprintf(why, whylen, "tool missing");
+		snprintf(p, sizeof p, "%s/skip", dir);
+		FILE *f = fopen(p, "r");
+		if (f) {
+			if (!fgets(why, (int)whylen, f)) why[0] = 0;
+			fclose(f);
+			why[strcspn(why, "\n")] = 0;
+		}
+		return 77;
+	}
+	if (rc == -1 || !WIFEXITED(rc)) return -1;
+	return WEXITSTATUS(rc);
 }

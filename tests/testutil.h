@@ -78,6 +78,11 @@ const char *tu_samples_dir(void);
 
 /* Concatenated plaintext (base64 "data" decoded) of the captls JSON message lines of one
  * direction ("c2s"/"s2c") and, unless port < 0, one client port. Returns the length. */
+/* Session whose server port is port, or NULL. */
+const tu_session_t *tu_session_by_server_port(const tu_run_t *r, uint16_t port);
+/* Run `sh $top_srcdir/tests/SCRIPT DIR` (a real-peer capture script; output in DIR.log).
+ * Returns its exit status: 0 done, 77 skipped (why from DIR/skip), -1 not run. */
+int tu_run_peer_script(const char *script, const char *dir, char *why, size_t whylen);
 size_t tu_json_concat(const char *json, int port, const char *dir, uint8_t *out, size_t cap);
 
 #endif

@@ -524,12 +524,6 @@ housekeeping:
 	return 0;
 }
 
-int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
-{
-	e->now = clock_observe(&e->clock, ts);
-	return feed_segment(e, seg, ts);
-}
-
 /* A fragment of a datagram whose address pair belongs to this shard: reassembled here; a
  * completed datagram goes back through the decoder, which is told not to accept fragments
  * again, so nothing recurses. */
@@ -554,7 +548,8 @@ int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts
 {
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
-	int rc = eng_feed_tcp_locked(e, seg, ts);
+	e->now = clock_observe(&e->clock, ts);
+	int rc = feed_segment(e, seg, ts);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }

@@ -356,7 +356,4 @@ int pkt_decode_ip(tls_engine_stats_t *st, const uint8_t *ip, size_t len, tls_tcp
 int pkt_decode_frame(tls_engine_stats_t *st, int dlt, const uint8_t *frame, size_t caplen, tls_tcp_segment_t *seg,
                      ipfrag_in_t *fr);
 
-/* ---- engine.c: internal entry after decoding ---- */
-int eng_feed_tcp_locked(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts);
-
 #endif

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <gcrypt.h>
 #include "flow.h"
@@ -77,8 +78,21 @@ int flow_table_init(flow_table_t *t, size_t max_flows)
 	t->buckets = calloc(n, sizeof *t->buckets);
 	if (!t->buckets) return -1;
 	t->nbuckets = n;
-	gcry_create_nonce(t->seed, sizeof t->seed);
+	flow_random_seed(t->seed, sizeof t->seed);
 	return 0;
+}
+
+void flow_random_seed(void *buf, size_t len)
+{
+	/* getrandom, not gcry_create_nonce: touching libgcrypt's CSPRNG makes it poll on
+	 * every later handle open (see do_global_init) */
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n <= 0) { gcry_create_nonce(p, len); return; }
+		p += n;
+		len -= (size_t)n;
+	}
 }
 
 void flow_table_destroy(flow_table_t *t)

@@ -35,7 +35,9 @@ typedef struct flow_table {
 void flow_key_make(flow_key_t *k, int family, const uint8_t *src, uint16_t sport,
                    const uint8_t *dst, uint16_t dport, bool *swapped);
 int flow_table_init(flow_table_t *t, size_t max_flows);
-void flow_table_destroy(flow_table_t *t);   /* does not free nodes */
+void flow_table_destroy(flow_table_t *t);
+/* Fill buf with len unpredictable bytes (hash seeds), from the kernel's generator. */
+void flow_random_seed(void *buf, size_t len);   /* does not free nodes */
 /* Keyed hash of a key (attackers who do not know seed cannot aim at one bucket). */
 uint64_t flow_key_hash(const uint64_t seed[2], const flow_key_t *k);
 flow_node_t *flow_table_find(flow_table_t *t, const flow_key_t *k);

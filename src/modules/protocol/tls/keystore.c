@@ -52,6 +52,12 @@ static int init_result;
 static void do_global_init(void)
 {
 	if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+		/* The "system" generator (getrandom) instead of libgcrypt's CSPRNG: once the
+		 * CSPRNG is seeded, every gcry_md_open / gcry_cipher_open runs a "fast random
+		 * poll" (getrusage + clock_gettime syscalls), 4 per TLS handshake here. Must be
+		 * asked before libgcrypt initialises; a host that initialised it first keeps its
+		 * choice, and the engine never seeds the CSPRNG itself (flow_random_seed). */
+		gcry_control(GCRYCTL_SET_PREFERRED_RNG_TYPE, GCRY_RNG_TYPE_SYSTEM);
 		if (!gcry_check_version("1.8.0")) { init_result = -1; return; }
 		/* Secrets are wiped explicitly (tls_wipe); secure memory would need privileges. */
 		gcry_control(GCRYCTL_DISABLE_SECMEM, 0);

@@ -78,7 +78,7 @@ PTLS_API tls_engine_t *tls_engine_new(const tls_engine_config_t *cfg, tls_keysto
 	if (e->n > SHARDS_MAX) e->n = SHARDS_MAX;
 	e->cfg.shards = e->n;
 	atomic_init(&e->next_flow_id, 1);
-	gcry_create_nonce(e->seed, sizeof e->seed);
+	flow_random_seed(e->seed, sizeof e->seed);
 	e->cache = session_cache_new(e->cfg.session_cache_size);
 	e->sh = calloc(e->n, sizeof *e->sh);
 	e->stores = nstores ? calloc(nstores, sizeof *e->stores) : NULL;

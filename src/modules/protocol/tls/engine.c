@@ -32,11 +32,13 @@ struct tls_engine *shard_new(const tls_engine_config_t *cfg, tls_keystore_t *con
 	e->cfg.tls_ports = e->ports;
 	if (cb) e->cb = *cb;
 	pthread_mutex_init(&e->lock, NULL);
-	if (flow_table_init(&e->table, e->cfg.max_flows) != 0) { free(e); return NULL; }
+	pthread_cond_init(&e->busy_cv, NULL);
+	if (!(e->scratch = malloc(SCRATCH_LEN))) { free(e); return NULL; }
+	if (flow_table_init(&e->table, e->cfg.max_flows) != 0) { free(e->scratch); free(e); return NULL; }
 	e->cache = sh->cache;
 	if (nstores) {
 		e->stores = calloc(nstores, sizeof *e->stores);
-		if (!e->stores) { flow_table_destroy(&e->table); free(e); return NULL; }
+		if (!e->stores) { flow_table_destroy(&e->table); free(e->scratch); free(e); return NULL; }
 		for (size_t i = 0; i < nstores; i++) {
 			if (!stores[i]) continue;
 			tls_keystore_ref(stores[i]);
@@ -278,7 +280,7 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 {
 	if (e->table.count >= e->cfg.max_flows) {
 		flow_node_t *old = flow_table_oldest(&e->table);
-		if (old) flow_end(e, (flow_t *)old, 2);
+		if (old && !((flow_t *)old)->busy) flow_end(e, (flow_t *)old, 2);   /* busy: one over, briefly */
 	}
 	flow_t *f = calloc(1, sizeof *f);
 	if (!f) return NULL;
@@ -343,7 +345,7 @@ static void housekeeping(struct tls_engine *e)
 	unsigned n = 0;
 	while (e->closing.head && n++ < CLOSE_PER_PACKET) {
 		flow_t *f = DLIST_ENTRY(e->closing.head, flow_t, close_link);
-		if (f->close_at > e->now) break;
+		if (f->close_at > e->now || f->busy) break;
 		closing_remove(e, f);
 		if (f->t && f->t->conn.waiting_keylog) f->ended = true;
 		else flow_linger(e, f);                               /* reset confirmed by silence */
@@ -351,14 +353,14 @@ static void housekeeping(struct tls_engine *e)
 	n = 0;
 	while (e->timewait.head && n++ < CLOSE_PER_PACKET) {
 		flow_t *f = DLIST_ENTRY(e->timewait.head, flow_t, close_link);
-		if (f->close_at > e->now) break;
+		if (f->close_at > e->now || f->busy) break;
 		flow_end(e, f, 0);                                    /* TIME_WAIT over */
 	}
 	if (!e->waiting.head) return;
 	n = 0;
 	while (e->waiting.head && n++ < WAIT_GIVEUP_PER_PACKET) {
 		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
-		if (f->wait_deadline > e->now) break;
+		if (f->wait_deadline > e->now || f->busy) break;
 		waitlist_remove(e, f);
 		rec_retry_held(f, true);
 		if (f->ended) flow_end(e, f, 0);
@@ -381,7 +383,7 @@ static void housekeeping(struct tls_engine *e)
 	while (e->retry_cursor && n < RETRY_PER_PACKET) {
 		flow_t *f = DLIST_ENTRY(e->retry_cursor, flow_t, wait_link);
 		e->retry_cursor = e->retry_cursor->next;
-		if (f->wait_gen == e->keylog_gen) continue;
+		if (f->wait_gen == e->keylog_gen || f->busy) continue;
 		n++;
 		wait_retry(e, f, false);
 	}
@@ -434,7 +436,9 @@ static enum syn_verdict handle_syn(struct tls_engine *e, flow_t *f, int dir, con
 }
 
 /* One TCP segment at engine time e->now (already observed from ts). */
-static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
+/* may_unlock: seg's bytes stay valid while the lock is released (not a datagram the
+ * shard's fragment reassembler owns), so a public-key operation may run unlocked. */
+static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts, bool may_unlock)
 {
 	e->st.bytes_in += seg->len;
 	if (seg->family != AF_INET && seg->family != AF_INET6) { e->st.packets_malformed++; return -1; }
@@ -445,7 +449,8 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	flow_key_t k;
 	bool swapped;
 	flow_key_make(&k, seg->family, seg->src_ip, seg->sport, seg->dst_ip, seg->dport, &swapped);
-	flow_t *f = (flow_t *)flow_table_find(&e->table, &k);
+	flow_t *f;
+	while ((f = (flow_t *)flow_table_find(&e->table, &k)) != NULL && pk_wait_flow(e, f)) {}
 	const bool syn = (seg->flags & 0x12) == 0x02, synack = (seg->flags & 0x12) == 0x12;
 	if (f && f->finished) {
 		/* a closed connection: its stale segments (old sequence numbers, bare ACKs/RSTs)
@@ -503,6 +508,7 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		if (f->rst_dir == dir) { closing_remove(e, f); e->rst_ignored++; }   /* data after it: stray RST */
 	}
 	struct deliver_ctx dc = { f, dir };
+	e->pk_unlock_ok = may_unlock;  /* f's own bytes: a public-key operation may run unlocked */
 	tcp_stream_segment(&f->tcp[dir], seg->seq, seg->flags, seg->payload, seg->len, &e->tcp_lim, &e->tcp_cnt,
 	                   deliver_cb, &dc);
 	if (seg->flags & 0x10) tcp_stream_acked(&f->tcp[1 - dir], seg->ack, e->now);
@@ -511,6 +517,7 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		struct deliver_ctx oc = { f, i };
 		tcp_stream_age_hole(&f->tcp[i], e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}
+	e->pk_unlock_ok = false;
 	if (f->t && f->t->conn.waiting_keylog) eng_waitlist_add(e, f);
 	if (tcp_stream_finished(&f->tcp[0]) && tcp_stream_finished(&f->tcp[1])) {
 		/* A session still waiting for key-log keys stays parked (the endpoint may write
@@ -538,7 +545,7 @@ int shard_feed_fragment(struct tls_engine *e, const ipfrag_in_t *fr, double ts)
 	if (e->frag && ipfrag_add(e->frag, fr, e->now, &ip, &len) == 1) {
 		tls_tcp_segment_t seg;
 		rc = pkt_decode_ip(&e->st, ip, len, &seg, NULL);
-		rc = rc == 1 ? feed_segment(e, &seg, ts) : rc;
+		rc = rc == 1 ? feed_segment(e, &seg, ts, false) : rc;
 	}
 	pthread_mutex_unlock(&e->lock);
 	return rc;
@@ -549,7 +556,7 @@ int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts
 	pthread_mutex_lock(&e->lock);
 	e->st.packets++;
 	e->now = clock_observe(&e->clock, ts);
-	int rc = feed_segment(e, seg, ts);
+	int rc = feed_segment(e, seg, ts, true);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -560,6 +567,7 @@ static void expire_locked(struct tls_engine *e, double now, bool all)
 	flow_node_t *o;
 	while ((o = flow_table_oldest(&e->table)) != NULL) {
 		if (!all && (o->last_ts + e->cfg.flow_timeout >= now || n >= EXPIRE_PER_PACKET)) break;
+		if (((flow_t *)o)->busy) break;     /* (all: the caller waited for busy flows) */
 		flow_end(e, (flow_t *)o, all ? 0 : 1);
 		n++;
 	}
@@ -572,6 +580,7 @@ void shard_expire(struct tls_engine *e, double now, bool all, bool try_only)
 	} else {
 		pthread_mutex_lock(&e->lock);
 	}
+	if (all) pk_wait_all(e);
 	e->now = clock_observe(&e->clock, now);
 	housekeeping(e);
 	expire_locked(e, e->now, all);
@@ -592,7 +601,7 @@ size_t shard_wait_keys(struct tls_engine *e)
 		while (l) {
 			flow_t *f = DLIST_ENTRY(l, flow_t, wait_link);
 			l = l->next;
-			if (f->wait_gen != g) wait_retry(e, f, false);
+			if (f->wait_gen != g && !f->busy) wait_retry(e, f, false);
 		}
 	}
 	n = e->waiting.count;
@@ -603,6 +612,7 @@ size_t shard_wait_keys(struct tls_engine *e)
 void shard_flush(struct tls_engine *e)
 {
 	pthread_mutex_lock(&e->lock);
+	pk_wait_all(e);
 	while (e->waiting.head) {
 		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
 		waitlist_remove(e, f);
@@ -625,7 +635,10 @@ void shard_free(struct tls_engine *e)
 	ipfrag_free(e->frag);
 	flow_table_destroy(&e->table);
 	pthread_mutex_destroy(&e->lock);
-	tls_wipe(e->scratch, sizeof e->scratch);
+	pthread_cond_destroy(&e->busy_cv);
+	pk_free_spares(e);
+	tls_wipe(e->scratch, SCRATCH_LEN);
+	free(e->scratch);
 	free(e);
 }
 

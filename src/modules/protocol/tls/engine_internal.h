@@ -38,6 +38,8 @@
 #define TLS_MAX_HANDSHAKE_MSG (256 * 1024)    /* certificate chains stay far below */
 #define TLS_MAX_CANDIDATES 8
 #define TLS_MAX_PUB 133                       /* uncompressed P-521 point */
+#define SCRATCH_LEN (TLS_MAX_RECORD_LEN + 64)
+#define PK_SPARE_MAX 8                        /* spare scratch buffers a shard keeps */
 #define REC_POOL_MAX 16                       /* empty record buffers a shard keeps for reuse */
 
 /* TLS content types */
@@ -208,6 +210,8 @@ typedef struct flow {
 	bool syn_pending;            /* a SYN outside the sequence space: new connection if answered */
 	bool in_retry, retry_again;  /* held-record replay running (no recursion) / to run again */
 	bool syn_from_client;
+	bool busy;                   /* a public-key operation of this flow runs without the shard
+	                              * lock (pk_unlocked.c): nobody else touches or frees it */
 	uint32_t syn_seq;
 } flow_t;
 
@@ -253,8 +257,15 @@ struct tls_engine {
 	double log_window_start;
 	unsigned log_in_window;
 	uint64_t log_suppressed;
-	/* scratch (no per-packet allocation) */
-	uint8_t scratch[TLS_MAX_RECORD_LEN + 64];
+	/* public-key operations outside the lock (pk_unlocked.c) */
+	pthread_cond_t busy_cv;      /* signalled when a flow stops being busy */
+	unsigned n_busy;             /* flows whose public-key operation runs unlocked */
+	bool pk_unlock_ok;           /* the lock holder is in a section that may release it */
+	uint8_t *scratch_spare[PK_SPARE_MAX]; /* scratch buffers handed back by busy flows */
+	unsigned n_scratch_spare;
+	/* scratch (no per-packet allocation): SCRATCH_LEN bytes; a flow whose public-key
+	 * operation runs unlocked takes it along and leaves a spare here */
+	uint8_t *scratch;
 };
 
 /* ---- log.c ---- */
@@ -295,6 +306,26 @@ void shard_flush(struct tls_engine *e);
 void shard_free(struct tls_engine *e);
 /* The shard's counters (key-log counters are the front's). */
 void shard_get_stats(struct tls_engine *e, tls_engine_stats_t *st);
+
+/* ---- pk_unlocked.c: public-key operations without the shard lock ---- */
+/* RSA-decrypt a pre-master secret (keys_rsa_decrypt_pms) for flow f; when the shard lock
+ * may be released here (e->pk_unlock_ok, set by the engine around a packet's delivery)
+ * the operation runs unlocked while f is busy. Called with the lock held; returns with it
+ * held. 0 and pms set, or -1. */
+int pk_rsa_decrypt(flow_t *f, const ks_key_t *k, const uint8_t *enc, size_t len, uint8_t pms[48]);
+/* The same for a static-key (EC)DH agreement (keys_ecdh): the shared secret's length, 0 on
+ * failure. */
+size_t pk_ecdh(flow_t *f, const ks_key_t *k, const uint8_t *pub, size_t publen, uint8_t *z, size_t cap);
+/* Lock held: wait until flow f (a pointer that may be stale afterwards) is not busy.
+ * Returns true when it had to wait (the caller looks the flow up again). */
+bool pk_wait_flow(struct tls_engine *e, const flow_t *f);
+/* Lock held: wait until no flow of the shard is busy (end of input, free). */
+void pk_wait_all(struct tls_engine *e);
+/* Free the shard's spare scratch buffers (shard_free). */
+void pk_free_spares(struct tls_engine *e);
+/* Test hook: called (with its argument) while an RSA operation runs unlocked. */
+extern void (*pk_unlocked_hook)(void *arg);
+extern void *pk_unlocked_hook_arg;
 
 /* ---- record.c ---- */
 /* In-order TCP bytes of direction dir (data NULL: gap of len bytes). */

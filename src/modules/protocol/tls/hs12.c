@@ -91,7 +91,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (!key_applies(f, key)) continue;   /* certificate names another key: skip the RSA op */
-				if (keys_rsa_decrypt_pms(key, c->enc_pms, c->enc_pms_len, pms) == 0 &&
+				if (pk_rsa_decrypt(f, key, c->enc_pms, c->enc_pms_len, pms) == 0 &&
 				    derive_master(c, pms, 48, ms) == 0)
 					add_candidate(k, ms, TLS_KEY_RSA);
 			}
@@ -115,7 +115,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (c->cert_seen && memcmp(key->spki_hash, c->cert_spki, 32) != 0) continue;
 				uint8_t z[66];
-				size_t zl = keys_ecdh(key, c->cli_pub, c->cli_pub_len, z, sizeof z);
+				size_t zl = pk_ecdh(f, key, c->cli_pub, c->cli_pub_len, z, sizeof z);
 				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
 				tls_wipe(z, sizeof z);
 			}

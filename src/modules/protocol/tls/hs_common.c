@@ -53,7 +53,7 @@ size_t static_key_ecdh(flow_t *f, uint16_t group, const uint8_t *srv_pub, size_t
 			if (k->type == KS_RSA || !keys_group_match(k, group)) continue;
 			if (!keys_selector_match(k, &f->ep, c->sni)) continue;
 			if (k->pub_len != srv_len || memcmp(k->pub, srv_pub, srv_len) != 0) continue;
-			size_t zl = keys_ecdh(k, cli, clen, z, cap);
+			size_t zl = pk_ecdh(f, k, cli, clen, z, cap);
 			if (zl) return zl;
 		}
 	return 0;

@@ -338,6 +338,23 @@ static void wait_retry(struct tls_engine *e, flow_t *f, bool give_up)
 	}
 }
 
+static void retry_waiters(struct tls_engine *e);
+
+/* Lock held: when a key-log re-read is due, do it with the lock released (file I/O must
+ * not hold up the shard's other threads), then retry the waiting sessions — before the
+ * next packet, where a re-read under the lock at the end of the previous one did it. */
+static void refresh_if_due(struct tls_engine *e)
+{
+	if (!e->keylog_due) return;
+	e->keylog_due = false;
+	pthread_mutex_unlock(&e->lock);
+	for (size_t s = 0; s < e->n_stores; s++)
+		for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
+			tls_keylog_refresh(e->stores[s]->keylogs[i]);     /* one stat() per period */
+	pthread_mutex_lock(&e->lock);
+	retry_waiters(e);
+}
+
 /* Bounded timer work, run once per packet: each list is ordered by deadline, so only
  * heads are looked at, and a grown key log is retried a few flows at a time. */
 static void housekeeping(struct tls_engine *e)
@@ -367,19 +384,22 @@ static void housekeeping(struct tls_engine *e)
 	}
 	if (e->now - e->last_keylog_check >= KEYLOG_CHECK_PERIOD || e->now < e->last_keylog_check) {
 		e->last_keylog_check = e->now;
-		for (size_t s = 0; s < e->n_stores; s++)
-			for (size_t i = 0; i < e->stores[s]->n_keylogs; i++)
-				tls_keylog_refresh(e->stores[s]->keylogs[i]);     /* one stat() per period */
+		e->keylog_due = true;          /* re-read before the next packet, unlocked (refresh_if_due) */
 	}
-	/* Every packet while flows wait (a lock per key log, no I/O): lines fed from memory
-	 * (keylog-listen) arrive between packets, and the rest of a session may come sooner
-	 * than the next re-read period (a replay, a session's last packets). */
+	retry_waiters(e);
+}
+
+/* Every packet while flows wait (a lock per key log, no I/O): lines fed from memory
+ * (keylog-listen) arrive between packets, and the rest of a session may come sooner
+ * than the next re-read period (a replay, a session's last packets). */
+static void retry_waiters(struct tls_engine *e)
+{
 	uint64_t g = eng_keylog_generation(e);
 	if (g != e->keylog_gen) {
 		e->keylog_gen = g;
 		e->retry_cursor = e->waiting.head;                       /* walk the waiters once */
 	}
-	n = 0;
+	unsigned n = 0;
 	while (e->retry_cursor && n < RETRY_PER_PACKET) {
 		flow_t *f = DLIST_ENTRY(e->retry_cursor, flow_t, wait_link);
 		e->retry_cursor = e->retry_cursor->next;
@@ -537,6 +557,7 @@ housekeeping:
 int shard_feed_fragment(struct tls_engine *e, const ipfrag_in_t *fr, double ts)
 {
 	pthread_mutex_lock(&e->lock);
+	refresh_if_due(e);
 	e->st.packets++;
 	e->now = clock_observe(&e->clock, ts);
 	int rc = 0;
@@ -554,6 +575,7 @@ int shard_feed_fragment(struct tls_engine *e, const ipfrag_in_t *fr, double ts)
 int shard_feed_tcp(struct tls_engine *e, const tls_tcp_segment_t *seg, double ts)
 {
 	pthread_mutex_lock(&e->lock);
+	refresh_if_due(e);
 	e->st.packets++;
 	e->now = clock_observe(&e->clock, ts);
 	int rc = feed_segment(e, seg, ts, true);
@@ -581,6 +603,7 @@ void shard_expire(struct tls_engine *e, double now, bool all, bool try_only)
 		pthread_mutex_lock(&e->lock);
 	}
 	if (all) pk_wait_all(e);
+	refresh_if_due(e);
 	e->now = clock_observe(&e->clock, now);
 	housekeeping(e);
 	expire_locked(e, e->now, all);

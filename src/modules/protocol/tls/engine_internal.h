@@ -245,6 +245,7 @@ struct tls_engine {
 	dlink_t *retry_cursor;       /* next waiting flow to retry after the key log grew */
 	uint64_t keylog_gen;         /* sum of the key logs' generations at the last check */
 	double last_keylog_check;
+	bool keylog_due;             /* a key-log re-read is due (done unlocked before the next packet) */
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
 	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */

@@ -253,13 +253,13 @@ static void cb_session(void *user, const tls_session_info_t *s)
 		     e->label, s->flow_id, c, sv, tls_reason_name(s->reason), par,
 		     s->sni ? " sni=" : "", s->sni ? s->sni : "");
 	} else if (s->final) {
-		if (!ca_rl_allow(&e->rl, e->label)) return;
 		const char *kk = tls_key_kind_name(s->key);
-		TNOTICE("protocol_tls[%s]: session %" PRIu64 " %s->%s: decrypted%s key=%s%s "
-		        "msgs c2s=%" PRIu64 " s2c=%" PRIu64 " bytes c2s=%" PRIu64 " s2c=%" PRIu64,
-		        e->label, s->flow_id, c, sv, par, kk ? kk : "?", s->resumed ? " resumed" : "",
-		        s->msgs[0], s->msgs[1], s->bytes[0], s->bytes[1]);
-		if (s->gaps[0] || s->gaps[1])
+		if (ca_rl_allow(&e->rl_notice, e->label))
+			TNOTICE("protocol_tls[%s]: session %" PRIu64 " %s->%s: decrypted%s key=%s%s "
+			        "msgs c2s=%" PRIu64 " s2c=%" PRIu64 " bytes c2s=%" PRIu64 " s2c=%" PRIu64,
+			        e->label, s->flow_id, c, sv, par, kk ? kk : "?", s->resumed ? " resumed" : "",
+			        s->msgs[0], s->msgs[1], s->bytes[0], s->bytes[1]);
+		if ((s->gaps[0] || s->gaps[1]) && ca_rl_allow(&e->rl, e->label))
 			TERR("protocol_tls[%s]: session %" PRIu64 " %s->%s: capture lost bytes (%s): "
 			     "c2s %" PRIu64 " bytes in %" PRIu64 " gaps, s2c %" PRIu64 " bytes in %" PRIu64 " gaps",
 			     e->label, s->flow_id, c, sv, tls_reason_name(s->reason),

@@ -66,6 +66,8 @@ typedef struct ratelimit {
 	time_t sec;
 	unsigned n;
 	unsigned long suppressed;
+	bool notice;                /* its lines are notices: suppression is reported at notice
+	                             * (invisible at captagent's default level, like the lines) */
 } ratelimit_t;
 
 /* ca_rl_allow: true when a line may be logged now under rl (a per-second budget of
@@ -112,7 +114,9 @@ typedef struct ectx {
 	uint32_t flow_timeout;      /* of the engine's config: ownership expiry */
 	uint8_t hep_type[3];        /* rcinfo.proto_type per tls_app_t (SIP 1, hep-type-http,
 	                             * hep-type-raw); 0 = that kind is not delivered */
-	ratelimit_t rl;             /* session reports of this engine */
+	ratelimit_t rl;             /* failed-session reports and warnings of this engine */
+	ratelimit_t rl_notice;      /* "decrypted" session summaries (a budget of their own: a
+	                             * busy healthy capture must not silence the errors) */
 	bool warned_disabled;
 	/* plan cache (ca_deliver.c's plan lock) */
 	bool plan_walked;

@@ -70,9 +70,12 @@ void ca_log(int prio, const char *fmt, ...)
 
 ratelimit_t ca_rl = { .m = PTHREAD_MUTEX_INITIALIZER };
 
-static void rl_report(const char *label, unsigned long n)
+static void rl_report(const ratelimit_t *rl, const char *label, unsigned long n)
 {
-	if (n)
+	if (n && rl->notice)
+		TNOTICE("protocol_tls[%s]: %lu session summar%s not logged (more than %u per second)", label, n,
+		        n == 1 ? "y" : "ies", PTLS_LOG_PER_SEC);
+	else if (n)
 		TERR("protocol_tls[%s]: %lu log line%s suppressed (more than %u per second)", label, n,
 		     n == 1 ? "" : "s", PTLS_LOG_PER_SEC);
 }
@@ -95,7 +98,7 @@ bool ca_rl_allow(ratelimit_t *rl, const char *label)
 	if (ok) rl->n++;
 	else rl->suppressed++;
 	pthread_mutex_unlock(&rl->m);
-	rl_report(label, dropped);
+	rl_report(rl, label, dropped);
 	return ok;
 }
 
@@ -106,7 +109,7 @@ void ca_rl_flush(ratelimit_t *rl, const char *label)
 	unsigned long dropped = rl->suppressed;
 	rl->suppressed = 0;
 	pthread_mutex_unlock(&rl->m);
-	rl_report(label, dropped);
+	rl_report(rl, label, dropped);
 }
 
 /* ------------------------------------------------------------ module state ---- */
@@ -300,6 +303,8 @@ static void ectx_init(ectx_t *e, const char *label)
 	e->plan_index = -1;
 	e->plan_k = -1;
 	pthread_mutex_init(&e->rl.m, NULL);
+	pthread_mutex_init(&e->rl_notice.m, NULL);
+	e->rl_notice.notice = true;
 }
 
 /* An engine over the keystores ks[0..nks) whose callbacks report to site e (ca_deliver.c).
@@ -468,8 +473,12 @@ static void log_totals(void)
 	for (size_t i = 0; i < G.n_prof; i++)
 		if (G.prof[i].usable && G.prof[i].owns_engine) tls_engine_flush(G.prof[i].eng);
 	if (G.all.owns_engine && G.all.eng) tls_engine_flush(G.all.eng);
-	for (size_t i = 0; i < G.n_prof; i++) ca_rl_flush(&G.prof[i].rl, G.prof[i].label);
+	for (size_t i = 0; i < G.n_prof; i++) {
+		ca_rl_flush(&G.prof[i].rl, G.prof[i].label);
+		ca_rl_flush(&G.prof[i].rl_notice, G.prof[i].label);
+	}
 	ca_rl_flush(&G.all.rl, G.all.label);
+	ca_rl_flush(&G.all.rl_notice, G.all.label);
 	ca_rl_flush(&ca_rl, "*");
 	char line[900];
 	size_t off = 0;
@@ -513,6 +522,7 @@ static int unload_module(void)
 		if (G.prof[i].owns_engine && G.prof[i].eng) tls_engine_free(G.prof[i].eng);
 		if (G.prof[i].ks) tls_keystore_unref(G.prof[i].ks);
 		pthread_mutex_destroy(&G.prof[i].rl.m);
+		pthread_mutex_destroy(&G.prof[i].rl_notice.m);
 	}
 	free(G.prof);
 	G.prof = NULL;

@@ -82,8 +82,6 @@ typedef struct tls_dirstate {
 	bool seen_data, seen_record;
 	int app_epoch;               /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1+ application keys */
 	uint8_t secret[TLS_MAX_HASH_LEN];  /* TLS 1.3 current traffic secret */
-	uint8_t next_secret[TLS_MAX_HASH_LEN]; /* TLS 1.3 application secret 0 (when known) */
-	bool have_next_secret;
 	bool hs_known;               /* TLS 1.3 handshake traffic secret of this direction is in secret */
 	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
 	unsigned resync_tries;       /* candidate headers tried since the last gap */
@@ -95,75 +93,88 @@ typedef struct tls_dirstate {
 	double ts;                   /* capture time of the segment being processed */
 } tls_dirstate_t;
 
-/* Handshake / session state of one TLS connection. */
-typedef struct tls_conn {
-	bool ch_seen, sh_seen, hrr_seen, cert_seen, ske_seen, shd_seen, cke_seen;
-	bool tls13, resumed, resumed_known, ems, etm, ticket_offered, early_data_offered;
+/* Handshake-only state of one TLS connection (tls_conn_t.hs): allocated at the first
+ * handshake message (again for a TLS <= 1.2 renegotiation's ClientHello), freed and wiped
+ * once the handshake is over and both directions read records under proven keys
+ * (hs_maybe_release). Nothing after the handshake reads it: an idle established flow
+ * does not pay for randoms, transcript, key shares and intermediate secrets. */
+typedef struct tls_hs {
 	uint16_t client_version;     /* legacy_version of the ClientHello */
-	uint16_t version;            /* negotiated */
-	uint16_t suite;
-	const tls_suite_t *cs;       /* NULL if unsupported */
 	uint8_t client_random[32], server_random[32];
 	uint8_t ch_sid[32], sh_sid[32];
 	uint8_t ch_sid_len, sh_sid_len;
+	bool ticket_offered;
+	bool cert_seen, ske_seen;
+	bool transcript_on;
+	bool have_master;
+	bool cand_done;              /* candidates were computed */
+	bool have_hs_secret;
+	bool have_ms13;              /* ms13 is the master secret of this handshake */
+	bool have_next[2];           /* TLS 1.3 next_secret[dir] is known */
 	uint8_t offered_ticket_hash[32]; /* SHA-256 of the ticket offered in the ClientHello */
 	uint8_t new_ticket_hash[32];     /* SHA-256 of the ticket a NewSessionTicket issued */
-	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
-	bool waiting_gave_up;        /* the key log did not bring the keys in time */
-	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
 	tls_transcript_t transcript;
-	bool transcript_on;
 	uint8_t session_hash[TLS_MAX_HASH_LEN];   /* EMS: hash through ClientKeyExchange */
 	size_t session_hash_len;
 	uint8_t cert_spki[32];
 	uint8_t *enc_pms;            /* RSA encrypted pre-master secret */
 	size_t enc_pms_len;
 	uint16_t ske_group;          /* ECDHE group of ServerKeyExchange / TLS 1.3 key_share */
-	/* (EC)DHE public values and the ClientHello's key shares: handshake-only, allocated only
-	 * when a static (EC)DHE key is configured (nothing else reads them), freed at its end */
+	/* (EC)DHE public values and the ClientHello's key shares: allocated only when a
+	 * static (EC)DHE key is configured (nothing else reads them) */
 	uint8_t *srv_pub, *cli_pub;  /* TLS_MAX_PUB bytes each when allocated */
 	size_t srv_pub_len, cli_pub_len;
 	struct ch_share { uint16_t group; uint8_t pub[TLS_MAX_PUB]; size_t len; } *ch_share;  /* [4] */
 	int n_ch_share;
-	/* proven key material */
 	uint8_t master[48];          /* TLS <= 1.2 master secret */
-	bool have_master;
-	tls_key_kind_t key_kind;
-	bool cand_done;              /* candidates were computed */
-	bool rsa_tried;              /* an RSA key was tried (for wrong_key vs no_key) */
-	bool keys_proven;
 	/* TLS 1.3 schedule */
 	uint8_t hs_secret[TLS_MAX_HASH_LEN];     /* handshake secret (static ECDHE path) */
 	uint8_t ms13[TLS_MAX_HASH_LEN];          /* master secret */
-	bool have_hs_secret;
-	bool waiting_keylog;         /* records are held until the key log has our secret */
-	double wait_since;
-	tls_reason_t reason;
-	bool decrypted;
-	int n_tickets_seen;
-	/* flight progress the cross-direction gate (hs_gate.c) looks at */
-	bool sh_psk;                 /* ServerHello selected a PSK */
-	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
-	bool srv_fin_seen, cli_fin_seen; /* each side's Finished of the current handshake */
-	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
-	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
+	uint8_t next_secret[2][TLS_MAX_HASH_LEN]; /* application traffic secret 0 per direction */
 	/* ---- TLS 1.3 resumption (PSK) for sessions decrypted without a key log (issue 9,
 	 * handshake.c): the ClientHello's offered identities (SHA-256 of each ticket = the
 	 * session-cache id), the ServerHello's choice, the PSK-derived early traffic secret,
-	 * and the resumption_master_secret of a session decrypted here (RFC 8446 §4.6.1,
-	 * §7.1), with NewSessionTickets that arrived before that secret was known. ---- */
+	 * with NewSessionTickets that arrived before the resumption secret was known. ---- */
 	uint8_t psk_id_hash[2][32];  /* first two offered identities */
 	uint8_t n_psk_ids;           /* identities offered (all, not only those kept) */
 	uint8_t psk_modes;           /* psk_key_exchange_modes: bit 0 psk_ke, bit 1 psk_dhe_ke */
 	bool psk_selected;           /* ServerHello pre_shared_key */
 	uint16_t psk_sel_idx;        /* its selected_identity */
-	bool have_ms13;              /* ms13 is the master secret of this handshake */
 	uint8_t early_ts[TLS_MAX_HASH_LEN];  /* client_early_traffic_secret from a cached PSK */
 	uint8_t early_ts_hash;       /* tls_hash_t of early_ts (0: none) */
-	uint8_t res_secret[TLS_MAX_HASH_LEN]; /* resumption_master_secret */
-	bool have_res_secret;
 	struct { uint8_t id_hash[32]; uint8_t nonce[32]; uint8_t nonce_len; } nst_pending[2];
 	uint8_t n_nst_pending;       /* tickets waiting for res_secret */
+} tls_hs_t;
+
+/* Handshake / session state of one TLS connection: what outlives the handshake (reports,
+ * the record layer, the cross-direction gate, renegotiation, post-handshake messages). */
+typedef struct tls_conn {
+	bool ch_seen, sh_seen, hrr_seen, shd_seen, cke_seen;
+	bool tls13, resumed, resumed_known, ems, etm, early_data_offered;
+	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
+	bool waiting_gave_up;        /* the key log did not bring the keys in time */
+	bool rsa_tried;              /* an RSA key was tried (for wrong_key vs no_key) */
+	bool keys_proven;
+	bool waiting_keylog;         /* records are held until the key log has our secret */
+	bool decrypted;
+	/* flight progress the cross-direction gate (hs_gate.c) looks at */
+	bool sh_psk;                 /* ServerHello selected a PSK */
+	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
+	bool srv_fin_seen, cli_fin_seen; /* each side's Finished of the current handshake */
+	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
+	uint16_t version;            /* negotiated */
+	uint16_t suite;
+	tls_key_kind_t key_kind;
+	tls_reason_t reason;
+	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
+	int n_tickets_seen;
+	const tls_suite_t *cs;       /* NULL if unsupported */
+	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
+	double wait_since;
+	tls_hs_t *hs;                /* handshake-only state, NULL outside a handshake */
+	uint8_t *res_secret;         /* TLS 1.3 resumption_master_secret (TLS_MAX_HASH_LEN bytes) of a
+	                              * session decrypted here without a key log, for the
+	                              * NewSessionTickets after the handshake (RFC 8446 §4.6.1), or NULL */
 } tls_conn_t;
 
 /* The TLS side of a flow: records, handshake, keys, application framing. A TCP flow gets
@@ -342,10 +353,10 @@ void hs_sslv2_hello(flow_t *f, const uint8_t *msg, size_t len);
 bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len);
 /* Same for a decrypted handshake record (TLS <= 1.2 renegotiation is encrypted). */
 bool hs_gate_wait_plain(const flow_t *f, int dir, const uint8_t *frag, size_t len);
+
+/* ---- hs_common.c ---- */
+/* Free the connection state (wiped), handshake state included. */
 void hs_conn_free(tls_conn_t *c);
-/* The handshake is over: free what only the handshake needed (transcript, key shares,
- * encrypted pre-master). */
-void hs_release_handshake_state(tls_conn_t *c);
 
 /* ---- packet.c ---- */
 /* Decode an IP packet / a link-layer frame to its TCP segment (pointers into the input):

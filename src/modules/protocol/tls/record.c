@@ -638,7 +638,6 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 	}
 	d->pend_ready = false;
 	tls_wipe(d->secret, sizeof d->secret);
-	tls_wipe(d->next_secret, sizeof d->next_secret);
 }
 
 void rec_pool_free(struct tls_engine *e)

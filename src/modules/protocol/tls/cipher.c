@@ -222,13 +222,14 @@ int tls13_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8_
 		return -1;
 	memset(cs, 0, sizeof *cs);
 	if (!s || !secret || s->kx != TLS_KX_TLS13 || !tls_bulk_is_aead(s->bulk) || s->iv_len != 12 ||
-	    s->key_len > sizeof key)
+	    s->key_len > sizeof key || slen > sizeof cs->secret)
 		return -1;
 	if (tls13_hkdf_expand_label(s->prf, secret, slen, "key", NULL, 0, key, s->key_len) != 0 ||
 	    tls13_hkdf_expand_label(s->prf, secret, slen, "iv", NULL, 0, cs->iv, 12) != 0)
 		goto out;
 	if (open_cipher(cs, s, key) != 0)
 		goto out;
+	memcpy(cs->secret, secret, slen);
 	cs->suite = s;
 	cs->version = 0x0304;
 	cs->tls13 = true;

@@ -132,7 +132,6 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	if (!t) return NULL;
 	for (int i = 0; i < 2; i++) {
 		t->d[i].ts = f->seg_ts[i];
-		t->d[i].hq.pool = &e->hold_pool;
 	}
 	app_framing_init(&t->app, e->cfg.max_message);
 	t->app.budget_used = &e->buffered;

@@ -65,32 +65,30 @@ struct tls_keystore {
 /* Per-direction state. */
 typedef struct tls_dirstate {
 	uint8_t *rbuf;               /* partial record bytes (ciphertext) */
-	size_t rlen, rcap;
-	uint8_t *hbuf;               /* partial handshake message bytes (plaintext) */
-	size_t hlen, hcap;
-	tls_cipher_state_t cs;       /* current read state */
-	bool cs_active;              /* records are decrypted with cs */
+	uint8_t *hbuf;               /* partial handshake message bytes (plaintext; freed when empty) */
+	uint32_t rlen, rcap;
+	uint32_t hlen, hcap;
+	tls_cipher_state_t cs;       /* current read state (TLS 1.3: with its traffic secret) */
 	tls_cipher_state_t *pend;    /* TLS <= 1.2 (allocated when needed): read state for this direction's next
 	                              * ChangeCipherSpec, keyed when the handshake's master was
 	                              * proven before that CCS was processed (a renegotiation's
 	                              * next ClientHello may reset the connection's master and
 	                              * randoms before then) */
+	held_queue_t *hq;            /* records held back (held.h); allocated while any is held */
+	uint64_t msgs, bytes;
+	double ts;                   /* capture time of the segment being processed */
+	int app_epoch;               /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1+ application keys */
+	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
+	unsigned resync_tries;       /* candidate headers tried since the last gap */
+	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
+	bool cs_active;              /* records are decrypted with cs */
 	bool pend_ready;
 	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
 	bool broken;                 /* stop processing this direction */
 	bool resync;                 /* after a gap: search for a record header */
 	bool seen_data, seen_record;
-	int app_epoch;               /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1+ application keys */
-	uint8_t secret[TLS_MAX_HASH_LEN];  /* TLS 1.3 current traffic secret */
-	bool hs_known;               /* TLS 1.3 handshake traffic secret of this direction is in secret */
-	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
-	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
 	bool wait_peer;              /* held records wait for the other direction's handshake */
-	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
-	held_queue_t hq;             /* records held back (held.h) */
-	uint64_t msgs, bytes;
-	double ts;                   /* capture time of the segment being processed */
 } tls_dirstate_t;
 
 /* Handshake-only state of one TLS connection (tls_conn_t.hs): allocated at the first
@@ -111,6 +109,7 @@ typedef struct tls_hs {
 	bool have_hs_secret;
 	bool have_ms13;              /* ms13 is the master secret of this handshake */
 	bool have_next[2];           /* TLS 1.3 next_secret[dir] is known */
+	bool hs_known[2];            /* TLS 1.3 hs_ts[dir] is known */
 	uint8_t offered_ticket_hash[32]; /* SHA-256 of the ticket offered in the ClientHello */
 	uint8_t new_ticket_hash[32];     /* SHA-256 of the ticket a NewSessionTicket issued */
 	tls_transcript_t transcript;
@@ -130,6 +129,7 @@ typedef struct tls_hs {
 	/* TLS 1.3 schedule */
 	uint8_t hs_secret[TLS_MAX_HASH_LEN];     /* handshake secret (static ECDHE path) */
 	uint8_t ms13[TLS_MAX_HASH_LEN];          /* master secret */
+	uint8_t hs_ts[2][TLS_MAX_HASH_LEN];      /* handshake traffic secret per direction */
 	uint8_t next_secret[2][TLS_MAX_HASH_LEN]; /* application traffic secret 0 per direction */
 	/* ---- TLS 1.3 resumption (PSK) for sessions decrypted without a key log (issue 9,
 	 * handshake.c): the ClientHello's offered identities (SHA-256 of each ticket = the
@@ -176,6 +176,9 @@ typedef struct tls_conn {
 	                              * session decrypted here without a key log, for the
 	                              * NewSessionTickets after the handshake (RFC 8446 §4.6.1), or NULL */
 } tls_conn_t;
+
+/* First record a direction holds, or NULL. */
+static inline held_rec_t *hq_head(const tls_dirstate_t *d) { return d->hq ? d->hq->head : NULL; }
 
 /* The TLS side of a flow: records, handshake, keys, application framing. A TCP flow gets
  * it only once its server has sent something, or its client more than one small flight

@@ -152,10 +152,10 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (dir == TLS_DIR_S2C && c->tls13) parse_encrypted_extensions(f, &m);
 		break;
 	case HS_END_OF_EARLY_DATA:
-		if (dir == TLS_DIR_C2S && c->tls13 && f->t->d[dir].hs_known) {
+		if (dir == TLS_DIR_C2S && c->tls13 && c->hs && c->hs->hs_known[dir]) {
 			tls_dirstate_t *d = &f->t->d[dir];
 			tls_cipher_free(&d->cs);
-			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
+			d->cs_active = tls13_cipher_init(&d->cs, c->cs, c->hs->hs_ts[dir], tls_hash_len(c->cs->prf)) == 0;
 			d->app_epoch = 0;
 		}
 		break;

@@ -67,8 +67,8 @@ static void tls13_static_schedule(flow_t *f)
 	rc |= tls13_derive_secret(h, early, "derived", NULL, derived);
 	rc |= tls_hkdf_extract(h, derived, hl, z, zl, hs->hs_secret);
 	rc |= tls_transcript_digest(&hs->transcript, h, th, &thl);
-	rc |= tls13_derive_secret(h, hs->hs_secret, "c hs traffic", th, f->t->d[TLS_DIR_C2S].secret);
-	rc |= tls13_derive_secret(h, hs->hs_secret, "s hs traffic", th, f->t->d[TLS_DIR_S2C].secret);
+	rc |= tls13_derive_secret(h, hs->hs_secret, "c hs traffic", th, hs->hs_ts[TLS_DIR_C2S]);
+	rc |= tls13_derive_secret(h, hs->hs_secret, "s hs traffic", th, hs->hs_ts[TLS_DIR_S2C]);
 	tls_wipe(psk, sizeof psk);
 	tls_wipe(z, sizeof z);
 	tls_wipe(early, sizeof early);
@@ -178,14 +178,13 @@ static void tls13_keylog_secrets(flow_t *f)
 	if (!hs) return;
 	size_t hl = tls_hash_len(c->cs->prf);
 	for (int dir = 0; dir < 2; dir++) {
-		tls_dirstate_t *d = &f->t->d[dir];
 		uint8_t buf[TLS_MAX_HASH_LEN];
-		if (!d->hs_known) {
+		if (!hs->hs_known[dir]) {
 			tls_keylog_label_t l = dir == TLS_DIR_C2S ? KL_CLIENT_HANDSHAKE_TRAFFIC_SECRET
 			                                          : KL_SERVER_HANDSHAKE_TRAFFIC_SECRET;
 			if (keylog_find(e, l, hs->client_random, 32, buf, sizeof buf) == hl) {
-				memcpy(d->secret, buf, hl);
-				d->hs_known = true;
+				memcpy(hs->hs_ts[dir], buf, hl);
+				hs->hs_known[dir] = true;
 				if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_KEYLOG;
 			}
 		}
@@ -203,7 +202,7 @@ static void tls13_keylog_secrets(flow_t *f)
 
 /* Trial-decrypt with a TLS 1.3 traffic secret; on success make it dir's state. */
 static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint16_t version,
-                  const uint8_t *frag, size_t len, bool store)
+                  const uint8_t *frag, size_t len)
 {
 	tls_conn_t *c = &f->t->conn;
 	tls_dirstate_t *d = &f->t->d[dir];
@@ -215,7 +214,6 @@ static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint1
 	tls_cipher_free(&t);
 	if (!ok) return false;
 	tls_cipher_free(&d->cs);
-	if (store && secret != d->secret) memcpy(d->secret, secret, hl);
 	if (tls13_cipher_init(&d->cs, c->cs, secret, hl) != 0) return false;
 	d->cs_active = true;
 	if (!c->keys_proven && c->key_kind == TLS_KEY_RESUMPTION) f->eng->st.resumptions++;
@@ -232,37 +230,37 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 	tls_hs_t *hs = hs_state(f);
 	if (!hs) return -1;
 	tls13_static_schedule(f);
-	if (hs->have_hs_secret) { f->t->d[0].hs_known = f->t->d[1].hs_known = true; }
+	if (hs->have_hs_secret) { hs->hs_known[0] = hs->hs_known[1] = true; }
 	tls13_keylog_secrets(f);
 	if (d->app_epoch < 0) {
 		/* 0-RTT: early data under CLIENT_EARLY_TRAFFIC_SECRET (RFC 8446 §2.3); the
-		 * handshake secret stays in d->secret for EndOfEarlyData. */
+		 * handshake secret stays in hs->hs_ts[dir] for EndOfEarlyData. */
 		uint8_t es[TLS_MAX_HASH_LEN];
 		size_t hl = tls_hash_len(c->cs->prf);
 		bool ok = keylog_find(e, KL_CLIENT_EARLY_TRAFFIC_SECRET, hs->client_random, 32, es, sizeof es) == hl &&
-		          try13(f, dir, es, type, version, frag, len, false);
+		          try13(f, dir, es, type, version, frag, len);
 		tls_wipe(es, sizeof es);
 		if (!ok && hs->early_ts_hash == (uint8_t)c->cs->prf) {
 			/* early secret of a cached PSK (no key log needed) */
 			if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_RESUMPTION;
-			ok = try13(f, dir, hs->early_ts, type, version, frag, len, false);
+			ok = try13(f, dir, hs->early_ts, type, version, frag, len);
 			if (!ok && !c->keys_proven && !hs->have_hs_secret) c->key_kind = TLS_KEY_NONE;
 		}
 		if (ok) return 1;
-		if (d->hs_known && try13(f, dir, d->secret, type, version, frag, len, true)) {
+		if (hs->hs_known[dir] && try13(f, dir, hs->hs_ts[dir], type, version, frag, len)) {
 			d->app_epoch = 0;                    /* early data was rejected or is over */
 			return 1;
 		}
-		if (hs->have_next[dir] && try13(f, dir, hs->next_secret[dir], type, version, frag, len, true)) {
+		if (hs->have_next[dir] && try13(f, dir, hs->next_secret[dir], type, version, frag, len)) {
 			d->app_epoch = 1;                    /* handshake records were missed */
 			return 1;
 		}
-		if ((!d->hs_known || !hs->have_next[dir]) && any_keylog(e) && !c->waiting_gave_up) return 0;
+		if ((!hs->hs_known[dir] || !hs->have_next[dir]) && any_keylog(e) && !c->waiting_gave_up) return 0;
 		return ++d->skipped < 64 ? 2 : -1;     /* early data we have no key for */
 	}
-	if (d->app_epoch == 0 && d->hs_known) {
-		if (try13(f, dir, d->secret, type, version, frag, len, true)) return 1;
-		if (hs->have_next[dir] && try13(f, dir, hs->next_secret[dir], type, version, frag, len, true)) {
+	if (d->app_epoch == 0 && hs->hs_known[dir]) {
+		if (try13(f, dir, hs->hs_ts[dir], type, version, frag, len)) return 1;
+		if (hs->have_next[dir] && try13(f, dir, hs->next_secret[dir], type, version, frag, len)) {
 			d->app_epoch = 1;
 			return 1;
 		}
@@ -274,7 +272,7 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 		return -1;
 	}
 	if (hs->have_next[dir]) {
-		if (try13(f, dir, hs->next_secret[dir], type, version, frag, len, true)) {
+		if (try13(f, dir, hs->next_secret[dir], type, version, frag, len)) {
 			d->app_epoch = 1;
 			return 1;
 		}
@@ -308,8 +306,7 @@ int hs13_next_epoch(flow_t *f, int dir)
 	tls_cipher_free(&d->cs);
 	d->cs_active = false;
 	if (!hs || !hs->have_next[dir]) return -1;        /* looked up again at the next record */
-	memcpy(d->secret, hs->next_secret[dir], hl);
-	if (tls13_cipher_init(&d->cs, c->cs, d->secret, hl) != 0) return -1;
+	if (tls13_cipher_init(&d->cs, c->cs, hs->next_secret[dir], hl) != 0) return -1;
 	d->cs_active = true;
 	return 0;
 }
@@ -323,11 +320,10 @@ void tls13_key_update(flow_t *f, int dir)
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t next[TLS_MAX_HASH_LEN];
-	if (tls13_hkdf_expand_label(h, d->secret, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
-	memcpy(d->secret, next, hl);
-	tls_wipe(next, sizeof next);
+	if (tls13_hkdf_expand_label(h, d->cs.secret, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
 	tls_cipher_free(&d->cs);
-	d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, hl) == 0;
+	d->cs_active = tls13_cipher_init(&d->cs, c->cs, next, hl) == 0;
+	tls_wipe(next, sizeof next);
 }
 
 /* TLS 1.3 NewSessionTicket (RFC 8446 §4.6.1): uint32 ticket_lifetime; uint32

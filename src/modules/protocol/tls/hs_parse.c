@@ -473,8 +473,8 @@ void hs_early_decide(flow_t *f, bool accepted)
 		d->app_epoch = 0;
 		d->cs_active = false;
 		tls_cipher_free(&d->cs);
-		if (d->hs_known && c->cs) {
-			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
+		if (c->hs && c->hs->hs_known[TLS_DIR_C2S] && c->cs) {
+			d->cs_active = tls13_cipher_init(&d->cs, c->cs, c->hs->hs_ts[TLS_DIR_C2S], tls_hash_len(c->cs->prf)) == 0;
 			if (!d->cs_active) tls_cipher_free(&d->cs);
 		}
 	}

@@ -81,8 +81,14 @@ typedef struct app_dir_state {
 	                         * tail up to the next start line after it) */
 	uint8_t upg;            /* WebSocket upgrade of this direction: none, request sent (awaiting
 	                         * the answer; later bytes held), 101 seen before the request */
-	app_ws_dir_t ws;        /* frame state once this direction carries WebSocket */
 } app_dir_state_t;
+
+/* WebSocket state of a flow, allocated at its first upgrade (most flows never have one):
+ * frame state per direction (used while that direction carries WebSocket) and counters. */
+typedef struct app_ws_state {
+	app_ws_dir_t dir[2];
+	app_ws_counters_t cnt;
+} app_ws_state_t;
 
 typedef struct app_framing {
 	app_dir_state_t dir[2]; /* [TLS_DIR_C2S], [TLS_DIR_S2C] */
@@ -97,7 +103,7 @@ typedef struct app_framing {
 	uint8_t replay;         /* 1 + direction whose held bytes are to be parsed again (internal) */
 	uint8_t ws_events;      /* APP_WS_EV_* seen since the caller last cleared it (for a log line) */
 	uint8_t ws_logged;      /* APP_WS_EV_* the caller already logged for this flow (its own use) */
-	app_ws_counters_t ws;
+	app_ws_state_t *ws;     /* NULL until a direction is upgraded (app_framing_ws_counters) */
 	app_ws_counters_t *ws_total; /* optional: every counter is also added here (engine totals) */
 } app_framing_t;
 
@@ -129,6 +135,8 @@ void app_framing_gap(app_framing_t *f, int dir);
 /* Bytes allocated for partial messages in both directions (what counts against the
  * engine's memory bound; buffers above 64 KiB are released once their message is out). */
 size_t app_framing_buffered(const app_framing_t *f);
+/* The flow's WebSocket counters (all zero when no direction was ever upgraded). */
+const app_ws_counters_t *app_framing_ws_counters(const app_framing_t *f);
 /* Free buffers (wiped: they hold plaintext). */
 void app_framing_free(app_framing_t *f);
 

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <string.h>
 #include "tls_engine.h"
 #include "cursor.h"
 #include "kdf.h"
@@ -193,37 +194,49 @@ typedef struct flow_tls {
 } flow_tls_t;
 
 typedef struct flow {
-	flow_node_t node;            /* must be first */
+	flow_node_t node;            /* must be first; node.key holds both endpoints */
 	uint64_t id;
 	struct tls_engine *eng;
-	tls_endpoints_t ep;
-	bool roles_known;            /* from SYN or ClientHello */
-	bool swapped;                /* canonical ip[0] is the server */
 	double first_ts, last_ts;
 	tcp_stream_t tcp[2];         /* TCP reassembly per direction (TLS_DIR_C2S, TLS_DIR_S2C) */
 	struct flow_tls *t;          /* TLS state, allocated when the flow needs it (below) */
 	double seg_ts[2];            /* capture time of the direction's latest segment */
 	uint8_t *pre;                /* client bytes before the server spoke, not parsed yet */
-	uint32_t pre_len;
-	bool any_payload, not_tls, ended;
-	bool finished;               /* session reported and freed; the TCP core lingers (TIME_WAIT) */
-	bool lingering;
-	bool reported_any;
-	bool last_rep_decrypted;
-	tls_reason_t last_rep_reason;
-	bool last_rep_valid;
 	/* timers (engine time; O(1) insertion/removal through the links) */
 	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */
 	double wait_deadline;        /* give up waiting at this engine time */
 	uint64_t wait_gen;           /* key-log generation of the last lookup */
 	dlink_t close_link;          /* on eng->closing (accepted RST) or eng->timewait (lingering) */
 	double close_at;
+	uint32_t pre_len;
+	uint32_t syn_seq;
+	tls_reason_t last_rep_reason;
+	uint8_t client_idx;          /* node.key endpoint (0 or 1) that is the client */
+	bool roles_known;            /* from SYN or ClientHello */
+	bool any_payload, not_tls, ended;
+	bool finished;               /* session reported and freed; the TCP core lingers (TIME_WAIT) */
+	bool lingering;
+	bool reported_any;
+	bool last_rep_decrypted;
+	bool last_rep_valid;
 	int8_t rst_dir;              /* direction whose RST is pending (-1 none) */
 	bool syn_pending;            /* a SYN outside the sequence space: new connection if answered */
 	bool in_retry, retry_again;  /* held-record replay running (no recursion) / to run again */
 	bool syn_from_client;
-	uint32_t syn_seq;
 } flow_t;
+
+/* The flow's endpoints with their roles (built from the flow key: not stored twice). */
+static inline void flow_endpoints(const flow_t *f, tls_endpoints_t *ep)
+{
+	const flow_key_t *k = &f->node.key;
+	int c = f->client_idx;
+	ep->family = k->family;
+	memcpy(ep->client_ip, k->ip[c], sizeof ep->client_ip);
+	memcpy(ep->server_ip, k->ip[1 - c], sizeof ep->server_ip);
+	ep->client_port = k->port[c];
+	ep->server_port = k->port[1 - c];
+}
+static inline uint16_t flow_server_port(const flow_t *f) { return f->node.key.port[1 - f->client_idx]; }
 
 /* What the shards of one engine share (shards.c owns it). */
 typedef struct shard_shared {

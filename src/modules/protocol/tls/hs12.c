@@ -47,7 +47,7 @@ static bool key_applies(const flow_t *f, const ks_key_t *k)
 {
 	const tls_conn_t *c = &f->t->conn;
 	const tls_hs_t *hs = c->hs;
-	if (!keys_selector_match(k, &f->ep, c->sni)) return false;
+	if (!flow_key_match(f, k)) return false;
 	if (k->type == KS_RSA && hs->cert_seen && memcmp(k->spki_hash, hs->cert_spki, 32) != 0) return false;
 	return true;
 }
@@ -91,7 +91,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
-				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni)) continue;
+				if (key->type != KS_RSA || !flow_key_match(f, key)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (!key_applies(f, key)) continue;   /* certificate names another key: skip the RSA op */
 				if (keys_rsa_decrypt_pms(key, hs->enc_pms, hs->enc_pms_len, pms) == 0 &&
@@ -114,7 +114,7 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
 				if ((key->type != KS_EC_P256 && key->type != KS_EC_P384) ||
-				    !keys_selector_match(key, &f->ep, c->sni)) continue;
+				    !flow_key_match(f, key)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (hs->cert_seen && memcmp(key->spki_hash, hs->cert_spki, 32) != 0) continue;
 				uint8_t z[66];

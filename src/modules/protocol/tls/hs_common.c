@@ -24,6 +24,13 @@ uint8_t *pub_buf(flow_t *f, uint8_t **p)
 	return *p;
 }
 
+bool flow_key_match(const flow_t *f, const ks_key_t *k)
+{
+	tls_endpoints_t ep;
+	flow_endpoints(f, &ep);
+	return keys_selector_match(k, &ep, f->t->conn.sni);
+}
+
 bool any_keylog(const struct tls_engine *e)
 {
 	for (size_t s = 0; s < e->n_stores; s++)
@@ -46,12 +53,11 @@ size_t static_key_ecdh(flow_t *f, uint16_t group, const uint8_t *srv_pub, size_t
                        const uint8_t *cli, size_t clen, uint8_t *z, size_t cap)
 {
 	struct tls_engine *e = f->eng;
-	const tls_conn_t *c = &f->t->conn;
 	for (size_t s = 0; s < e->n_stores; s++)
 		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 			const ks_key_t *k = &e->stores[s]->keys[i];
 			if (k->type == KS_RSA || !keys_group_match(k, group)) continue;
-			if (!keys_selector_match(k, &f->ep, c->sni)) continue;
+			if (!flow_key_match(f, k)) continue;
 			if (k->pub_len != srv_len || memcmp(k->pub, srv_pub, srv_len) != 0) continue;
 			size_t zl = keys_ecdh(k, cli, clen, z, cap);
 			if (zl) return zl;

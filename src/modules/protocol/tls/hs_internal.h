@@ -28,6 +28,8 @@ static inline tls_hash_t prf_hash(const tls_conn_t *c)
 }
 
 /* ---- hs_common.c ---- */
+/* Do key k's selectors (server address/port, SNI) match this flow? */
+bool flow_key_match(const flow_t *f, const ks_key_t *k);
 /* The connection's handshake state, allocated (zeroed) when absent; NULL only when the
  * allocation fails. Called where a handshake starts or must be proven. */
 tls_hs_t *hs_state(flow_t *f);

@@ -42,20 +42,20 @@ static inline bool tcp_seq_geq(uint32_t a, uint32_t b) { return tcp_seq_diff(a, 
 typedef struct tcp_ooo_seg tcp_ooo_seg_t;   /* held out-of-order segment (internal) */
 
 typedef struct tcp_stream {
-	bool started;           /* next_seq is known (SYN seen or first data segment) */
-	bool syn_seen, fin_seen, rst_seen;
-	uint32_t next_seq;      /* next byte expected */
-	uint32_t fin_seq;       /* sequence number of FIN (valid if fin_seen) */
 	tcp_ooo_seg_t *ooo;     /* held segments, sorted by seq, non-overlapping, all > next_seq */
 	tcp_ooo_seg_t *ooo_tail;/* last held segment (O(1) append in the common loss case) */
+	uint64_t lost_bytes;    /* bytes declared lost (reported as gaps) */
+	double hole_ack_ts;     /* see hole_acked */
+	uint32_t next_seq;      /* next byte expected */
+	uint32_t fin_seq;       /* sequence number of FIN (valid if fin_seen) */
 	uint32_t ooo_bytes, ooo_count;  /* held bytes (as charged to the limits) and segments */
 	/* ACK evidence about the first hole: the peer acknowledged bytes up to hole_ack, which
 	 * covers the start of the first held segment (hole_seq), first seen at hole_ack_ts. */
-	bool hole_acked;
 	uint32_t hole_seq, hole_ack;
-	double hole_ack_ts;
-	uint64_t lost_bytes;    /* bytes declared lost (reported as gaps) */
 	uint32_t gaps;          /* gaps declared */
+	bool hole_acked;
+	bool started;           /* next_seq is known (SYN seen or first data segment) */
+	bool syn_seen, fin_seen, rst_seen;
 } tcp_stream_t;
 
 typedef struct tcp_limits {

@@ -503,7 +503,7 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	                   deliver_cb, &dc);
 	if (seg->flags & 0x10) tcp_stream_acked(&f->tcp[1 - dir], seg->ack, e->now);
 	for (int i = 0; i < 2; i++) {
-		if (!f->tcp[i].hole_acked) continue;
+		if (!tcp_stream_hole_acked(&f->tcp[i])) continue;
 		struct deliver_ctx oc = { f, i };
 		tcp_stream_age_hole(&f->tcp[i], e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}

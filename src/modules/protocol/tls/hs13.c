@@ -320,7 +320,8 @@ void tls13_key_update(flow_t *f, int dir)
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t next[TLS_MAX_HASH_LEN];
-	if (tls13_hkdf_expand_label(h, d->cs.secret, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
+	const uint8_t *cur = tls13_cipher_secret(&d->cs);
+	if (!cur || tls13_hkdf_expand_label(h, cur, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
 	tls_cipher_free(&d->cs);
 	d->cs_active = tls13_cipher_init(&d->cs, c->cs, next, hl) == 0;
 	tls_wipe(next, sizeof next);

@@ -130,9 +130,6 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	if (f->t) return f->t;
 	flow_tls_t *t = calloc(1, sizeof *t);
 	if (!t) return NULL;
-	for (int i = 0; i < 2; i++) {
-		t->d[i].ts = f->seg_ts[i];
-	}
 	app_framing_init(&t->app, e->cfg.max_message);
 	t->app.budget_used = &e->buffered;
 	t->app.budget_max = e->cfg.max_total_buffer;
@@ -493,7 +490,6 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	flow_table_touch(&e->table, &f->node, e->now);
 	f->last_ts = ts;
 	f->seg_ts[dir] = ts;
-	if (f->t) f->t->d[dir].ts = ts;
 	if (seg->len) {
 		f->any_payload = true;
 		if (f->rst_dir == dir) { closing_remove(e, f); e->rst_ignored++; }   /* data after it: stray RST */

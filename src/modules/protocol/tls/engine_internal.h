@@ -77,11 +77,10 @@ typedef struct tls_dirstate {
 	                              * randoms before then) */
 	held_queue_t *hq;            /* records held back (held.h); allocated while any is held */
 	uint64_t msgs, bytes;
-	double ts;                   /* capture time of the segment being processed */
-	int app_epoch;               /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1+ application keys */
 	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
 	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
+	int8_t app_epoch;            /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1 application keys */
 	bool cs_active;              /* records are decrypted with cs */
 	bool pend_ready;
 	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
@@ -200,7 +199,8 @@ typedef struct flow {
 	double first_ts, last_ts;
 	tcp_stream_t tcp[2];         /* TCP reassembly per direction (TLS_DIR_C2S, TLS_DIR_S2C) */
 	struct flow_tls *t;          /* TLS state, allocated when the flow needs it (below) */
-	double seg_ts[2];            /* capture time of the direction's latest segment */
+	double seg_ts[2];            /* capture time of the direction's latest segment (while a held
+	                              * record is replayed: of that record) */
 	uint8_t *pre;                /* client bytes before the server spoke, not parsed yet */
 	/* timers (engine time; O(1) insertion/removal through the links) */
 	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */

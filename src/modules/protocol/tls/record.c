@@ -84,7 +84,6 @@ static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, c
                            bool plain, bool at_head)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->t->d[dir];
 	size_t held_total = (f->t->d[0].hq ? f->t->d[0].hq->bytes : 0) + (f->t->d[1].hq ? f->t->d[1].hq->bytes : 0);
 	if (held_total + len > e->cfg.max_held_records || e->buffered + len + 64 > e->cfg.max_total_buffer)
 		return false;
@@ -93,7 +92,7 @@ static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, c
 	size_t mem = q->mem;
 	/* a record held again while it is replayed keeps its place in arrival order */
 	uint64_t seq = at_head && f->t->replay_seq ? f->t->replay_seq : ++f->t->hold_seq;
-	if (!held_push(q, at_head, plain, type, version, frag, len, d->ts, seq)) { hq_put(f, dir); return false; }
+	if (!held_push(q, at_head, plain, type, version, frag, len, f->seg_ts[dir], seq)) { hq_put(f, dir); return false; }
 	e->buffered += q->mem - mem;
 	return true;
 }
@@ -178,14 +177,14 @@ static int step_dir(flow_t *f, int dir, bool final)
 			return 1;
 		}
 	}
-	double saved = d->ts;
+	double saved = f->seg_ts[dir];
 	uint64_t saved_seq = f->t->replay_seq;
-	d->ts = h->ts;
+	f->seg_ts[dir] = h->ts;
 	f->t->replay_seq = h->seq;
 	detach_head(d);
 	if (h->plain) rec_dispatch(f, dir, h->type, h->data, h->len);   /* decrypted before it was held */
 	else rec_process(f, dir, h->type, h->version, h->data, h->len, true);
-	d->ts = saved;
+	f->seg_ts[dir] = saved;
 	f->t->replay_seq = saved_seq;
 	release_detached(f, dir, h);
 	return 1;

@@ -119,7 +119,7 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 	m.suite = f->t->conn.suite;
 	m.data = data;
 	m.len = len;
-	m.ts = f->t->d[dir].ts;
+	m.ts = f->seg_ts[dir];
 	m.keepalive = keepalive;
 	e->cb.on_message(e->cb.user, &m);
 }

@@ -279,7 +279,6 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 	f->node.last_ts = ts;
 	f->id = atomic_fetch_add(e->shared.next_flow_id, 1);
 	f->eng = e;
-	f->first_ts = f->last_ts = ts;
 	f->rst_dir = -1;
 	for (int i = 0; i < 2; i++) tcp_stream_init(&f->tcp[i]);
 	/* Roles: SYN, then hello type, then ports. */
@@ -488,7 +487,6 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		goto housekeeping;
 	}
 	flow_table_touch(&e->table, &f->node, e->now);
-	f->last_ts = ts;
 	f->seg_ts[dir] = ts;
 	if (seg->len) {
 		f->any_payload = true;

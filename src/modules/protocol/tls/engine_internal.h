@@ -196,7 +196,6 @@ typedef struct flow {
 	flow_node_t node;            /* must be first; node.key holds both endpoints */
 	uint64_t id;
 	struct tls_engine *eng;
-	double first_ts, last_ts;
 	tcp_stream_t tcp[2];         /* TCP reassembly per direction (TLS_DIR_C2S, TLS_DIR_S2C) */
 	struct flow_tls *t;          /* TLS state, allocated when the flow needs it (below) */
 	double seg_ts[2];            /* capture time of the direction's latest segment (while a held

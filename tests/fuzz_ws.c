@@ -91,7 +91,7 @@ static void run(const uint8_t *data, size_t size, size_t step, out_t *o, bool *g
 	if (f.ws_events & APP_WS_EV_GAP) *gapped = true;         /* framing lost: frames searched for */
 	app_framing_flush(&f, 0, on_emit, o);
 	app_framing_flush(&f, 1, on_emit, o);
-	*wc = f.ws;
+	*wc = *app_framing_ws_counters(&f);
 	app_framing_free(&f);
 	if (budget != 0) abort();                                /* every buffer given back */
 }

@@ -21,14 +21,14 @@ static void test_zero_len(void)
 	feed(&e, 1, orig, 100, 0, 0);        /* pure ACK at next_seq */
 	feed(&e, 1, orig, 250, 0, 0);        /* zero-length in the future */
 	tcp_stream_segment(&e.s, 2 + 99, F_ACK, orig, 0, &e.lim, &e.cnt, deliver, &e.k); /* keep-alive */
-	tap_ok(e.k.pos == 100 && e.k.calls == 1 && e.s.ooo_count == 0 && e.cnt.out_of_order == 0 &&
+	tap_ok(e.k.pos == 100 && e.k.calls == 1 && tcp_stream_held_segments(&e.s) == 0 && e.cnt.out_of_order == 0 &&
 	       e.cnt.retransmits == 0 && !e.k.bad,
 	       "zero-length segments: no delivery, nothing held, no counters");
 	feed(&e, 1, orig, 100, 200, 0);
 	tap_ok(sink_equals(&e.k, orig, N), "zero-length segments: stream continues exactly");
 	tcp_stream_segment(&e.s, 1000, F_ACK, NULL, 0, &e.lim, &e.cnt, NULL, NULL);
 	tcp_stream_segment(&e.s, 1000, F_ACK, NULL, 10, &e.lim, NULL, deliver, &e.k); /* NULL payload */
-	tap_ok(e.k.pos == N && e.s.ooo_count == 0, "NULL payload with len, NULL sink/counters: safe, ignored");
+	tap_ok(e.k.pos == N && tcp_stream_held_segments(&e.s) == 0, "NULL payload with len, NULL sink/counters: safe, ignored");
 	env_free(&e);
 	free(orig);
 }
@@ -48,7 +48,7 @@ static void test_flush(void)
 	       e.k.gap_off[1] == 350 && e.k.gap_len[1] == 250 && e.k.pos == 700 &&
 	       sink_data_consistent(&e.k, orig, N) && e.cnt.gaps == 2,
 	       "flush: held data delivered in order with gaps between");
-	tap_ok(e.s.ooo_count == 0 && e.s.ooo_bytes == 0 && e.total == 0 && e.s.ooo == NULL,
+	tap_ok(tcp_stream_held_segments(&e.s) == 0 && tcp_stream_held_bytes(&e.s) == 0 && e.total == 0 && e.s.ooo == NULL,
 	       "flush: nothing held afterwards");
 	tcp_stream_flush(&e.s, &e.lim, &e.cnt, deliver, &e.k);
 	tap_ok(e.k.pos == 700 && e.cnt.gaps == 2, "flush twice: second is a no-op");
@@ -72,7 +72,7 @@ static void test_flush(void)
 	syn(&e, 3);
 	feed(&e, 3, orig, 0, 300, 0);
 	feed(&e, 3, orig, 500, 0, F_FIN);
-	tap_ok(e.s.fin_seen && !tcp_stream_finished(&e.s) && e.s.ooo_count == 0,
+	tap_ok(e.s.fin_seen && !tcp_stream_finished(&e.s) && tcp_stream_held_segments(&e.s) == 0,
 	       "bare FIN ahead of next_seq: recorded, not finished");
 	tcp_stream_flush(&e.s, &e.lim, &e.cnt, deliver, &e.k);
 	tap_ok(e.k.pos == 500 && e.k.ngaps == 1 && e.k.gap_off[0] == 300 && e.k.gap_len[0] == 200 &&
@@ -96,8 +96,8 @@ static void test_free(void)
 	for (size_t off = 100; off < N; off += 200) feed(&e, 3, orig, off, 100, 0);
 	uint64_t before = e.total;
 	tcp_stream_free(&e.s, &e.lim);
-	tap_ok(before == 2500 && e.total == 0 && e.s.ooo == NULL && e.s.ooo_bytes == 0 &&
-	       e.s.ooo_count == 0, "free: held 2500 bytes, *total back to 0");
+	tap_ok(before == 2500 && e.total == 0 && e.s.ooo == NULL && tcp_stream_held_bytes(&e.s) == 0 &&
+	       tcp_stream_held_segments(&e.s) == 0, "free: held 2500 bytes, *total back to 0");
 	tcp_stream_free(&e.s, &e.lim);
 	tap_ok(e.total == 0, "free twice: safe");
 	/* the stream stays usable after free */
@@ -117,16 +117,16 @@ static void test_garbage(void)
 	uint32_t next = e.s.next_seq;
 	tcp_stream_segment(&e.s, next + TCP_STREAM_WINDOW + 1, F_ACK, orig, 100, &e.lim, &e.cnt, deliver, &e.k);
 	tcp_stream_segment(&e.s, next + 0x80000000u, F_ACK, orig, 100, &e.lim, &e.cnt, deliver, &e.k);
-	tap_ok(e.s.ooo_count == 0 && e.total == 0 && e.cnt.dropped == 1 && e.k.pos == 100,
+	tap_ok(tcp_stream_held_segments(&e.s) == 0 && e.total == 0 && e.cnt.dropped == 1 && e.k.pos == 100,
 	       "garbage: seq more than 1 GiB ahead never held, counted dropped");
 	tcp_stream_segment(&e.s, next - 0x70000000u, F_ACK, orig, 100, &e.lim, &e.cnt, deliver, &e.k);
 	tcp_stream_segment(&e.s, next - 1000, F_ACK, orig, 100, &e.lim, &e.cnt, deliver, &e.k);
-	tap_ok(e.s.ooo_count == 0 && e.total == 0 && e.cnt.retransmits == 3 && e.k.pos == 100,
+	tap_ok(tcp_stream_held_segments(&e.s) == 0 && e.total == 0 && e.cnt.retransmits == 3 && e.k.pos == 100,
 	       "garbage: seq behind (incl. exactly 2^31 away) never held, counted as retransmit");
 	tcp_stream_segment(&e.s, next + TCP_STREAM_WINDOW + 5, F_FIN, NULL, 0, &e.lim, &e.cnt, deliver, &e.k);
 	tap_ok(!e.s.fin_seen, "garbage: FIN far ahead ignored");
 	tcp_stream_segment(&e.s, next + TCP_STREAM_WINDOW, F_ACK, orig, 10, &e.lim, &e.cnt, deliver, &e.k);
-	tap_ok(e.s.ooo_count == 1 && e.total == 10, "window edge: exactly 1 GiB ahead is still held");
+	tap_ok(tcp_stream_held_segments(&e.s) == 1 && e.total == 10, "window edge: exactly 1 GiB ahead is still held");
 	env_free(&e);
 
 	/* oversized segments */
@@ -168,8 +168,8 @@ static void test_loss_property(void)
 		for (size_t i = 0; i < w; i++) {
 			bool last = segs[i].off + segs[i].len == N;
 			feed(&e, isn, orig, segs[i].off, segs[i].len, last ? F_FIN : 0);
-			if (e.s.ooo_bytes > e.lim.max_ooo_bytes || e.s.ooo_count > e.lim.max_ooo_segments ||
-			    e.total != e.s.ooo_bytes) ok = false;
+			if (tcp_stream_held_bytes(&e.s) > e.lim.max_ooo_bytes || tcp_stream_held_segments(&e.s) > e.lim.max_ooo_segments ||
+			    e.total != tcp_stream_held_bytes(&e.s)) ok = false;
 		}
 		tcp_stream_flush(&e.s, &e.lim, &e.cnt, deliver, &e.k);
 		ok = ok && e.k.pos == N && sink_data_consistent(&e.k, orig, N) &&
@@ -213,9 +213,9 @@ static void test_hostile(void)
 			}
 			k.pos = 0;                       /* positions are meaningless here */
 			tcp_stream_segment(st, seq, flags, junk, len, &lim, &c, deliver, &k);
-			if (total > lim.max_total || st->ooo_bytes > lim.max_ooo_bytes ||
-			    st->ooo_count > lim.max_ooo_segments ||
-			    total != (uint64_t)s[0].ooo_bytes + s[1].ooo_bytes) ok = false;
+			if (total > lim.max_total || tcp_stream_held_bytes(st) > lim.max_ooo_bytes ||
+			    tcp_stream_held_segments(st) > lim.max_ooo_segments ||
+			    total != (uint64_t)tcp_stream_held_bytes(&s[0]) + tcp_stream_held_bytes(&s[1])) ok = false;
 			if (rng_below(500) == 0) { tcp_stream_flush(st, &lim, &c, NULL, NULL); }
 		}
 		tcp_stream_flush(&s[0], &lim, &c, NULL, NULL);
@@ -238,10 +238,10 @@ static void test_many_held(void)
 	tcp_stream_segment(&e.s, 0, F_SYN, NULL, 0, NULL, &e.cnt, deliver, &e.k);
 	for (size_t i = 1; i <= CNT; i++)
 		tcp_stream_segment(&e.s, 1 + (uint32_t)(i * SEG), F_ACK, orig + i * SEG, SEG, NULL, &e.cnt, deliver, &e.k);
-	tap_ok(e.s.ooo_count == TCP_STREAM_DEFAULT_MAX_OOO_SEGMENTS && e.cnt.gaps == 0 && e.k.pos == 0,
+	tap_ok(tcp_stream_held_segments(&e.s) == TCP_STREAM_DEFAULT_MAX_OOO_SEGMENTS && e.cnt.gaps == 0 && e.k.pos == 0,
 	       "lim NULL: default bound holds 256 segments");
 	tcp_stream_segment(&e.s, 1, F_ACK, orig, SEG, NULL, &e.cnt, deliver, &e.k);
-	tap_ok(sink_equals(&e.k, orig, N) && e.s.ooo_count == 0, "lim NULL: 257 segments delivered exactly");
+	tap_ok(sink_equals(&e.k, orig, N) && tcp_stream_held_segments(&e.s) == 0, "lim NULL: 257 segments delivered exactly");
 	env_free(&e);
 	free(orig);
 }
@@ -260,10 +260,10 @@ static void test_gap_bound(void)
 		feed(&e, 1, orig, i * 100, 100, 0);
 		if (e.k.calls != 0) held_ok = false;
 	}
-	tap_ok(held_ok && e.s.ooo_count == 4, "gap (segments): 4 segments held after a loss");
+	tap_ok(held_ok && tcp_stream_held_segments(&e.s) == 4, "gap (segments): 4 segments held after a loss");
 	feed(&e, 1, orig, 500, 100, 0);
 	tap_ok(e.cnt.gaps == 1 && e.k.ngaps == 1 && e.k.gap_off[0] == 0 && e.k.gap_len[0] == 100 &&
-	       e.k.pos == 600 && memcmp(e.k.buf + 100, orig + 100, 500) == 0 && e.s.ooo_count == 0 &&
+	       e.k.pos == 600 && memcmp(e.k.buf + 100, orig + 100, 500) == 0 && tcp_stream_held_segments(&e.s) == 0 &&
 	       e.total == 0,
 	       "gap (segments): deliver(NULL,100), then held data and the new segment in order");
 	for (size_t off = 600; off < N; off += 100) feed(&e, 1, orig, off, 100, 0);
@@ -279,8 +279,8 @@ static void test_gap_bound(void)
 	feed(&e, 1, orig, 100, 100, 0);     /* hole [0,100) */
 	feed(&e, 1, orig, 300, 100, 0);     /* hole [200,300) */
 	feed(&e, 1, orig, 500, 100, 0);     /* 300 > 250: gap to 100, deliver [100,200) */
-	tap_ok(e.k.ngaps == 1 && e.k.gap_len[0] == 100 && e.k.pos == 200 && e.s.ooo_count == 2 &&
-	       e.s.ooo_bytes == 200 && e.total == 200 && e.s.next_seq == 1 + 1 + 200,
+	tap_ok(e.k.ngaps == 1 && e.k.gap_len[0] == 100 && e.k.pos == 200 && tcp_stream_held_segments(&e.s) == 2 &&
+	       tcp_stream_held_bytes(&e.s) == 200 && e.total == 200 && e.s.next_seq == 1 + 1 + 200,
 	       "gap (bytes): skip only as far as needed, then hold the new segment");
 	tcp_stream_flush(&e.s, &e.lim, &e.cnt, deliver, &e.k);
 	tap_ok(e.k.ngaps == 3 && e.k.gap_off[1] == 200 && e.k.gap_len[1] == 100 &&
@@ -327,22 +327,22 @@ static void test_global_bound(void)
 		tcp_stream_segment(&sa, 1 + (uint32_t)off, F_ACK, a + off, 100, &lim, &ca, deliver, &ka);
 		if (total > lim.max_total) bounded = false;
 	}
-	tap_ok(total == 800 && sa.ooo_bytes == 800 && ka.pos == 0, "global: stream A holds 800 of 1000");
+	tap_ok(total == 800 && tcp_stream_held_bytes(&sa) == 800 && ka.pos == 0, "global: stream A holds 800 of 1000");
 	tcp_stream_segment(&sb, 1 + 100, F_ACK, b + 100, 100, &lim, &cb, deliver, &kb);
 	tcp_stream_segment(&sb, 1 + 300, F_ACK, b + 300, 100, &lim, &cb, deliver, &kb);
 	if (total > lim.max_total) bounded = false;
-	tap_ok(total == 1000 && sb.ooo_bytes == 200 && cb.gaps == 0, "global: stream B holds 200, total 1000");
+	tap_ok(total == 1000 && tcp_stream_held_bytes(&sb) == 200 && cb.gaps == 0, "global: stream B holds 200, total 1000");
 	tcp_stream_segment(&sb, 1 + 500, F_ACK, b + 500, 100, &lim, &cb, deliver, &kb);
 	if (total > lim.max_total) bounded = false;
 	tap_ok(bounded && cb.gaps == 1 && kb.ngaps == 1 && kb.gap_off[0] == 0 && kb.gap_len[0] == 100 &&
-	       kb.pos == 200 && sb.ooo_bytes == 200 && total == 1000 && ca.gaps == 0 && sa.ooo_bytes == 800,
+	       kb.pos == 200 && tcp_stream_held_bytes(&sb) == 200 && total == 1000 && ca.gaps == 0 && tcp_stream_held_bytes(&sa) == 800,
 	       "global: B gaps when the shared total is full, A untouched, total never above max");
 	tcp_stream_segment(&sa, 1, F_ACK, a, 100, &lim, &ca, deliver, &ka);
 	tap_ok(ka.pos == 900 && memcmp(ka.buf, a, 900) == 0 && total == 200,
 	       "global: A drains, shared total drops to B's 200");
 	tcp_stream_free(&sa, &lim);
 	tcp_stream_free(&sb, &lim);
-	tap_ok(total == 0 && sb.ooo == NULL && sb.ooo_count == 0, "global: free returns shared total to 0");
+	tap_ok(total == 0 && sb.ooo == NULL && tcp_stream_held_segments(&sb) == 0, "global: free returns shared total to 0");
 	sink_free(&ka); sink_free(&kb);
 	free(a); free(b);
 }
@@ -359,7 +359,7 @@ static void test_ack_evidence(void)
 	feed(&e, 1000, orig, 0, 1000, 0);
 	feed(&e, 1000, orig, 2000, 1000, 0);                  /* D2 first */
 	tcp_stream_acked(&e.s, 1000 + 1 + 2000, 10.0);         /* the peer ACKs D (and D2) */
-	bool held = e.k.pos == 1000 && e.k.ngaps == 0 && e.s.hole_acked;
+	bool held = e.k.pos == 1000 && e.k.ngaps == 0 && tcp_stream_hole_acked(&e.s);
 	tap_ok(!tcp_stream_age_hole(&e.s, 11.0, 2.0, &e.lim, &e.cnt, deliver, &e.k) && e.k.ngaps == 0,
 	       "ACK over a hole declares nothing; 1 s later it is still open (held %d)", held);
 	feed(&e, 1000, orig, 1000, 1000, 0);                  /* the late D */
@@ -386,7 +386,7 @@ static void test_ack_evidence(void)
 	feed(&e, 9000, orig, 0, 1000, 0);
 	feed(&e, 9000, orig, 2000, 1000, 0);
 	tcp_stream_acked(&e.s, 9000 + 1 + 500, 30.0);
-	tap_ok(!e.s.hole_acked && !tcp_stream_age_hole(&e.s, 99.0, 2.0, &e.lim, &e.cnt, deliver, &e.k),
+	tap_ok(!tcp_stream_hole_acked(&e.s) && !tcp_stream_age_hole(&e.s, 99.0, 2.0, &e.lim, &e.cnt, deliver, &e.k),
 	       "ACK short of the hole is no evidence");
 	env_free(&e);
 	free(orig);

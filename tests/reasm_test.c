@@ -41,7 +41,7 @@ static void test_in_order(void)
 	tap_ok(sink_equals(&e.k, orig, N), "in-order: exact stream");
 	tap_ok(zero_copy && e.k.calls == 10, "in-order: delivered from caller's buffer, one call per segment");
 	tap_ok(e.cnt.out_of_order == 0 && e.cnt.retransmits == 0 && e.cnt.gaps == 0 &&
-	       e.cnt.dropped == 0 && e.s.ooo_count == 0 && e.total == 0,
+	       e.cnt.dropped == 0 && tcp_stream_held_segments(&e.s) == 0 && e.total == 0,
 	       "in-order: no counters, nothing held");
 	env_free(&e);
 	free(orig);
@@ -75,7 +75,7 @@ static void test_syn(void)
 	syn(&e, 10);
 	feed(&e, 10, orig, 100, 200, 0);
 	tcp_stream_segment(&e.s, 10, F_SYN, orig, 100, &e.lim, &e.cnt, deliver, &e.k); /* SYN+data retx */
-	tap_ok(sink_equals(&e.k, orig, 300) && e.s.ooo_count == 0 && e.total == 0,
+	tap_ok(sink_equals(&e.k, orig, 300) && tcp_stream_held_segments(&e.s) == 0 && e.total == 0,
 	       "SYN+data retransmission fills the hole before held data");
 	env_free(&e);
 	free(orig);
@@ -90,12 +90,12 @@ static void test_reverse(void)
 	bool held_ok = true;
 	for (size_t i = 64; i-- > 1;) {
 		feed(&e, 42, orig, i * 100, 100, 0);
-		if (e.k.pos != 0 || e.s.ooo_count != 64 - i || e.total != (64 - i) * 100) held_ok = false;
+		if (e.k.pos != 0 || tcp_stream_held_segments(&e.s) != 64 - i || e.total != (64 - i) * 100) held_ok = false;
 	}
 	tap_ok(held_ok, "reverse: 63 segments held, nothing delivered, total tracks held bytes");
 	feed(&e, 42, orig, 0, 100, 0);
 	tap_ok(sink_equals(&e.k, orig, N), "reverse: exact stream once the first segment arrives");
-	tap_ok(e.cnt.out_of_order == 63 && e.s.ooo_count == 0 && e.s.ooo_bytes == 0 && e.total == 0,
+	tap_ok(e.cnt.out_of_order == 63 && tcp_stream_held_segments(&e.s) == 0 && tcp_stream_held_bytes(&e.s) == 0 && e.total == 0,
 	       "reverse: 63 out-of-order, all freed");
 	env_free(&e);
 	free(orig);
@@ -127,12 +127,12 @@ static bool run_permutation(uint64_t seed, uint32_t isn, size_t N, bool dups, bo
 	bool ok = true;
 	for (size_t i = 0; i < k; i++) {
 		feed(&e, isn, orig, segs[i].off, segs[i].len, 0);
-		if (e.total != e.s.ooo_bytes) ok = false;
+		if (e.total != tcp_stream_held_bytes(&e.s)) ok = false;
 	}
-	ok = ok && sink_equals(&e.k, orig, N) && e.s.ooo_count == 0 && e.total == 0 && e.cnt.gaps == 0;
+	ok = ok && sink_equals(&e.k, orig, N) && tcp_stream_held_segments(&e.s) == 0 && e.total == 0 && e.cnt.gaps == 0;
 	if (!ok)
 		tap_diag("seed %llu: pos=%zu/%zu gaps=%llu held=%u", (unsigned long long)seed,
-		         e.k.pos, N, (unsigned long long)e.cnt.gaps, e.s.ooo_count);
+		         e.k.pos, N, (unsigned long long)e.cnt.gaps, tcp_stream_held_segments(&e.s));
 	env_free(&e);
 	free(orig);
 	return ok;
@@ -177,7 +177,7 @@ static void test_duplicates(void)
 	feed(&e, 9, orig, 1000, 500, 0);
 	feed(&e, 9, orig, 1500, 500, 0);
 	feed(&e, 9, orig, 1500, 500, 0);
-	tap_ok(e.s.ooo_count == 2 && e.s.ooo_bytes == 1000 && e.total == 1000 && e.cnt.retransmits == 2,
+	tap_ok(tcp_stream_held_segments(&e.s) == 2 && tcp_stream_held_bytes(&e.s) == 1000 && e.total == 1000 && e.cnt.retransmits == 2,
 	       "held exact duplicates: stored once, counted as retransmits");
 	feed(&e, 9, orig, 0, 1000, 0);
 	tap_ok(sink_equals(&e.k, orig, N) && e.total == 0, "held exact duplicates: exact stream");
@@ -210,7 +210,7 @@ static void test_overlaps(void)
 	feed(&e, 0, orig, 100, 100, 0);     /* [100,200) */
 	feed(&e, 0, orig, 150, 100, 0);     /* [150,250) -> stores [200,250) */
 	feed(&e, 0, orig, 50, 100, 0);      /* [50,150)  -> stores [50,100) */
-	tap_ok(e.s.ooo_bytes == 200 && e.total == 200 && e.s.ooo_count == 3 && e.cnt.retransmits == 2,
+	tap_ok(tcp_stream_held_bytes(&e.s) == 200 && e.total == 200 && tcp_stream_held_segments(&e.s) == 3 && e.cnt.retransmits == 2,
 	       "overlapping held segments: no byte stored twice (200 held)");
 	feed(&e, 0, orig, 0, 60, 0);        /* [0,60) overlaps held [50,100) */
 	tap_ok(e.k.pos == 250 && memcmp(e.k.buf, orig, 250) == 0 && e.total == 0,
@@ -228,7 +228,7 @@ static void test_overlaps(void)
 	feed(&e, 0, orig, 400, 100, 0);
 	feed(&e, 0, orig, 600, 100, 0);
 	tcp_stream_segment(&e.s, 1 + 150, F_ACK, alt + 150, 500, &e.lim, &e.cnt, deliver, &e.k); /* [150,650) */
-	tap_ok(e.s.ooo_count == 2 && e.s.ooo_bytes == 550 && e.total == 550,
+	tap_ok(tcp_stream_held_segments(&e.s) == 2 && tcp_stream_held_bytes(&e.s) == 550 && e.total == 550,
 	       "spanning segment: covered held segments merged ([150,600) + [600,700))");
 	feed(&e, 0, orig, 0, 150, 0);
 	feed(&e, 0, orig, 650, 350, 0);
@@ -237,7 +237,7 @@ static void test_overlaps(void)
 	                  memcmp(e.k.buf + 300, alt + 300, 100) == 0 &&
 	                  memcmp(e.k.buf + 150, alt + 150, 50) == 0 &&
 	                  memcmp(e.k.buf + 600, orig + 600, 100) == 0;
-	tap_ok(e.k.pos == N && first_wins && e.total == 0 && e.s.ooo_count == 0,
+	tap_ok(e.k.pos == N && first_wins && e.total == 0 && tcp_stream_held_segments(&e.s) == 0,
 	       "spanning segment: bytes already held win, holes filled from the new segment");
 	free(alt);
 	env_free(&e);
@@ -250,7 +250,7 @@ static void test_overlaps(void)
 	feed(&e, 0, orig, 500, 100, 0);
 	feed(&e, 0, orig, 50, 900, 0);      /* old prefix, fills holes, covers held */
 	feed(&e, 0, orig, 900, 100, 0);
-	tap_ok(sink_equals(&e.k, orig, N) && e.s.ooo_count == 0 && e.total == 0,
+	tap_ok(sink_equals(&e.k, orig, N) && tcp_stream_held_segments(&e.s) == 0 && e.total == 0,
 	       "in-order segment spanning held ones: exact stream, held freed");
 	env_free(&e);
 	free(orig);
@@ -343,11 +343,11 @@ static void test_fin_rst(void)
 	feed(&e, 50, orig, 300, 100, 0);
 	feed(&e, 50, orig, 500, 100, 0);
 	feed(&e, 50, orig, 200, 150, F_FIN);    /* FIN at stream offset 350 */
-	tap_ok(e.s.ooo_count == 1 && e.total == e.s.ooo_bytes && e.cnt.dropped >= 1,
+	tap_ok(tcp_stream_held_segments(&e.s) == 1 && e.total == tcp_stream_held_bytes(&e.s) && e.cnt.dropped >= 1,
 	       "FIN: held segment wholly beyond FIN freed");
 	feed(&e, 50, orig, 0, 200, 0);
 	tap_ok(e.k.pos == 350 && memcmp(e.k.buf, orig, 350) == 0 && tcp_stream_finished(&e.s) &&
-	       e.total == 0 && e.s.ooo_count == 0,
+	       e.total == 0 && tcp_stream_held_segments(&e.s) == 0,
 	       "FIN: straddling held segment cut at fin_seq, stream finished at 350 bytes");
 	env_free(&e);
 
@@ -361,7 +361,7 @@ static void test_fin_rst(void)
 	feed(&e, 50, orig, 100, 100, 0);
 	tap_ok(e.k.pos == 100 && e.cnt.dropped == 2, "RST: payload and later data ignored (dropped)");
 	tcp_stream_free(&e.s, &e.lim);
-	tap_ok(e.total == 0 && e.s.ooo_count == 0, "RST: free releases held data");
+	tap_ok(e.total == 0 && tcp_stream_held_segments(&e.s) == 0, "RST: free releases held data");
 	env_free(&e);
 
 	/* SYN+FIN with data */

@@ -30,6 +30,9 @@
 #include "app_framing.h"
 #include <zlib.h>
 
+/* The framer's WebSocket counters (zero before any upgrade). */
+#define WSC(f) (*app_framing_ws_counters(&(f)))
+
 /* ------------------------------------------------------------------ part 1 helpers */
 
 typedef struct { tls_app_t app; int dir; bool ka; uint8_t *p; size_t n; } cmsg_t;
@@ -183,12 +186,12 @@ static void part1(void)
 			app_framing_flush(&f, 1, on_emit, &c);
 			size_t k0, k1;
 			bool ok = expect_std(&c, 0, &k0) && expect_std(&c, 1, &k1);
-			ok = ok && f.ws.messages == 5 && f.ws.sip == 5 && f.ws.control == 6 && f.ws.unexpected == 0 &&
-			     f.ws.upgrades == 2 && app_framing_buffered(&f) == 0;
+			ok = ok && WSC(f).messages == 5 && WSC(f).sip == 5 && WSC(f).control == 6 && WSC(f).unexpected == 0 &&
+			     WSC(f).upgrades == 2 && app_framing_buffered(&f) == 0;
 			static const char *on[] = { "in order", "client frames before the 101", "101 before the request" };
 			tap_ok(ok, "WS exchange, %s, pushes of %zu bytes: upgrade as http, 5 SIP messages byte-exact, 6 control counted "
 			       "(c2s %zu s2c %zu, msgs %llu ctl %llu unexp %llu)", on[order], steps[s], k0, k1,
-			       (unsigned long long)f.ws.messages, (unsigned long long)f.ws.control, (unsigned long long)f.ws.unexpected);
+			       (unsigned long long)WSC(f).messages, (unsigned long long)WSC(f).control, (unsigned long long)WSC(f).unexpected);
 			coll_free(&c);
 			app_framing_free(&f);
 		}
@@ -209,7 +212,7 @@ static void part1(void)
 		app_framing_push(&f, 1, (const uint8_t *)N401, strlen(N401), on_emit, &c);
 		app_framing_push(&f, 1, (const uint8_t *)OK, strlen(OK), on_emit, &c);
 		tap_ok(held && c.n == 4 && is(&c, 0, 0, TLS_APP_HTTP, REQ, strlen(REQ)) && is(&c, 1, 1, TLS_APP_HTTP, N401, strlen(N401)) &&
-		       is(&c, 2, 0, TLS_APP_HTTP, R2, strlen(R2)) && is(&c, 3, 1, TLS_APP_HTTP, OK, strlen(OK)) && f.ws.upgrades == 0,
+		       is(&c, 2, 0, TLS_APP_HTTP, R2, strlen(R2)) && is(&c, 3, 1, TLS_APP_HTTP, OK, strlen(OK)) && WSC(f).upgrades == 0,
 		       "upgrade refused (401): the bytes held after the request are HTTP, nothing switches (%zu msgs)", c.n);
 		coll_free(&c);
 		app_framing_free(&f);
@@ -231,7 +234,7 @@ static void part1(void)
 		app_framing_push(&f, 1, b.p, b.n, on_emit, &c);
 		size_t sip = 0;
 		for (size_t i = 0; i < c.n; i++) sip += c.m[i].app == TLS_APP_SIP && c.m[i].n == L1 && !memcmp(c.m[i].p, SIP1, L1);
-		tap_ok(c.n == 6 && sip == 2 && f.ws.upgrades == 2, "pipelined GET then upgrade: the GET's 200 does not end the "
+		tap_ok(c.n == 6 && sip == 2 && WSC(f).upgrades == 2, "pipelined GET then upgrade: the GET's 200 does not end the "
 		       "hold, the 101 does (%zu msgs, %zu SIP)", c.n, sip);
 		coll_free(&c);
 		app_framing_free(&f);
@@ -254,9 +257,9 @@ static void part1(void)
 		app_framing_push(&f, 1, b.p, b.n, on_emit, &c);
 		push(&f, 0, &a, 977, &c);
 		tap_ok(c.n == 4 && is(&c, 2, 0, TLS_APP_SIP, SIP1, L1) && is(&c, 3, 0, TLS_APP_SIP, SIP1, L1) &&
-		       f.ws.oversize == 2 && f.ws.control == 1 && f.ws.messages == 2,
+		       WSC(f).oversize == 2 && WSC(f).control == 1 && WSC(f).messages == 2,
 		       "messages over max_message dropped whole and counted (%llu), framing kept: the next ones delivered",
-		       (unsigned long long)f.ws.oversize);
+		       (unsigned long long)WSC(f).oversize);
 		coll_free(&c);
 		app_framing_free(&f);
 	}
@@ -277,9 +280,9 @@ static void part1(void)
 		app_framing_push(&f, 1, b.p, b.n, on_emit, &c);
 		app_framing_push(&f, 0, a.p, a.n, on_emit, &c);
 		tap_ok(c.n == 5 && is(&c, 2, 0, TLS_APP_RAW, SIP1, L1) && is(&c, 3, 0, TLS_APP_SIP, SIP1, L1) &&
-		       is(&c, 4, 0, TLS_APP_SIP, "hello", 5) && f.ws.unexpected == 5,
+		       is(&c, 4, 0, TLS_APP_SIP, "hello", 5) && WSC(f).unexpected == 5,
 		       "RSV bits (raw), reserved opcode, stray continuation, fragmented control, unmasked client frame: "
-		       "counted as unexpected (%llu)", (unsigned long long)f.ws.unexpected);
+		       "counted as unexpected (%llu)", (unsigned long long)WSC(f).unexpected);
 		coll_free(&c);
 		app_framing_free(&f);
 	}
@@ -354,9 +357,9 @@ static void part1(void)
 			push(&f, dir, &b, 333, &c);
 			bool ok = c.n == 7 && is(&c, 2, dir, TLS_APP_SIP, SIP2, L2) && is(&c, 3, dir, TLS_APP_SIP, SIP2, L2) &&
 			          is(&c, 4, dir, TLS_APP_SIP, SIP2, L2) && is(&c, 5, dir, TLS_APP_SIP, SIP1, L1) &&
-			          is(&c, 6, dir, TLS_APP_SIP, SIP1, L1) && f.ws.inflated == 3 && f.ws.oversize == 1 &&
-			          f.ws.unexpected == 1 && f.ws.compressed == 0 && budget > 30000;
-			unsigned long long ninf = (unsigned long long)f.ws.inflated;
+			          is(&c, 6, dir, TLS_APP_SIP, SIP1, L1) && WSC(f).inflated == 3 && WSC(f).oversize == 1 &&
+			          WSC(f).unexpected == 1 && WSC(f).compressed == 0 && budget > 30000;
+			unsigned long long ninf = (unsigned long long)WSC(f).inflated;
 			app_framing_free(&f);
 			tap_ok(ok && budget == 0, "permessage-deflate, %s frames: inflated byte-exact (context takeover, fragmented "
 			       "with a control frame between), a deflate bomb over max_message dropped with the window kept in step, "
@@ -382,18 +385,18 @@ static void part1(void)
 		app_framing_gap(&f, 0);
 		app_framing_push(&f, 0, a.p + 1500, a.n - 1500, on_emit, &c);
 		bool ok1 = c.n == 4 && is(&c, 2, 0, TLS_APP_SIP, SIP1, L1) && is(&c, 3, 0, TLS_APP_SIP, "hello", 5) &&
-		           f.ws.gap_cut == 1 && f.ws.resyncs == 1;
+		           WSC(f).gap_cut == 1 && WSC(f).resyncs == 1;
 		/* a gap between messages, then the rest arrives frame-aligned */
 		app_framing_gap(&f, 0);
 		app_framing_push(&f, 0, a.p, a.n, on_emit, &c);
-		bool ok2 = c.n == 7 && is(&c, 4, 0, TLS_APP_SIP, SIP2, L2) && f.ws.gap_cut == 1 && f.ws.resyncs == 2;
+		bool ok2 = c.n == 7 && is(&c, 4, 0, TLS_APP_SIP, SIP2, L2) && WSC(f).gap_cut == 1 && WSC(f).resyncs == 2;
 		/* a message cut by the end of the stream */
 		app_framing_push(&f, 0, a.p, 700, on_emit, &c);
 		app_framing_flush(&f, 0, on_emit, &c);
-		bool ok3 = c.n == 7 && f.ws.gap_cut == 2 && app_framing_buffered(&f) == 0;
+		bool ok3 = c.n == 7 && WSC(f).gap_cut == 2 && app_framing_buffered(&f) == 0;
 		tap_ok(ok1 && ok2 && ok3, "gap: the cut message is never delivered (not even raw), frames found again at "
 		       "the next SIP message; end of stream mid-message: dropped (%zu msgs, cut %llu, resyncs %llu)",
-		       c.n, (unsigned long long)f.ws.gap_cut, (unsigned long long)f.ws.resyncs);
+		       c.n, (unsigned long long)WSC(f).gap_cut, (unsigned long long)WSC(f).resyncs);
 		coll_free(&c);
 		app_framing_free(&f);
 	}
@@ -432,7 +435,7 @@ static void part1(void)
 		frame(&b, 0x81, false, SIP1, L1);
 		app_framing_push(&f, 0, (const uint8_t *)Q, strlen(Q), on_emit, &c);
 		app_framing_push(&f, 1, b.p, b.n, on_emit, &c);
-		tap_ok(c.n == 3 && c.m[2].app == TLS_APP_RAW && f.ws.upgrades == 0, "101 to h2c: raw tunnel as before");
+		tap_ok(c.n == 3 && c.m[2].app == TLS_APP_RAW && WSC(f).upgrades == 0, "101 to h2c: raw tunnel as before");
 		coll_free(&c);
 		app_framing_free(&f);
 	}

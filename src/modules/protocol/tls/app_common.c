@@ -54,10 +54,12 @@ static int reserve(app_framing_t *f, app_dir_state_t *d, size_t add)
 	if (add > SIZE_MAX - d->len) return -1;
 	size_t want = d->len + add;
 	if (want <= d->cap) return 0;
+	if (want > UINT32_MAX) return -1;           /* buffers stay below 4 GiB (max_message is 32-bit) */
 	size_t lim = af_max_msg(f), nc = d->cap ? d->cap : AF_MIN_CAP;
 	while (nc < want && nc <= SIZE_MAX / 2) nc *= 2;
 	if (nc > lim) nc = lim;
 	if (nc < want) nc = want;
+	if (nc > UINT32_MAX) nc = want;
 	/* the engine's memory bound: growing past it means "cannot buffer", i.e. raw output */
 	if (f->budget_used && *f->budget_used + (nc - d->cap) > f->budget_max) return -1;
 	uint8_t *nb = malloc(nc);
@@ -69,7 +71,7 @@ static int reserve(app_framing_t *f, app_dir_state_t *d, size_t add)
 		free(d->buf);
 	}
 	d->buf = nb;
-	d->cap = nc;
+	d->cap = (uint32_t)nc;
 	return 0;
 }
 

@@ -282,11 +282,18 @@ size_t app_framing_buffered(const app_framing_t *f)
 	return f ? f->dir[0].cap + f->dir[1].cap : 0;   /* allocated, not just used */
 }
 
+const app_ws_counters_t *app_framing_ws_counters(const app_framing_t *f)
+{
+	static const app_ws_counters_t none;
+	return f && f->ws ? &f->ws->cnt : &none;
+}
+
 void app_framing_free(app_framing_t *f)
 {
 	if (!f) return;
 	for (int i = 0; i < 2; i++)
 		if (f->dir[i].proto == P_WS) ws_flush(f, &f->dir[i]);    /* frees the inflate state */
+	if (f->ws) { af_wipe(f->ws, sizeof *f->ws); free(f->ws); }
 	af_release(f, &f->dir[0]);
 	af_release(f, &f->dir[1]);
 	uint32_t mm = f->max_message;

@@ -59,45 +59,51 @@ typedef struct app_ws_counters {
 
 typedef struct app_dir_state {
 	/* All fields are internal to the app_*.c files (app_internal.h); the counters may be read. */
+	uint8_t *buf;           /* partial message (heap, grows up to max_message, reused) */
+	uint64_t msg_len;       /* bytes of the current message consumed so far */
+	uint64_t need;          /* body / chunk-data bytes still expected; chunk-size accumulator */
+	uint64_t q_head, q_connect; /* requests sent in this direction awaiting a response on the
+	                         * other one (FIFO, bit 0 = oldest): HEAD / CONNECT flags */
+	uint64_t gap_dropped;   /* bytes of such messages dropped (head buffered before the gap,
+	                         * tail up to the next start line after it) */
+	uint32_t len, cap;      /* bytes in buf / allocated (at most max_message) */
+	uint32_t n_missing_length; /* SIP messages without Content-Length (taken as 0) */
+	uint32_t n_fallbacks;   /* times the direction fell back to raw */
+	uint32_t n_gap_cut;     /* SIP/HTTP messages a gap cut (never emitted) */
+	uint16_t status;        /* current response's status code */
 	uint8_t proto;          /* undecided / sip / http / raw */
 	uint8_t state;          /* between messages, keep-alive, headers, body, chunk..., close */
 	uint8_t line;           /* header/trailer line-end tracker (resumes the CRLFCRLF search) */
 	uint8_t first_line;     /* start line of the current message not yet complete */
 	uint8_t kind;           /* current message: request or response */
 	uint8_t after;          /* action once the current message is complete (switch to raw) */
-	uint16_t status;        /* current response's status code */
-	uint8_t *buf;           /* partial message (heap, grows up to max_message, reused) */
-	size_t len, cap;
-	uint64_t msg_len;       /* bytes of the current message consumed so far */
-	uint64_t need;          /* body / chunk-data bytes still expected; chunk-size accumulator */
-	uint64_t q_head, q_connect; /* requests sent in this direction awaiting a response on the
-	                         * other one (FIFO, bit 0 = oldest): HEAD / CONNECT flags */
 	uint8_t q_n;            /* queued requests (at most 64; more are not tracked) */
-	uint32_t n_missing_length; /* SIP messages without Content-Length (taken as 0) */
-	uint32_t n_fallbacks;   /* times the direction fell back to raw */
 	uint8_t resync;         /* after a gap: skip (raw, or dropped) to the next message start line */
-	uint32_t n_gap_cut;     /* SIP/HTTP messages a gap cut (never emitted) */
-	uint64_t gap_dropped;   /* bytes of such messages dropped (head buffered before the gap,
-	                         * tail up to the next start line after it) */
 	uint8_t upg;            /* WebSocket upgrade of this direction: none, request sent (awaiting
 	                         * the answer; later bytes held), 101 seen before the request */
-	app_ws_dir_t ws;        /* frame state once this direction carries WebSocket */
 } app_dir_state_t;
+
+/* WebSocket state of a flow, allocated at its first upgrade (most flows never have one):
+ * frame state per direction (used while that direction carries WebSocket) and counters. */
+typedef struct app_ws_state {
+	app_ws_dir_t dir[2];
+	app_ws_counters_t cnt;
+} app_ws_state_t;
 
 typedef struct app_framing {
 	app_dir_state_t dir[2]; /* [TLS_DIR_C2S], [TLS_DIR_S2C] */
-	uint32_t max_message;
 	/* optional shared memory account: every allocation and release of a message buffer
 	 * is added to / subtracted from *budget_used, and a buffer may not grow past
 	 * budget_max (the message is then emitted as raw chunks instead) */
 	uint64_t *budget_used;
 	uint64_t budget_max;
+	uint32_t max_message;
 	/* WebSocket (RFC 6455 / RFC 7118), negotiated by the 101 answer: */
 	uint8_t ws_neg;         /* WSN_SIP (Sec-WebSocket-Protocol: sip), WSN_DEFLATE (permessage-deflate) */
 	uint8_t replay;         /* 1 + direction whose held bytes are to be parsed again (internal) */
 	uint8_t ws_events;      /* APP_WS_EV_* seen since the caller last cleared it (for a log line) */
 	uint8_t ws_logged;      /* APP_WS_EV_* the caller already logged for this flow (its own use) */
-	app_ws_counters_t ws;
+	app_ws_state_t *ws;     /* NULL until a direction is upgraded (app_framing_ws_counters) */
 	app_ws_counters_t *ws_total; /* optional: every counter is also added here (engine totals) */
 } app_framing_t;
 
@@ -129,6 +135,8 @@ void app_framing_gap(app_framing_t *f, int dir);
 /* Bytes allocated for partial messages in both directions (what counts against the
  * engine's memory bound; buffers above 64 KiB are released once their message is out). */
 size_t app_framing_buffered(const app_framing_t *f);
+/* The flow's WebSocket counters (all zero when no direction was ever upgraded). */
+const app_ws_counters_t *app_framing_ws_counters(const app_framing_t *f);
 /* Free buffers (wiped: they hold plaintext). */
 void app_framing_free(app_framing_t *f);
 

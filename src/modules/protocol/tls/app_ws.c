@@ -85,7 +85,9 @@ static const uint8_t frame_action[4][2] = {
 	[OC_RESERVED] = { A_RESERVED, A_RESERVED },    /* skipped by its length */
 };
 
-#define WS_COUNT(f, field) do { (f)->ws.field++; if ((f)->ws_total) (f)->ws_total->field++; } while (0)
+#define WS_COUNT(f, field) do { (f)->ws->cnt.field++; if ((f)->ws_total) (f)->ws_total->field++; } while (0)
+/* Frame state of direction d (f->ws exists once a direction was switched: ws_start). */
+#define WSD(f, d) (&(f)->ws->dir[(d) - (f)->dir])
 
 typedef struct ws_frame {
 	uint8_t fin, rsv, op, masked;
@@ -217,7 +219,7 @@ static void inflate_feed(pctx_t *c, const uint8_t *in, size_t n)
 {
 	app_framing_t *f = c->f;
 	app_dir_state_t *d = c->d;
-	app_ws_dir_t *w = &d->ws;
+	app_ws_dir_t *w = WSD(f, d);
 	z_stream *z = w->z;
 	uint8_t out[WS_INFLATE_CHUNK];
 	z->next_in = (Bytef *)(uintptr_t)in;      /* zlib's API is not const; it does not write */
@@ -256,8 +258,12 @@ static void inflate_feed(pctx_t *c, const uint8_t *in, size_t n)
 void ws_start(app_framing_t *f, app_dir_state_t *d)
 {
 	af_reset_msg(d);
+	if (!f->ws && !(f->ws = calloc(1, sizeof *f->ws))) {
+		d->proto = P_RAW;                     /* no memory for frame state: a raw tunnel */
+		return;
+	}
 	d->proto = P_WS;
-	memset(&d->ws, 0, sizeof d->ws);
+	memset(WSD(f, d), 0, sizeof *WSD(f, d));
 	WS_COUNT(f, upgrades);
 }
 
@@ -288,7 +294,7 @@ static void emit_msg(pctx_t *c)
 {
 	app_framing_t *f = c->f;
 	app_dir_state_t *d = c->d;
-	app_ws_dir_t *w = &d->ws;
+	app_ws_dir_t *w = WSD(f, d);
 	tls_app_t app = TLS_APP_RAW;
 	bool ka = false;
 	if (w->msg_flags & WSM_COMPRESSED) {
@@ -310,7 +316,7 @@ static void emit_msg(pctx_t *c)
 /* The current frame's payload is complete. */
 static void frame_done(pctx_t *c)
 {
-	app_ws_dir_t *w = &c->d->ws;
+	app_ws_dir_t *w = WSD(c->f, c->d);
 	w->st = WS_HDR;
 	switch (op_class[w->op]) {
 	case OC_CTRL:
@@ -336,7 +342,7 @@ static void on_frame(pctx_t *c, const ws_frame_t *fr)
 {
 	app_framing_t *f = c->f;
 	app_dir_state_t *d = c->d;
-	app_ws_dir_t *w = &d->ws;
+	app_ws_dir_t *w = WSD(f, d);
 	uint8_t cls = op_class[fr->op];
 	uint8_t act = frame_action[cls][w->msg != 0];
 	bool deflate = (f->ws_neg & WSN_DEFLATE) != 0;
@@ -401,7 +407,7 @@ static void on_frame(pctx_t *c, const ws_frame_t *fr)
 /* Framing is lost (a gap, an impossible length): drop the message, search again. */
 static void lose_framing(app_framing_t *f, app_dir_state_t *d)
 {
-	app_ws_dir_t *w = &d->ws;
+	app_ws_dir_t *w = WSD(f, d);
 	d->gap_dropped += d->len;
 	if (w->msg && !(w->msg_flags & WSM_DROPPED)) {
 		WS_COUNT(f, gap_cut);
@@ -417,7 +423,7 @@ static void lose_framing(app_framing_t *f, app_dir_state_t *d)
 
 static void step_hdr(pctx_t *c)
 {
-	app_ws_dir_t *w = &c->d->ws;
+	app_ws_dir_t *w = WSD(c->f, c->d);
 	ws_frame_t fr;
 	size_t need;
 	int r;
@@ -444,7 +450,7 @@ static void step_payload(pctx_t *c)
 {
 	app_framing_t *f = c->f;
 	app_dir_state_t *d = c->d;
-	app_ws_dir_t *w = &d->ws;
+	app_ws_dir_t *w = WSD(f, d);
 	uint64_t avail = c->n - c->pos;
 	size_t k = (size_t)(w->left < avail ? w->left : avail);
 	const uint8_t *s = take(c, k);
@@ -518,7 +524,7 @@ static void step_resync(pctx_t *c)
 	d->gap_dropped += i - c->pos;
 	c->pos = i;
 	if (i < c->n) {
-		d->ws.st = WS_HDR;
+		WSD(c->f, d)->st = WS_HDR;
 		WS_COUNT(c->f, resyncs);
 	}
 }
@@ -526,7 +532,7 @@ static void step_resync(pctx_t *c)
 /* Contract in app_internal.h. */
 void ws_step(pctx_t *c)
 {
-	switch (c->d->ws.st) {
+	switch (WSD(c->f, c->d)->st) {
 	case WS_HDR: step_hdr(c); break;
 	case WS_PAYLOAD: step_payload(c); break;
 	default: step_resync(c); break;
@@ -541,7 +547,7 @@ void ws_gap(app_framing_t *f, app_dir_state_t *d)
 
 void ws_flush(app_framing_t *f, app_dir_state_t *d)
 {
-	app_ws_dir_t *w = &d->ws;
+	app_ws_dir_t *w = WSD(f, d);
 	if (w->msg && !(w->msg_flags & WSM_DROPPED)) {
 		WS_COUNT(f, gap_cut);                 /* cut by the end of the stream */
 		d->n_gap_cut++;

@@ -31,6 +31,7 @@
 #endif
 #include "cipher.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <gcrypt.h>
 
@@ -126,7 +127,7 @@ static int open_cipher(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8
 		return -1;
 	if (tls_bulk_is_cbc(s->bulk) && gcry_cipher_get_algo_blklen(algo) != s->iv_len)
 		return -1;
-	if (s->key_len > sizeof cs->key)
+	if (s->key_len > 32)
 		return -1;
 	if (gcry_cipher_open(&hd, algo, mode, 0) != 0)
 		return -1;
@@ -137,13 +138,23 @@ static int open_cipher(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8
 		return -1;
 	}
 	cs->hd = hd;
-	if (key != cs->key)
-		memcpy(cs->key, key, s->key_len);
 	return 0;
 }
 
-/* Open the MAC handle (CBC/stream/NULL suites): TLS HMAC keyed once with cs->mac_key;
- * SSL 3.0 a plain hash, keyed by hand per record. */
+/* Room for the suite's key material (bulk key + `extra` bytes), kept in cs->km. */
+static uint8_t *km_alloc(tls_cipher_state_t *cs, const tls_suite_t *s, size_t extra)
+{
+	size_t n = (size_t)s->key_len + extra;
+	if (n == 0 || n > 255)
+		return NULL;
+	cs->km = malloc(n);
+	if (cs->km)
+		cs->km_len = (uint8_t)n;
+	return cs->km;
+}
+
+/* Open the MAC handle (CBC/stream/NULL suites): TLS HMAC keyed once with the MAC key
+ * (cs->km after the bulk key); SSL 3.0 a plain hash, keyed by hand per record. */
 static int open_mac(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t version)
 {
 	gcry_md_hd_t md = NULL;
@@ -153,7 +164,7 @@ static int open_mac(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t versi
 	           s->mac == TLS_HASH_MD5 ? GCRY_MD_MD5 : 0;
 	if (!algo || gcry_md_open(&md, algo, version == 0x0300 ? 0 : GCRY_MD_FLAG_HMAC) != 0)
 		return -1;
-	if (version != 0x0300 && gcry_md_setkey(md, cs->mac_key, s->mac_len) != 0) {
+	if (version != 0x0300 && gcry_md_setkey(md, cs->km + s->key_len, s->mac_len) != 0) {
 		gcry_md_close(md);
 		return -1;
 	}
@@ -185,7 +196,7 @@ int tls_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t versi
 		memcpy(cs->iv, iv, want);
 	} else {
 		/* CBC, RC4, NULL: MAC key; CBC below TLS 1.1 also the key-block IV */
-		if (!mac_key || s->mac_len == 0 || s->mac_len > sizeof cs->mac_key ||
+		if (!mac_key || s->mac_len == 0 || s->mac_len > 48 ||
 		    s->mac_len != tls_hash_len(s->mac))
 			return -1;
 		if (version == 0x0300 && s->mac != TLS_HASH_MD5 && s->mac != TLS_HASH_SHA1)
@@ -195,12 +206,17 @@ int tls_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t versi
 				return -1;
 			memcpy(cs->iv, iv, s->iv_len);
 		}
-		memcpy(cs->mac_key, mac_key, s->mac_len);
 	}
+	if (s->key_len > 32 || !km_alloc(cs, s, aead ? 0 : s->mac_len))
+		goto fail;
+	if (s->key_len)
+		memcpy(cs->km, key, s->key_len);
+	if (!aead)
+		memcpy(cs->km + s->key_len, mac_key, s->mac_len);
 
 	if (!aead && open_mac(cs, s, version) != 0)
 		goto fail;
-	if (open_cipher(cs, s, key) != 0)
+	if (open_cipher(cs, s, cs->km) != 0)
 		goto fail;
 	cs->suite = s;
 	cs->version = version;
@@ -222,12 +238,16 @@ int tls13_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8_
 		return -1;
 	memset(cs, 0, sizeof *cs);
 	if (!s || !secret || s->kx != TLS_KX_TLS13 || !tls_bulk_is_aead(s->bulk) || s->iv_len != 12 ||
-	    s->key_len > sizeof key)
+	    s->key_len > sizeof key || slen == 0 || slen > TLS_MAX_HASH_LEN)
 		return -1;
 	if (tls13_hkdf_expand_label(s->prf, secret, slen, "key", NULL, 0, key, s->key_len) != 0 ||
 	    tls13_hkdf_expand_label(s->prf, secret, slen, "iv", NULL, 0, cs->iv, 12) != 0)
 		goto out;
-	if (open_cipher(cs, s, key) != 0)
+	if (!km_alloc(cs, s, slen))
+		goto out;
+	memcpy(cs->km, key, s->key_len);
+	memcpy(cs->km + s->key_len, secret, slen);
+	if (open_cipher(cs, s, cs->km) != 0)
 		goto out;
 	cs->suite = s;
 	cs->version = 0x0304;
@@ -261,7 +281,7 @@ static int unpark(tls_cipher_state_t *cs)
 	const tls_suite_t *s = cs->suite;
 	if (!tls_bulk_is_aead(s->bulk) && open_mac(cs, s, cs->version) != 0)
 		return -1;
-	if (open_cipher(cs, s, cs->key) != 0) {
+	if (open_cipher(cs, s, cs->km) != 0) {
 		if (cs->mac_hd)
 			gcry_md_close((gcry_md_hd_t)cs->mac_hd);
 		cs->mac_hd = NULL;
@@ -279,6 +299,10 @@ void tls_cipher_free(tls_cipher_state_t *cs)
 		gcry_cipher_close((gcry_cipher_hd_t)cs->hd); /* libgcrypt wipes the key schedule */
 	if (cs->mac_hd)
 		gcry_md_close((gcry_md_hd_t)cs->mac_hd);
+	if (cs->km) {
+		tls_wipe(cs->km, cs->km_len);
+		free(cs->km);
+	}
 	tls_wipe(cs, sizeof *cs);
 }
 
@@ -334,7 +358,7 @@ static int cbc_mac_ok(tls_cipher_state_t *cs, uint8_t type, uint16_t ver,
 		uint8_t pad2[48], inner[20];
 		size_t np = algo == GCRY_MD_MD5 ? 48 : 40;
 		memset(pad2, 0x5c, sizeof pad2);
-		gcry_md_write(md, cs->mac_key, ml);
+		gcry_md_write(md, cs->km + cs->suite->key_len, ml);
 		gcry_md_write(md, pad1, np);
 		gcry_md_write(md, hdr, 8);           /* seq */
 		gcry_md_write(md, hdr + 8, 1);       /* type (no version in SSL 3.0) */
@@ -346,7 +370,7 @@ static int cbc_mac_ok(tls_cipher_state_t *cs, uint8_t type, uint16_t ver,
 			return 0;
 		memcpy(inner, d, ml);
 		gcry_md_reset(md);
-		gcry_md_write(md, cs->mac_key, ml);
+		gcry_md_write(md, cs->km + cs->suite->key_len, ml);
 		gcry_md_write(md, pad2, np);
 		gcry_md_write(md, inner, ml);
 		tls_wipe(inner, sizeof inner);

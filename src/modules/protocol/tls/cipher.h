@@ -73,19 +73,23 @@ const tls_suite_t *tls_suite_at(size_t i);
 
 typedef struct tls_cipher_state {
 	const tls_suite_t *suite;
+	void *hd;              /* gcry_cipher_hd_t, opened and keyed once at init */
+	void *mac_hd;          /* CBC/stream/NULL suites: gcry_md_hd_t (HMAC keyed with the MAC key; plain
+	                        * hash for the SSL 3.0 MAC); else NULL */
+	uint8_t *km;           /* key material, exactly what the suite needs (heap, wiped when freed):
+	                        * the bulk key (suite->key_len; kept so a parked state can reopen
+	                        * its handles), then the MAC key (suite->mac_len, TLS <= 1.2 MAC
+	                        * suites) or the TLS 1.3 traffic secret the state was made from
+	                        * (the next KeyUpdate derives from it; tls13_cipher_secret) */
+	uint64_t seq;          /* next record sequence number */
 	uint16_t version;      /* negotiated version, wire value */
+	uint8_t km_len;
 	bool etm;              /* encrypt-then-MAC (CBC only) */
 	bool tls13;
-	void *hd;              /* gcry_cipher_hd_t, opened and keyed once at init */
-	void *mac_hd;          /* CBC/stream/NULL suites: gcry_md_hd_t (HMAC keyed with mac_key; plain
-	                        * hash for the SSL 3.0 MAC); else NULL */
+	bool parked;           /* handles closed by tls_cipher_park; reopened on the next record */
 	uint8_t iv[16];        /* GCM/CCM: fixed 4-byte salt; ChaCha/TLS1.3: 12-byte IV;
 	                        * TLS 1.0 CBC: the IV for the next record (key-block IV, then the
 	                        * last ciphertext block of the previous successful record) */
-	uint8_t mac_key[48];
-	uint64_t seq;          /* next record sequence number */
-	uint8_t key[32];       /* bulk key, kept so a parked state can reopen its handles */
-	bool parked;           /* handles closed by tls_cipher_park; reopened on the next record */
 } tls_cipher_state_t;
 
 /* SSL 3.0–TLS 1.2: set up decryption for one direction from key-block material. iv may be
@@ -95,8 +99,14 @@ typedef struct tls_cipher_state {
  * suite's [min_version, max_version]. etm is used by CBC suites only (not SSL 3.0). */
 int tls_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, uint16_t version, bool etm,
                     const uint8_t *key, const uint8_t *iv, const uint8_t *mac_key);
-/* TLS 1.3: set up from a traffic secret (derives key and iv with HKDF-Expand-Label). */
+/* TLS 1.3: set up from a traffic secret (derives key and iv with HKDF-Expand-Label; the
+ * secret is kept: tls13_cipher_secret). secret must not point into cs's key material. */
 int tls13_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8_t *secret, size_t slen);
+/* The traffic secret a TLS 1.3 state was made from (hash-length bytes), or NULL. */
+static inline const uint8_t *tls13_cipher_secret(const tls_cipher_state_t *cs)
+{
+	return cs->tls13 && cs->km ? cs->km + cs->suite->key_len : NULL;
+}
 
 /* Decrypt and verify one record in place. `ctype` is the outer content type, replaced by
  * the inner type for TLS 1.3 (padding stripped). `rec_version` is the record header's

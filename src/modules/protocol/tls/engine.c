@@ -132,10 +132,6 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	if (f->t) return f->t;
 	flow_tls_t *t = calloc(1, sizeof *t);
 	if (!t) return NULL;
-	for (int i = 0; i < 2; i++) {
-		t->d[i].ts = f->seg_ts[i];
-		t->d[i].hq.pool = &e->hold_pool;
-	}
 	app_framing_init(&t->app, e->cfg.max_message);
 	t->app.budget_used = &e->buffered;
 	t->app.budget_max = e->cfg.max_total_buffer;
@@ -265,15 +261,12 @@ static int hello_kind(const uint8_t *p, size_t len)
 	return hs == HS_CLIENT_HELLO ? 1 : hs == HS_SERVER_HELLO ? 2 : 0;
 }
 
-static void set_roles(flow_t *f, int family, const uint8_t *cip, uint16_t cport, const uint8_t *sip, uint16_t sport)
+/* The client is the canonical key endpoint equal to (ip, port). */
+static void set_roles(flow_t *f, int family, const uint8_t *cip, uint16_t cport)
 {
 	size_t alen = family == AF_INET6 ? 16 : 4;
-	memset(&f->ep, 0, sizeof f->ep);
-	f->ep.family = family;
-	memcpy(f->ep.client_ip, cip, alen);
-	memcpy(f->ep.server_ip, sip, alen);
-	f->ep.client_port = cport;
-	f->ep.server_port = sport;
+	const flow_key_t *k = &f->node.key;
+	f->client_idx = (uint8_t)!(k->port[0] == cport && memcmp(k->ip[0], cip, alen) == 0);
 }
 
 static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_tcp_segment_t *seg, double ts)
@@ -288,7 +281,6 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 	f->node.last_ts = ts;
 	f->id = atomic_fetch_add(e->shared.next_flow_id, 1);
 	f->eng = e;
-	f->first_ts = f->last_ts = ts;
 	f->rst_dir = -1;
 	for (int i = 0; i < 2; i++) tcp_stream_init(&f->tcp[i]);
 	/* Roles: SYN, then hello type, then ports. */
@@ -302,8 +294,8 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 		else if (is_tls_port(e, seg->sport) && !is_tls_port(e, seg->dport)) src_is_client = false;
 		else src_is_client = seg->sport >= seg->dport;
 	}
-	if (src_is_client) set_roles(f, seg->family, seg->src_ip, seg->sport, seg->dst_ip, seg->dport);
-	else set_roles(f, seg->family, seg->dst_ip, seg->dport, seg->src_ip, seg->sport);
+	if (src_is_client) set_roles(f, seg->family, seg->src_ip, seg->sport);
+	else set_roles(f, seg->family, seg->dst_ip, seg->dport);
 	flow_table_insert(&e->table, &f->node);
 	e->st.flows_created++;
 	return f;
@@ -312,7 +304,8 @@ static flow_t *flow_create(struct tls_engine *e, const flow_key_t *k, const tls_
 static bool src_is_client(const flow_t *f, const tls_tcp_segment_t *seg)
 {
 	size_t alen = seg->family == AF_INET6 ? 16 : 4;
-	return seg->sport == f->ep.client_port && memcmp(seg->src_ip, f->ep.client_ip, alen) == 0;
+	const flow_key_t *k = &f->node.key;
+	return seg->sport == k->port[f->client_idx] && memcmp(seg->src_ip, k->ip[f->client_idx], alen) == 0;
 }
 
 static void expire_locked(struct tls_engine *e, double now, bool all);
@@ -508,8 +501,7 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		int h = hello_kind(seg->payload, seg->len);
 		bool cli = src_is_client(f, seg);
 		if ((h == 1 && !cli) || (h == 2 && cli)) {
-			tls_endpoints_t o = f->ep;
-			set_roles(f, o.family, o.server_ip, o.server_port, o.client_ip, o.client_port);
+			f->client_idx = (uint8_t)(1 - f->client_idx);
 			tcp_stream_t t = f->tcp[0]; f->tcp[0] = f->tcp[1]; f->tcp[1] = t;   /* no TLS state yet */
 		}
 		if (h) f->roles_known = true;
@@ -520,9 +512,7 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 		goto housekeeping;
 	}
 	flow_table_touch(&e->table, &f->node, e->now);
-	f->last_ts = ts;
 	f->seg_ts[dir] = ts;
-	if (f->t) f->t->d[dir].ts = ts;
 	if (seg->len) {
 		f->any_payload = true;
 		if (f->rst_dir == dir) { closing_remove(e, f); e->rst_ignored++; }   /* data after it: stray RST */
@@ -533,7 +523,7 @@ static int feed_segment(struct tls_engine *e, const tls_tcp_segment_t *seg, doub
 	                   deliver_cb, &dc);
 	if (seg->flags & 0x10) tcp_stream_acked(&f->tcp[1 - dir], seg->ack, e->now);
 	for (int i = 0; i < 2; i++) {
-		if (!f->tcp[i].hole_acked) continue;
+		if (!tcp_stream_hole_acked(&f->tcp[i])) continue;
 		struct deliver_ctx oc = { f, i };
 		tcp_stream_age_hole(&f->tcp[i], e->now, HOLE_ACK_WAIT, &e->tcp_lim, &e->tcp_cnt, deliver_cb, &oc);
 	}

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <string.h>
 #include "tls_engine.h"
 #include "cursor.h"
 #include "kdf.h"
@@ -67,106 +68,119 @@ struct tls_keystore {
 /* Per-direction state. */
 typedef struct tls_dirstate {
 	uint8_t *rbuf;               /* partial record bytes (ciphertext) */
-	size_t rlen, rcap;
-	uint8_t *hbuf;               /* partial handshake message bytes (plaintext) */
-	size_t hlen, hcap;
-	tls_cipher_state_t cs;       /* current read state */
-	bool cs_active;              /* records are decrypted with cs */
+	uint8_t *hbuf;               /* partial handshake message bytes (plaintext; freed when empty) */
+	uint32_t rlen, rcap;
+	uint32_t hlen, hcap;
+	tls_cipher_state_t cs;       /* current read state (TLS 1.3: with its traffic secret) */
 	tls_cipher_state_t *pend;    /* TLS <= 1.2 (allocated when needed): read state for this direction's next
 	                              * ChangeCipherSpec, keyed when the handshake's master was
 	                              * proven before that CCS was processed (a renegotiation's
 	                              * next ClientHello may reset the connection's master and
 	                              * randoms before then) */
+	held_queue_t *hq;            /* records held back (held.h); allocated while any is held */
+	uint64_t msgs, bytes;
+	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
+	unsigned resync_tries;       /* candidate headers tried since the last gap */
+	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
+	int8_t app_epoch;            /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1 application keys */
+	bool cs_active;              /* records are decrypted with cs */
 	bool pend_ready;
 	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
 	bool broken;                 /* stop processing this direction */
 	bool resync;                 /* after a gap: search for a record header */
 	bool seen_data, seen_record;
-	int app_epoch;               /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1+ application keys */
-	uint8_t secret[TLS_MAX_HASH_LEN];  /* TLS 1.3 current traffic secret */
-	uint8_t next_secret[TLS_MAX_HASH_LEN]; /* TLS 1.3 application secret 0 (when known) */
-	bool have_next_secret;
-	bool hs_known;               /* TLS 1.3 handshake traffic secret of this direction is in secret */
-	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
-	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
 	bool wait_peer;              /* held records wait for the other direction's handshake */
-	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
-	held_queue_t hq;             /* records held back (held.h) */
-	uint64_t msgs, bytes;
-	double ts;                   /* capture time of the segment being processed */
 } tls_dirstate_t;
 
-/* Handshake / session state of one TLS connection. */
-typedef struct tls_conn {
-	bool ch_seen, sh_seen, hrr_seen, cert_seen, ske_seen, shd_seen, cke_seen;
-	bool tls13, resumed, resumed_known, ems, etm, ticket_offered, early_data_offered;
+/* Handshake-only state of one TLS connection (tls_conn_t.hs): allocated at the first
+ * handshake message (again for a TLS <= 1.2 renegotiation's ClientHello), freed and wiped
+ * once the handshake is over and both directions read records under proven keys
+ * (hs_maybe_release). Nothing after the handshake reads it: an idle established flow
+ * does not pay for randoms, transcript, key shares and intermediate secrets. */
+typedef struct tls_hs {
 	uint16_t client_version;     /* legacy_version of the ClientHello */
-	uint16_t version;            /* negotiated */
-	uint16_t suite;
-	const tls_suite_t *cs;       /* NULL if unsupported */
 	uint8_t client_random[32], server_random[32];
 	uint8_t ch_sid[32], sh_sid[32];
 	uint8_t ch_sid_len, sh_sid_len;
+	bool ticket_offered;
+	bool cert_seen, ske_seen;
+	bool transcript_on;
+	bool have_master;
+	bool cand_done;              /* candidates were computed */
+	bool have_hs_secret;
+	bool have_ms13;              /* ms13 is the master secret of this handshake */
+	bool have_next[2];           /* TLS 1.3 next_secret[dir] is known */
+	bool hs_known[2];            /* TLS 1.3 hs_ts[dir] is known */
 	uint8_t offered_ticket_hash[32]; /* SHA-256 of the ticket offered in the ClientHello */
 	uint8_t new_ticket_hash[32];     /* SHA-256 of the ticket a NewSessionTicket issued */
-	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
-	bool waiting_gave_up;        /* the key log did not bring the keys in time */
-	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
 	tls_transcript_t transcript;
-	bool transcript_on;
 	uint8_t session_hash[TLS_MAX_HASH_LEN];   /* EMS: hash through ClientKeyExchange */
 	size_t session_hash_len;
 	uint8_t cert_spki[32];
 	uint8_t *enc_pms;            /* RSA encrypted pre-master secret */
 	size_t enc_pms_len;
 	uint16_t ske_group;          /* ECDHE group of ServerKeyExchange / TLS 1.3 key_share */
-	/* (EC)DHE public values and the ClientHello's key shares: handshake-only, allocated only
-	 * when a static (EC)DHE key is configured (nothing else reads them), freed at its end */
+	/* (EC)DHE public values and the ClientHello's key shares: allocated only when a
+	 * static (EC)DHE key is configured (nothing else reads them) */
 	uint8_t *srv_pub, *cli_pub;  /* TLS_MAX_PUB bytes each when allocated */
 	size_t srv_pub_len, cli_pub_len;
 	struct ch_share { uint16_t group; uint8_t pub[TLS_MAX_PUB]; size_t len; } *ch_share;  /* [4] */
 	int n_ch_share;
-	/* proven key material */
 	uint8_t master[48];          /* TLS <= 1.2 master secret */
-	bool have_master;
-	tls_key_kind_t key_kind;
-	bool cand_done;              /* candidates were computed */
-	bool rsa_tried;              /* an RSA key was tried (for wrong_key vs no_key) */
-	bool keys_proven;
 	/* TLS 1.3 schedule */
 	uint8_t hs_secret[TLS_MAX_HASH_LEN];     /* handshake secret (static ECDHE path) */
 	uint8_t ms13[TLS_MAX_HASH_LEN];          /* master secret */
-	bool have_hs_secret;
-	bool waiting_keylog;         /* records are held until the key log has our secret */
-	double wait_since;
-	tls_reason_t reason;
-	bool decrypted;
-	int n_tickets_seen;
-	/* flight progress the cross-direction gate (hs_gate.c) looks at */
-	bool sh_psk;                 /* ServerHello selected a PSK */
-	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
-	bool srv_fin_seen, cli_fin_seen; /* each side's Finished of the current handshake */
-	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
-	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
+	uint8_t hs_ts[2][TLS_MAX_HASH_LEN];      /* handshake traffic secret per direction */
+	uint8_t next_secret[2][TLS_MAX_HASH_LEN]; /* application traffic secret 0 per direction */
 	/* ---- TLS 1.3 resumption (PSK) for sessions decrypted without a key log (issue 9,
 	 * handshake.c): the ClientHello's offered identities (SHA-256 of each ticket = the
 	 * session-cache id), the ServerHello's choice, the PSK-derived early traffic secret,
-	 * and the resumption_master_secret of a session decrypted here (RFC 8446 §4.6.1,
-	 * §7.1), with NewSessionTickets that arrived before that secret was known. ---- */
+	 * with NewSessionTickets that arrived before the resumption secret was known. ---- */
 	uint8_t psk_id_hash[2][32];  /* first two offered identities */
 	uint8_t n_psk_ids;           /* identities offered (all, not only those kept) */
 	uint8_t psk_modes;           /* psk_key_exchange_modes: bit 0 psk_ke, bit 1 psk_dhe_ke */
 	bool psk_selected;           /* ServerHello pre_shared_key */
 	uint16_t psk_sel_idx;        /* its selected_identity */
-	bool have_ms13;              /* ms13 is the master secret of this handshake */
 	uint8_t early_ts[TLS_MAX_HASH_LEN];  /* client_early_traffic_secret from a cached PSK */
 	uint8_t early_ts_hash;       /* tls_hash_t of early_ts (0: none) */
-	uint8_t res_secret[TLS_MAX_HASH_LEN]; /* resumption_master_secret */
-	bool have_res_secret;
 	struct { uint8_t id_hash[32]; uint8_t nonce[32]; uint8_t nonce_len; } nst_pending[2];
 	uint8_t n_nst_pending;       /* tickets waiting for res_secret */
+} tls_hs_t;
+
+/* Handshake / session state of one TLS connection: what outlives the handshake (reports,
+ * the record layer, the cross-direction gate, renegotiation, post-handshake messages). */
+typedef struct tls_conn {
+	bool ch_seen, sh_seen, hrr_seen, shd_seen, cke_seen;
+	bool tls13, resumed, resumed_known, ems, etm, early_data_offered;
+	bool hs_gap;                 /* handshake bytes were lost: report "gap", not "wrong_key" */
+	bool waiting_gave_up;        /* the key log did not bring the keys in time */
+	bool rsa_tried;              /* an RSA key was tried (for wrong_key vs no_key) */
+	bool keys_proven;
+	bool waiting_keylog;         /* records are held until the key log has our secret */
+	bool decrypted;
+	/* flight progress the cross-direction gate (hs_gate.c) looks at */
+	bool sh_psk;                 /* ServerHello selected a PSK */
+	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
+	bool srv_fin_seen, cli_fin_seen; /* each side's Finished of the current handshake */
+	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
+	uint16_t version;            /* negotiated */
+	uint16_t suite;
+	tls_key_kind_t key_kind;
+	tls_reason_t reason;
+	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
+	int n_tickets_seen;
+	const tls_suite_t *cs;       /* NULL if unsupported */
+	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
+	double wait_since;
+	tls_hs_t *hs;                /* handshake-only state, NULL outside a handshake */
+	uint8_t *res_secret;         /* TLS 1.3 resumption_master_secret (TLS_MAX_HASH_LEN bytes) of a
+	                              * session decrypted here without a key log, for the
+	                              * NewSessionTickets after the handshake (RFC 8446 §4.6.1), or NULL */
 } tls_conn_t;
+
+/* First record a direction holds, or NULL. */
+static inline held_rec_t *hq_head(const tls_dirstate_t *d) { return d->hq ? d->hq->head : NULL; }
 
 /* The TLS side of a flow: records, handshake, keys, application framing. A TCP flow gets
  * it only once its server has sent something, or its client more than one small flight
@@ -181,39 +195,51 @@ typedef struct flow_tls {
 } flow_tls_t;
 
 typedef struct flow {
-	flow_node_t node;            /* must be first */
+	flow_node_t node;            /* must be first; node.key holds both endpoints */
 	uint64_t id;
 	struct tls_engine *eng;
-	tls_endpoints_t ep;
-	bool roles_known;            /* from SYN or ClientHello */
-	bool swapped;                /* canonical ip[0] is the server */
-	double first_ts, last_ts;
 	tcp_stream_t tcp[2];         /* TCP reassembly per direction (TLS_DIR_C2S, TLS_DIR_S2C) */
 	struct flow_tls *t;          /* TLS state, allocated when the flow needs it (below) */
-	double seg_ts[2];            /* capture time of the direction's latest segment */
+	double seg_ts[2];            /* capture time of the direction's latest segment (while a held
+	                              * record is replayed: of that record) */
 	uint8_t *pre;                /* client bytes before the server spoke, not parsed yet */
-	uint32_t pre_len;
-	bool any_payload, not_tls, ended;
-	bool finished;               /* session reported and freed; the TCP core lingers (TIME_WAIT) */
-	bool lingering;
-	bool reported_any;
-	bool last_rep_decrypted;
-	tls_reason_t last_rep_reason;
-	bool last_rep_valid;
 	/* timers (engine time; O(1) insertion/removal through the links) */
 	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */
 	double wait_deadline;        /* give up waiting at this engine time */
 	uint64_t wait_gen;           /* key-log generation of the last lookup */
 	dlink_t close_link;          /* on eng->closing (accepted RST) or eng->timewait (lingering) */
 	double close_at;
+	uint32_t pre_len;
+	uint32_t syn_seq;
+	tls_reason_t last_rep_reason;
+	uint8_t client_idx;          /* node.key endpoint (0 or 1) that is the client */
+	bool roles_known;            /* from SYN or ClientHello */
+	bool any_payload, not_tls, ended;
+	bool finished;               /* session reported and freed; the TCP core lingers (TIME_WAIT) */
+	bool lingering;
+	bool reported_any;
+	bool last_rep_decrypted;
+	bool last_rep_valid;
 	int8_t rst_dir;              /* direction whose RST is pending (-1 none) */
 	bool syn_pending;            /* a SYN outside the sequence space: new connection if answered */
 	bool in_retry, retry_again;  /* held-record replay running (no recursion) / to run again */
 	bool syn_from_client;
 	bool busy;                   /* a public-key operation of this flow runs without the shard
 	                              * lock (pk_unlocked.c): nobody else touches or frees it */
-	uint32_t syn_seq;
 } flow_t;
+
+/* The flow's endpoints with their roles (built from the flow key: not stored twice). */
+static inline void flow_endpoints(const flow_t *f, tls_endpoints_t *ep)
+{
+	const flow_key_t *k = &f->node.key;
+	int c = f->client_idx;
+	ep->family = k->family;
+	memcpy(ep->client_ip, k->ip[c], sizeof ep->client_ip);
+	memcpy(ep->server_ip, k->ip[1 - c], sizeof ep->server_ip);
+	ep->client_port = k->port[c];
+	ep->server_port = k->port[1 - c];
+}
+static inline uint16_t flow_server_port(const flow_t *f) { return f->node.key.port[1 - f->client_idx]; }
 
 /* What the shards of one engine share (shards.c owns it). */
 typedef struct shard_shared {
@@ -374,10 +400,10 @@ void hs_sslv2_hello(flow_t *f, const uint8_t *msg, size_t len);
 bool hs_gate_wait(const flow_t *f, int dir, uint8_t type, const uint8_t *frag, size_t len);
 /* Same for a decrypted handshake record (TLS <= 1.2 renegotiation is encrypted). */
 bool hs_gate_wait_plain(const flow_t *f, int dir, const uint8_t *frag, size_t len);
+
+/* ---- hs_common.c ---- */
+/* Free the connection state (wiped), handshake state included. */
 void hs_conn_free(tls_conn_t *c);
-/* The handshake is over: free what only the handshake needed (transcript, key shares,
- * encrypted pre-master). */
-void hs_release_handshake_state(tls_conn_t *c);
 
 /* ---- packet.c ---- */
 /* Decode an IP packet / a link-layer frame to its TCP segment (pointers into the input):

@@ -24,7 +24,9 @@ int hs_prove_keys(flow_t *f, int dir, uint8_t type, uint16_t version, const uint
 		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
 		return -1;
 	}
-	return c->tls13 ? prove13(f, dir, type, version, frag, len) : prove12(f, dir, type, version, frag, len);
+	int r = c->tls13 ? prove13(f, dir, type, version, frag, len) : prove12(f, dir, type, version, frag, len);
+	if (r == 1) hs_maybe_release(f);
+	return r;
 }
 
 /* ---------------- the state machine ---------------- */
@@ -109,9 +111,11 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 	if (c->tls13 && !c->cs && (type == HS_FINISHED || type == HS_KEY_UPDATE || type == HS_END_OF_EARLY_DATA))
 		return;
 	if (type == HS_CLIENT_HELLO && dir == TLS_DIR_C2S) {
-		if (!c->transcript_on && transcript_may_be_needed(f))
-			c->transcript_on = tls_transcript_init(&c->transcript) == 0;
-		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+		tls_hs_t *hs = hs_state(f);             /* a new handshake (or renegotiation) */
+		if (!hs) return;
+		if (!hs->transcript_on && transcript_may_be_needed(f))
+			hs->transcript_on = tls_transcript_init(&hs->transcript) == 0;
+		if (hs->transcript_on) tls_transcript_update(&hs->transcript, raw, rawlen);
 		parse_client_hello(f, &m);
 		tls13_psk_early_secret(f);
 		if (c->early_data_offered && !c->keys_proven) {
@@ -126,8 +130,8 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 	}
 	/* before the ServerHello only hellos belong to the transcript (anything else is out of
 	 * order and would only grow the kept bytes) */
-	if (c->transcript_on && type != HS_HELLO_REQUEST && !post_handshake && c->sh_seen)
-		tls_transcript_update(&c->transcript, raw, rawlen);
+	if (c->hs && c->hs->transcript_on && type != HS_HELLO_REQUEST && !post_handshake && c->sh_seen)
+		tls_transcript_update(&c->hs->transcript, raw, rawlen);
 	switch (type) {
 	case HS_CERTIFICATE:
 		if (dir == TLS_DIR_S2C) parse_certificate(f, &m);
@@ -148,10 +152,10 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 		if (dir == TLS_DIR_S2C && c->tls13) parse_encrypted_extensions(f, &m);
 		break;
 	case HS_END_OF_EARLY_DATA:
-		if (dir == TLS_DIR_C2S && c->tls13 && f->t->d[dir].hs_known) {
+		if (dir == TLS_DIR_C2S && c->tls13 && c->hs && c->hs->hs_known[dir]) {
 			tls_dirstate_t *d = &f->t->d[dir];
 			tls_cipher_free(&d->cs);
-			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
+			d->cs_active = tls13_cipher_init(&d->cs, c->cs, c->hs->hs_ts[dir], tls_hash_len(c->cs->prf)) == 0;
 			d->app_epoch = 0;
 		}
 		break;
@@ -162,10 +166,11 @@ static void hs_message(flow_t *f, int dir, uint8_t type, const uint8_t *raw, siz
 			if (dir == TLS_DIR_S2C) tls13_static_app_secrets(f);
 			else tls13_resumption_secret(f);
 			hs13_next_epoch(f, dir);
-			if (dir == TLS_DIR_C2S) hs_release_handshake_state(c);     /* the handshake is over */
-		} else if (f->t->d[0].cs_active && f->t->d[1].cs_active) {
-			hs_release_handshake_state(c);
+			if (dir == TLS_DIR_C2S && c->hs) hs_release_handshake_state(c->hs);   /* the handshake is over */
+		} else if (f->t->d[0].cs_active && f->t->d[1].cs_active && c->hs) {
+			hs_release_handshake_state(c->hs);
 		}
+		hs_maybe_release(f);
 		break;
 	case HS_KEY_UPDATE:
 		if (c->tls13) tls13_key_update(f, dir);
@@ -297,9 +302,11 @@ void hs_sslv2_hello(flow_t *f, const uint8_t *msg, size_t len)
 		return;
 	}
 	f->eng->st.sslv2_hellos++;
-	if (!c->transcript_on && transcript_may_be_needed(f))
-		c->transcript_on = tls_transcript_init(&c->transcript) == 0;
-	if (c->transcript_on) tls_transcript_update(&c->transcript, msg, len);
+	tls_hs_t *hs = hs_state(f);
+	if (!hs) return;
+	if (!hs->transcript_on && transcript_may_be_needed(f))
+		hs->transcript_on = tls_transcript_init(&hs->transcript) == 0;
+	if (hs->transcript_on) tls_transcript_update(&hs->transcript, msg, len);
 	uint8_t body[2 + 32 + 1 + 32 + 2 + 2 * SSLV2_MAX_SPECS + 2];
 	size_t n = 0;
 	body[n++] = (uint8_t)(h.version >> 8);

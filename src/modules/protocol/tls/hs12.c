@@ -15,13 +15,14 @@
 
 static int derive_master(tls_conn_t *c, const uint8_t *pms, size_t pmslen, uint8_t ms[48])
 {
+	const tls_hs_t *hs = c->hs;
 	tls_hash_t h = prf_hash(c);
 	if (c->version == 0x0300)                /* RFC 6101 §6.1 (no extended master secret) */
-		return ssl3_prf(pms, pmslen, c->client_random, 32, c->server_random, 32, ms, 48);
-	if (c->ems && c->session_hash_len)
-		return tls_prf(h, pms, pmslen, "extended master secret", c->session_hash, c->session_hash_len,
+		return ssl3_prf(pms, pmslen, hs->client_random, 32, hs->server_random, 32, ms, 48);
+	if (c->ems && hs->session_hash_len)
+		return tls_prf(h, pms, pmslen, "extended master secret", hs->session_hash, hs->session_hash_len,
 		               NULL, 0, ms, 48);
-	return tls_prf(h, pms, pmslen, "master secret", c->client_random, 32, c->server_random, 32, ms, 48);
+	return tls_prf(h, pms, pmslen, "master secret", hs->client_random, 32, hs->server_random, 32, ms, 48);
 }
 
 /* Master secrets to try on the Finished record (on the stack: only needed while proving). */
@@ -45,8 +46,9 @@ static void add_candidate(cands_t *k, const uint8_t ms[48], tls_key_kind_t kind)
 static bool key_applies(const flow_t *f, const ks_key_t *k)
 {
 	const tls_conn_t *c = &f->t->conn;
-	if (!keys_selector_match(k, &f->ep, c->sni)) return false;
-	if (k->type == KS_RSA && c->cert_seen && memcmp(k->spki_hash, c->cert_spki, 32) != 0) return false;
+	const tls_hs_t *hs = c->hs;
+	if (!flow_key_match(f, k)) return false;
+	if (k->type == KS_RSA && hs->cert_seen && memcmp(k->spki_hash, hs->cert_spki, 32) != 0) return false;
 	return true;
 }
 
@@ -55,17 +57,18 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 {
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = c->hs;
 	uint8_t ms[48], pms[48];
-	if (keylog_find(e, KL_CLIENT_RANDOM, c->client_random, 32, ms, 48) == 48)
+	if (keylog_find(e, KL_CLIENT_RANDOM, hs->client_random, 32, ms, 48) == 48)
 		add_candidate(k, ms, TLS_KEY_KEYLOG);
-	if (c->cs->kx == TLS_KX_RSA && c->enc_pms && c->enc_pms_len >= 8 &&
-	    keylog_find(e, KL_RSA, c->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
+	if (c->cs->kx == TLS_KX_RSA && hs->enc_pms && hs->enc_pms_len >= 8 &&
+	    keylog_find(e, KL_RSA, hs->enc_pms, 8, pms, 48) == 48 && derive_master(c, pms, 48, ms) == 0)
 		add_candidate(k, ms, TLS_KEY_KEYLOG);
-	if (c->sh_sid_len && keylog_find(e, KL_SESSION_ID, c->sh_sid, c->sh_sid_len, ms, 48) == 48)
+	if (hs->sh_sid_len && keylog_find(e, KL_SESSION_ID, hs->sh_sid, hs->sh_sid_len, ms, 48) == 48)
 		add_candidate(k, ms, TLS_KEY_KEYLOG);          /* "RSA Session-ID:... Master-Key:..." */
 	{
 		uint8_t xpms[KL_MAX_PMS];                      /* PMS_CLIENT_RANDOM: any key exchange */
-		size_t n = keylog_find(e, KL_PMS_CLIENT_RANDOM, c->client_random, 32, xpms, sizeof xpms);
+		size_t n = keylog_find(e, KL_PMS_CLIENT_RANDOM, hs->client_random, 32, xpms, sizeof xpms);
 		if (n && derive_master(c, xpms, n, ms) == 0)
 			add_candidate(k, ms, TLS_KEY_KEYLOG);
 		tls_wipe(xpms, sizeof xpms);
@@ -74,9 +77,9 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 	 * issued the ticket / id may be stored by another shard after this one asked */
 	if (c->resumed || (!c->cke_seen && !c->shd_seen)) {
 		uint16_t s, v;
-		if (c->ch_sid_len && session_cache_get(e->cache, c->ch_sid, c->ch_sid_len, ms, &s, &v) == 0)
+		if (hs->ch_sid_len && session_cache_get(e->cache, hs->ch_sid, hs->ch_sid_len, ms, &s, &v) == 0)
 			add_candidate(k, ms, TLS_KEY_RESUMPTION);
-		if (c->ticket_offered && session_cache_get(e->cache, c->offered_ticket_hash, 32, ms, &s, &v) == 0)
+		if (hs->ticket_offered && session_cache_get(e->cache, hs->offered_ticket_hash, 32, ms, &s, &v) == 0)
 			add_candidate(k, ms, TLS_KEY_RESUMPTION);
 	}
 	if (keylog_only) {        /* retry while waiting: the other sources were tried already */
@@ -84,38 +87,38 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 		tls_wipe(pms, sizeof pms);
 		return;
 	}
-	if (c->cs->kx == TLS_KX_RSA && c->enc_pms) {
+	if (c->cs->kx == TLS_KX_RSA && hs->enc_pms) {
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
-				if (key->type != KS_RSA || !keys_selector_match(key, &f->ep, c->sni)) continue;
+				if (key->type != KS_RSA || !flow_key_match(f, key)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
 				if (!key_applies(f, key)) continue;   /* certificate names another key: skip the RSA op */
-				if (pk_rsa_decrypt(f, key, c->enc_pms, c->enc_pms_len, pms) == 0 &&
+				if (pk_rsa_decrypt(f, key, hs->enc_pms, hs->enc_pms_len, pms) == 0 &&
 				    derive_master(c, pms, 48, ms) == 0)
 					add_candidate(k, ms, TLS_KEY_RSA);
 			}
 	}
 	tls_kx_t kx = c->cs->kx;
 	if ((kx == TLS_KX_ECDHE_RSA || kx == TLS_KX_ECDHE_ECDSA || kx == TLS_KX_ECDH_ANON) &&
-	    c->srv_pub_len && c->cli_pub_len) {
+	    hs->srv_pub_len && hs->cli_pub_len) {
 		uint8_t z[66];                           /* static "ephemeral" key: the SKE's point */
-		size_t zl = static_key_ecdh(f, c->ske_group, c->srv_pub, c->srv_pub_len, c->cli_pub, c->cli_pub_len, z, sizeof z);
+		size_t zl = static_key_ecdh(f, hs->ske_group, hs->srv_pub, hs->srv_pub_len, hs->cli_pub, hs->cli_pub_len, z, sizeof z);
 		if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
 		tls_wipe(z, sizeof z);
 	}
-	if ((kx == TLS_KX_ECDH_ECDSA || kx == TLS_KX_ECDH_RSA) && c->cli_pub_len) {
+	if ((kx == TLS_KX_ECDH_ECDSA || kx == TLS_KX_ECDH_RSA) && hs->cli_pub_len) {
 		/* Static ECDH (RFC 4492 §2.1/2.3): the certificate's EC key is the key-exchange
 		 * key; pre-master = ECDH(server private key, ClientKeyExchange point). */
 		for (size_t s = 0; s < e->n_stores; s++)
 			for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 				const ks_key_t *key = &e->stores[s]->keys[i];
 				if ((key->type != KS_EC_P256 && key->type != KS_EC_P384) ||
-				    !keys_selector_match(key, &f->ep, c->sni)) continue;
+				    !flow_key_match(f, key)) continue;
 				c->rsa_tried = true;         /* a key meant for this server: failure = wrong key */
-				if (c->cert_seen && memcmp(key->spki_hash, c->cert_spki, 32) != 0) continue;
+				if (hs->cert_seen && memcmp(key->spki_hash, hs->cert_spki, 32) != 0) continue;
 				uint8_t z[66];
-				size_t zl = pk_ecdh(f, key, c->cli_pub, c->cli_pub_len, z, sizeof z);
+				size_t zl = pk_ecdh(f, key, hs->cli_pub, hs->cli_pub_len, z, sizeof z);
 				if (zl && derive_master(c, z, zl, ms) == 0) add_candidate(k, ms, TLS_KEY_ECDHE_STATIC);
 				tls_wipe(z, sizeof z);
 			}
@@ -128,14 +131,15 @@ static void gather_candidates12(flow_t *f, bool keylog_only, cands_t *k)
 static int setup_dir12(flow_t *f, int dir, const uint8_t ms[48], tls_cipher_state_t *cs)
 {
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = c->hs;
 	const tls_suite_t *s = c->cs;
 	size_t ml = s->mac_len, kl = s->key_len, il = s->iv_len;
 	uint8_t kb[2 * 48 + 2 * 32 + 2 * 16];
 	size_t kbl = 2 * (ml + kl + il);
 	if (kbl > sizeof kb) return -1;
 	int prc = c->version == 0x0300
-	        ? ssl3_prf(ms, 48, c->server_random, 32, c->client_random, 32, kb, kbl)      /* RFC 6101 §6.2.2 */
-	        : tls_prf(prf_hash(c), ms, 48, "key expansion", c->server_random, 32, c->client_random, 32, kb, kbl);
+	        ? ssl3_prf(ms, 48, hs->server_random, 32, hs->client_random, 32, kb, kbl)      /* RFC 6101 §6.2.2 */
+	        : tls_prf(prf_hash(c), ms, 48, "key expansion", hs->server_random, 32, hs->client_random, 32, kb, kbl);
 	if (prc != 0) {
 		tls_wipe(kb, sizeof kb);
 		return -1;
@@ -153,21 +157,23 @@ static int setup_dir12(flow_t *f, int dir, const uint8_t ms[48], tls_cipher_stat
 static void cache_session(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
-	if (!c->have_master || c->tls13) return;
-	if (c->sh_sid_len)
-		session_cache_put(f->eng->cache, c->sh_sid, c->sh_sid_len, c->master, c->suite, c->version);
+	tls_hs_t *hs = c->hs;
+	if (!hs || !hs->have_master || c->tls13) return;
+	if (hs->sh_sid_len)
+		session_cache_put(f->eng->cache, hs->sh_sid, hs->sh_sid_len, hs->master, c->suite, c->version);
 }
 
 static tls_reason_t reason_without_key(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = c->hs;
 	if (c->resumed) return TLS_REASON_RESUMPTION_MISS;
 	if (!c->tls13 && c->cs->kx == TLS_KX_RSA) {
-		if (!c->enc_pms) return TLS_REASON_HANDSHAKE_MISSED;
+		if (!hs->enc_pms) return TLS_REASON_HANDSHAKE_MISSED;
 		return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;
 	}
 	if (!c->tls13 && (c->cs->kx == TLS_KX_ECDH_ECDSA || c->cs->kx == TLS_KX_ECDH_RSA)) {
-		if (!c->cli_pub_len && !c->cke_seen) return TLS_REASON_HANDSHAKE_MISSED;
+		if (!hs->cli_pub_len && !c->cke_seen) return TLS_REASON_HANDSHAKE_MISSED;
 		return c->rsa_tried ? TLS_REASON_WRONG_KEY : TLS_REASON_NO_KEY;   /* a server key, not PFS */
 	}
 	return TLS_REASON_PFS_NO_KEYLOG;
@@ -178,9 +184,11 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
 	tls_dirstate_t *d = &f->t->d[dir];
-	if (c->have_master) {
+	tls_hs_t *hs = hs_state(f);
+	if (!hs) return -1;
+	if (hs->have_master) {
 		tls_cipher_free(&d->cs);
-		if (setup_dir12(f, dir, c->master, &d->cs) != 0) { eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE); return -1; }
+		if (setup_dir12(f, dir, hs->master, &d->cs) != 0) { eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE); return -1; }
 		d->cs_active = true;
 		return 1;
 	}
@@ -188,8 +196,8 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 	c->resumed_known = true;
 	cands_t k;
 	k.n = 0;
-	gather_candidates12(f, c->cand_done, &k);   /* RSA / static ECDHE only once per handshake */
-	c->cand_done = true;
+	gather_candidates12(f, hs->cand_done, &k);   /* RSA / static ECDHE only once per handshake */
+	hs->cand_done = true;
 	for (int i = 0; i < k.n; i++) {
 		tls_cipher_state_t t;
 		memset(&t, 0, sizeof t);
@@ -197,15 +205,15 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 		bool ok = trial_decrypt(&t, type, version, frag, len);
 		tls_cipher_free(&t);
 		if (!ok) continue;
-		memcpy(c->master, k.ms[i], 48);
-		c->have_master = true;
+		memcpy(hs->master, k.ms[i], 48);
+		hs->have_master = true;
 		c->key_kind = c->resumed && k.kind[i] == TLS_KEY_RESUMPTION ? TLS_KEY_RESUMPTION : k.kind[i];
 		c->keys_proven = true;
 		c->waiting_keylog = false;
 		tls_wipe(&k, sizeof k);
 		if (c->resumed) e->st.resumptions++;
 		tls_cipher_free(&d->cs);
-		if (setup_dir12(f, dir, c->master, &d->cs) != 0) return -1;
+		if (setup_dir12(f, dir, hs->master, &d->cs) != 0) return -1;
 		d->cs_active = true;
 		/* Key the other direction for this handshake now, while the connection state is
 		 * this handshake's: a later renegotiation ClientHello (processed before that
@@ -216,16 +224,16 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 		tls_dirstate_t *od = &f->t->d[o];
 		if (od->encrypted && !od->cs_active) {
 			tls_cipher_free(&od->cs);
-			if (setup_dir12(f, o, c->master, &od->cs) == 0) od->cs_active = true;
+			if (setup_dir12(f, o, hs->master, &od->cs) == 0) od->cs_active = true;
 		} else {
 			if (!od->pend) od->pend = calloc(1, sizeof *od->pend);
 			if (od->pend) {
 				tls_cipher_free(od->pend);
-				od->pend_ready = setup_dir12(f, o, c->master, od->pend) == 0;
+				od->pend_ready = setup_dir12(f, o, hs->master, od->pend) == 0;
 			}
 		}
 		cache_session(f);
-		if (c->n_tickets_seen) session_cache_put(e->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
+		if (c->n_tickets_seen) session_cache_put(e->cache, hs->new_ticket_hash, 32, hs->master, c->suite, c->version);
 		eng_log(e, 6, "flow %llu: keys proven (%s)", (unsigned long long)f->id, tls_key_kind_name(c->key_kind));
 		return 1;
 	}
@@ -265,7 +273,7 @@ void hs_ccs(flow_t *f, int dir)
 		d->pend = NULL;
 		d->pend_ready = false;
 		d->cs_active = true;
-	} else if (c->have_master && c->cs) {
-		if (setup_dir12(f, dir, c->master, &d->cs) == 0) d->cs_active = true;
+	} else if (c->hs && c->hs->have_master && c->cs) {
+		if (setup_dir12(f, dir, c->hs->master, &d->cs) == 0) d->cs_active = true;
 	}
 }

@@ -16,13 +16,13 @@
  * whose public key is the ServerHello's key_share. Returns its length (z filled) or 0. */
 static size_t static_shared_secret(flow_t *f, uint8_t *z, size_t cap)
 {
-	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = f->t->conn.hs;
 	const uint8_t *cli = NULL;
 	size_t clen = 0;
-	for (int i = 0; i < c->n_ch_share; i++)
-		if (c->ch_share[i].group == c->ske_group) { cli = c->ch_share[i].pub; clen = c->ch_share[i].len; }
-	if (!cli || !c->srv_pub_len) return 0;
-	return static_key_ecdh(f, c->ske_group, c->srv_pub, c->srv_pub_len, cli, clen, z, cap);
+	for (int i = 0; i < hs->n_ch_share; i++)
+		if (hs->ch_share[i].group == hs->ske_group) { cli = hs->ch_share[i].pub; clen = hs->ch_share[i].len; }
+	if (!cli || !hs->srv_pub_len) return 0;
+	return static_key_ecdh(f, hs->ske_group, hs->srv_pub, hs->srv_pub_len, cli, clen, z, cap);
 }
 
 /* TLS 1.3 resumption: the PSK of the ClientHello's identity idx from the session cache.
@@ -30,10 +30,11 @@ static size_t static_shared_secret(flow_t *f, uint8_t *z, size_t cap)
  * suite's (RFC 8446 §4.2.11: a PSK is used only with its own hash). */
 static size_t psk_from_cache(flow_t *f, unsigned idx, tls_hash_t h, uint8_t psk[48])
 {
-	tls_conn_t *c = &f->t->conn;
-	if (idx >= c->n_psk_ids || idx >= 2) return 0;
+	tls_hs_t *hs = f->t->conn.hs;
+	if (!hs) return 0;
+	if (idx >= hs->n_psk_ids || idx >= 2) return 0;
 	int ph = 0;
-	size_t pl = session_cache_get_psk(f->eng->cache, c->psk_id_hash[idx], 32, psk, &ph, NULL);
+	size_t pl = session_cache_get_psk(f->eng->cache, hs->psk_id_hash[idx], 32, psk, &ph, NULL);
 	if (pl && ph == (int)h && pl == tls_hash_len(h)) return pl;
 	tls_wipe(psk, 48);
 	return 0;
@@ -50,32 +51,33 @@ static size_t psk_from_cache(flow_t *f, unsigned idx, tls_hash_t h, uint8_t psk[
 static void tls13_static_schedule(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
-	if (c->have_hs_secret || !c->cs) return;
-	if (!c->srv_pub_len && !c->psk_selected) return;
+	tls_hs_t *hs = c->hs;
+	if (!hs || hs->have_hs_secret || !c->cs) return;
+	if (!hs->srv_pub_len && !hs->psk_selected) return;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t psk[48] = {0}, z[66] = {0};
 	size_t pl = 0, zl = hl;                      /* psk_ke: zeros */
-	if (c->psk_selected && !(pl = psk_from_cache(f, c->psk_sel_idx, h, psk))) return;
-	if (c->srv_pub_len && !(zl = static_shared_secret(f, z, sizeof z))) { tls_wipe(psk, sizeof psk); return; }
+	if (hs->psk_selected && !(pl = psk_from_cache(f, hs->psk_sel_idx, h, psk))) return;
+	if (hs->srv_pub_len && !(zl = static_shared_secret(f, z, sizeof z))) { tls_wipe(psk, sizeof psk); return; }
 	uint8_t zero[TLS_MAX_HASH_LEN] = {0}, early[TLS_MAX_HASH_LEN], derived[TLS_MAX_HASH_LEN];
 	uint8_t th[TLS_MAX_HASH_LEN];
 	size_t thl;
 	int rc = tls_hkdf_extract(h, NULL, 0, pl ? psk : zero, pl ? pl : hl, early);
 	rc |= tls13_derive_secret(h, early, "derived", NULL, derived);
-	rc |= tls_hkdf_extract(h, derived, hl, z, zl, c->hs_secret);
-	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
-	rc |= tls13_derive_secret(h, c->hs_secret, "c hs traffic", th, f->t->d[TLS_DIR_C2S].secret);
-	rc |= tls13_derive_secret(h, c->hs_secret, "s hs traffic", th, f->t->d[TLS_DIR_S2C].secret);
+	rc |= tls_hkdf_extract(h, derived, hl, z, zl, hs->hs_secret);
+	rc |= tls_transcript_digest(&hs->transcript, h, th, &thl);
+	rc |= tls13_derive_secret(h, hs->hs_secret, "c hs traffic", th, hs->hs_ts[TLS_DIR_C2S]);
+	rc |= tls13_derive_secret(h, hs->hs_secret, "s hs traffic", th, hs->hs_ts[TLS_DIR_S2C]);
 	tls_wipe(psk, sizeof psk);
 	tls_wipe(z, sizeof z);
 	tls_wipe(early, sizeof early);
 	tls_wipe(derived, sizeof derived);
 	if (rc == 0) {
-		c->have_hs_secret = true;
+		hs->have_hs_secret = true;
 		c->key_kind = pl ? TLS_KEY_RESUMPTION : TLS_KEY_ECDHE_STATIC;
 	} else {
-		tls_wipe(c->hs_secret, sizeof c->hs_secret);
+		tls_wipe(hs->hs_secret, sizeof hs->hs_secret);
 	}
 }
 
@@ -86,42 +88,45 @@ static void tls13_static_schedule(flow_t *f)
 void tls13_psk_early_secret(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
-	c->early_ts_hash = 0;
-	if (!c->early_data_offered || !c->n_psk_ids || !c->transcript_on) return;
+	tls_hs_t *hs = c->hs;
+	if (!hs) return;
+	hs->early_ts_hash = 0;
+	if (!c->early_data_offered || !hs->n_psk_ids || !hs->transcript_on) return;
 	uint8_t psk[48], early[TLS_MAX_HASH_LEN], th[TLS_MAX_HASH_LEN];
 	int ph = 0;
 	size_t thl;
-	size_t pl = session_cache_get_psk(f->eng->cache, c->psk_id_hash[0], 32, psk, &ph, NULL);
+	size_t pl = session_cache_get_psk(f->eng->cache, hs->psk_id_hash[0], 32, psk, &ph, NULL);
 	if (!pl || pl != tls_hash_len((tls_hash_t)ph)) { tls_wipe(psk, sizeof psk); return; }
 	tls_hash_t h = (tls_hash_t)ph;
 	int rc = tls_hkdf_extract(h, NULL, 0, psk, pl, early);
-	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
-	rc |= tls13_derive_secret(h, early, "c e traffic", th, c->early_ts);
+	rc |= tls_transcript_digest(&hs->transcript, h, th, &thl);
+	rc |= tls13_derive_secret(h, early, "c e traffic", th, hs->early_ts);
 	tls_wipe(psk, sizeof psk);
 	tls_wipe(early, sizeof early);
-	if (rc == 0) c->early_ts_hash = (uint8_t)h;
-	else tls_wipe(c->early_ts, sizeof c->early_ts);
+	if (rc == 0) hs->early_ts_hash = (uint8_t)h;
+	else tls_wipe(hs->early_ts, sizeof hs->early_ts);
 }
 
 /* Static ECDHE / PSK: application secrets after the server Finished. */
 void tls13_static_app_secrets(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
-	if (!c->have_hs_secret || !c->cs) return;
+	tls_hs_t *hs = c->hs;
+	if (!hs || !hs->have_hs_secret || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t derived[TLS_MAX_HASH_LEN], zero[TLS_MAX_HASH_LEN] = {0}, th[TLS_MAX_HASH_LEN];
 	size_t thl;
-	int rc = tls13_derive_secret(h, c->hs_secret, "derived", NULL, derived);
-	rc |= tls_hkdf_extract(h, derived, hl, zero, hl, c->ms13);
-	rc |= tls_transcript_digest(&c->transcript, h, th, &thl);
-	rc |= tls13_derive_secret(h, c->ms13, "c ap traffic", th, f->t->d[TLS_DIR_C2S].next_secret);
-	rc |= tls13_derive_secret(h, c->ms13, "s ap traffic", th, f->t->d[TLS_DIR_S2C].next_secret);
+	int rc = tls13_derive_secret(h, hs->hs_secret, "derived", NULL, derived);
+	rc |= tls_hkdf_extract(h, derived, hl, zero, hl, hs->ms13);
+	rc |= tls_transcript_digest(&hs->transcript, h, th, &thl);
+	rc |= tls13_derive_secret(h, hs->ms13, "c ap traffic", th, hs->next_secret[TLS_DIR_C2S]);
+	rc |= tls13_derive_secret(h, hs->ms13, "s ap traffic", th, hs->next_secret[TLS_DIR_S2C]);
 	tls_wipe(derived, sizeof derived);
 	if (rc == 0) {
-		f->t->d[TLS_DIR_C2S].have_next_secret = true;
-		f->t->d[TLS_DIR_S2C].have_next_secret = true;
-		c->have_ms13 = true;
+		hs->have_next[TLS_DIR_C2S] = true;
+		hs->have_next[TLS_DIR_S2C] = true;
+		hs->have_ms13 = true;
 	}
 }
 
@@ -145,20 +150,23 @@ static void cache_ticket_psk(flow_t *f, const uint8_t id_hash[32], const uint8_t
 void tls13_resumption_secret(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
-	if (!c->have_ms13 || c->have_res_secret || !c->transcript_on || !c->cs) return;
+	tls_hs_t *hs = c->hs;
+	if (!hs || !hs->have_ms13 || c->res_secret || !hs->transcript_on || !c->cs) return;
 	tls_hash_t h = c->cs->prf;
-	uint8_t th[TLS_MAX_HASH_LEN];
+	uint8_t th[TLS_MAX_HASH_LEN], rs[TLS_MAX_HASH_LEN];
 	size_t thl;
-	if (tls_transcript_digest(&c->transcript, h, th, &thl) == 0 &&
-	    tls13_derive_secret(h, c->ms13, "res master", th, c->res_secret) == 0) {
-		c->have_res_secret = true;
-		for (unsigned i = 0; i < c->n_nst_pending; i++)
-			cache_ticket_psk(f, c->nst_pending[i].id_hash, c->nst_pending[i].nonce, c->nst_pending[i].nonce_len);
+	if (tls_transcript_digest(&hs->transcript, h, th, &thl) == 0 &&
+	    tls13_derive_secret(h, hs->ms13, "res master", th, rs) == 0 &&
+	    (c->res_secret = malloc(TLS_MAX_HASH_LEN)) != NULL) {
+		memcpy(c->res_secret, rs, TLS_MAX_HASH_LEN);
+		for (unsigned i = 0; i < hs->n_nst_pending; i++)
+			cache_ticket_psk(f, hs->nst_pending[i].id_hash, hs->nst_pending[i].nonce, hs->nst_pending[i].nonce_len);
 	}
-	tls_wipe(c->nst_pending, sizeof c->nst_pending);
-	c->n_nst_pending = 0;
-	tls_wipe(c->ms13, sizeof c->ms13);
-	c->have_ms13 = false;
+	tls_wipe(hs->nst_pending, sizeof hs->nst_pending);
+	hs->n_nst_pending = 0;
+	tls_wipe(rs, sizeof rs);
+	tls_wipe(hs->ms13, sizeof hs->ms13);
+	hs->have_ms13 = false;
 }
 
 /* Fill secrets from the key log: handshake and application secret 0 per direction. */
@@ -166,24 +174,25 @@ static void tls13_keylog_secrets(flow_t *f)
 {
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = c->hs;
+	if (!hs) return;
 	size_t hl = tls_hash_len(c->cs->prf);
 	for (int dir = 0; dir < 2; dir++) {
-		tls_dirstate_t *d = &f->t->d[dir];
 		uint8_t buf[TLS_MAX_HASH_LEN];
-		if (!d->hs_known) {
+		if (!hs->hs_known[dir]) {
 			tls_keylog_label_t l = dir == TLS_DIR_C2S ? KL_CLIENT_HANDSHAKE_TRAFFIC_SECRET
 			                                          : KL_SERVER_HANDSHAKE_TRAFFIC_SECRET;
-			if (keylog_find(e, l, c->client_random, 32, buf, sizeof buf) == hl) {
-				memcpy(d->secret, buf, hl);
-				d->hs_known = true;
+			if (keylog_find(e, l, hs->client_random, 32, buf, sizeof buf) == hl) {
+				memcpy(hs->hs_ts[dir], buf, hl);
+				hs->hs_known[dir] = true;
 				if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_KEYLOG;
 			}
 		}
-		if (!d->have_next_secret) {
+		if (!hs->have_next[dir]) {
 			tls_keylog_label_t l = dir == TLS_DIR_C2S ? KL_CLIENT_TRAFFIC_SECRET_0 : KL_SERVER_TRAFFIC_SECRET_0;
-			if (keylog_find(e, l, c->client_random, 32, buf, sizeof buf) == hl) {
-				memcpy(d->next_secret, buf, hl);
-				d->have_next_secret = true;
+			if (keylog_find(e, l, hs->client_random, 32, buf, sizeof buf) == hl) {
+				memcpy(hs->next_secret[dir], buf, hl);
+				hs->have_next[dir] = true;
 				if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_KEYLOG;
 			}
 		}
@@ -193,7 +202,7 @@ static void tls13_keylog_secrets(flow_t *f)
 
 /* Trial-decrypt with a TLS 1.3 traffic secret; on success make it dir's state. */
 static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint16_t version,
-                  const uint8_t *frag, size_t len, bool store)
+                  const uint8_t *frag, size_t len)
 {
 	tls_conn_t *c = &f->t->conn;
 	tls_dirstate_t *d = &f->t->d[dir];
@@ -205,7 +214,6 @@ static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint1
 	tls_cipher_free(&t);
 	if (!ok) return false;
 	tls_cipher_free(&d->cs);
-	if (store && secret != d->secret) memcpy(d->secret, secret, hl);
 	if (tls13_cipher_init(&d->cs, c->cs, secret, hl) != 0) return false;
 	d->cs_active = true;
 	if (!c->keys_proven && c->key_kind == TLS_KEY_RESUMPTION) f->eng->st.resumptions++;
@@ -219,38 +227,40 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
 	tls_dirstate_t *d = &f->t->d[dir];
+	tls_hs_t *hs = hs_state(f);
+	if (!hs) return -1;
 	tls13_static_schedule(f);
-	if (c->have_hs_secret) { f->t->d[0].hs_known = f->t->d[1].hs_known = true; }
+	if (hs->have_hs_secret) { hs->hs_known[0] = hs->hs_known[1] = true; }
 	tls13_keylog_secrets(f);
 	if (d->app_epoch < 0) {
 		/* 0-RTT: early data under CLIENT_EARLY_TRAFFIC_SECRET (RFC 8446 §2.3); the
-		 * handshake secret stays in d->secret for EndOfEarlyData. */
+		 * handshake secret stays in hs->hs_ts[dir] for EndOfEarlyData. */
 		uint8_t es[TLS_MAX_HASH_LEN];
 		size_t hl = tls_hash_len(c->cs->prf);
-		bool ok = keylog_find(e, KL_CLIENT_EARLY_TRAFFIC_SECRET, c->client_random, 32, es, sizeof es) == hl &&
-		          try13(f, dir, es, type, version, frag, len, false);
+		bool ok = keylog_find(e, KL_CLIENT_EARLY_TRAFFIC_SECRET, hs->client_random, 32, es, sizeof es) == hl &&
+		          try13(f, dir, es, type, version, frag, len);
 		tls_wipe(es, sizeof es);
-		if (!ok && c->early_ts_hash == (uint8_t)c->cs->prf) {
+		if (!ok && hs->early_ts_hash == (uint8_t)c->cs->prf) {
 			/* early secret of a cached PSK (no key log needed) */
 			if (c->key_kind == TLS_KEY_NONE) c->key_kind = TLS_KEY_RESUMPTION;
-			ok = try13(f, dir, c->early_ts, type, version, frag, len, false);
-			if (!ok && !c->keys_proven && !c->have_hs_secret) c->key_kind = TLS_KEY_NONE;
+			ok = try13(f, dir, hs->early_ts, type, version, frag, len);
+			if (!ok && !c->keys_proven && !hs->have_hs_secret) c->key_kind = TLS_KEY_NONE;
 		}
 		if (ok) return 1;
-		if (d->hs_known && try13(f, dir, d->secret, type, version, frag, len, true)) {
+		if (hs->hs_known[dir] && try13(f, dir, hs->hs_ts[dir], type, version, frag, len)) {
 			d->app_epoch = 0;                    /* early data was rejected or is over */
 			return 1;
 		}
-		if (d->have_next_secret && try13(f, dir, d->next_secret, type, version, frag, len, true)) {
+		if (hs->have_next[dir] && try13(f, dir, hs->next_secret[dir], type, version, frag, len)) {
 			d->app_epoch = 1;                    /* handshake records were missed */
 			return 1;
 		}
-		if ((!d->hs_known || !d->have_next_secret) && any_keylog(e) && !c->waiting_gave_up) return 0;
+		if ((!hs->hs_known[dir] || !hs->have_next[dir]) && any_keylog(e) && !c->waiting_gave_up) return 0;
 		return ++d->skipped < 64 ? 2 : -1;     /* early data we have no key for */
 	}
-	if (d->app_epoch == 0 && d->hs_known) {
-		if (try13(f, dir, d->secret, type, version, frag, len, true)) return 1;
-		if (d->have_next_secret && try13(f, dir, d->next_secret, type, version, frag, len, true)) {
+	if (d->app_epoch == 0 && hs->hs_known[dir]) {
+		if (try13(f, dir, hs->hs_ts[dir], type, version, frag, len)) return 1;
+		if (hs->have_next[dir] && try13(f, dir, hs->next_secret[dir], type, version, frag, len)) {
 			d->app_epoch = 1;
 			return 1;
 		}
@@ -261,8 +271,8 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 		eng_report_session(e, f, false);
 		return -1;
 	}
-	if (d->have_next_secret) {
-		if (try13(f, dir, d->next_secret, type, version, frag, len, true)) {
+	if (hs->have_next[dir]) {
+		if (try13(f, dir, hs->next_secret[dir], type, version, frag, len)) {
 			d->app_epoch = 1;
 			return 1;
 		}
@@ -276,7 +286,7 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 	/* resumption_miss: the selected PSK is unknown (its session was not decrypted here);
 	 * a known PSK with a key share no configured key matches is a forward-secret miss */
 	uint8_t psk[48];
-	bool psk_known = c->psk_selected && psk_from_cache(f, c->psk_sel_idx, c->cs->prf, psk) > 0;
+	bool psk_known = hs->psk_selected && psk_from_cache(f, hs->psk_sel_idx, c->cs->prf, psk) > 0;
 	tls_wipe(psk, sizeof psk);
 	eng_fail(f, c->resumed && !psk_known ? TLS_REASON_RESUMPTION_MISS : TLS_REASON_PFS_NO_KEYLOG);
 	eng_report_session(e, f, false);
@@ -291,12 +301,12 @@ int hs13_next_epoch(flow_t *f, int dir)
 	size_t hl = tls_hash_len(c->cs->prf);
 	if (d->app_epoch >= 1) return 0;
 	d->app_epoch = 1;
-	if (!d->have_next_secret) tls13_keylog_secrets(f);
+	tls_hs_t *hs = c->hs;
+	if (hs && !hs->have_next[dir]) tls13_keylog_secrets(f);
 	tls_cipher_free(&d->cs);
 	d->cs_active = false;
-	if (!d->have_next_secret) return -1;        /* looked up again at the next record */
-	memcpy(d->secret, d->next_secret, hl);
-	if (tls13_cipher_init(&d->cs, c->cs, d->secret, hl) != 0) return -1;
+	if (!hs || !hs->have_next[dir]) return -1;        /* looked up again at the next record */
+	if (tls13_cipher_init(&d->cs, c->cs, hs->next_secret[dir], hl) != 0) return -1;
 	d->cs_active = true;
 	return 0;
 }
@@ -310,11 +320,11 @@ void tls13_key_update(flow_t *f, int dir)
 	tls_hash_t h = c->cs->prf;
 	size_t hl = tls_hash_len(h);
 	uint8_t next[TLS_MAX_HASH_LEN];
-	if (tls13_hkdf_expand_label(h, d->secret, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
-	memcpy(d->secret, next, hl);
-	tls_wipe(next, sizeof next);
+	const uint8_t *cur = tls13_cipher_secret(&d->cs);
+	if (!cur || tls13_hkdf_expand_label(h, cur, hl, "traffic upd", NULL, 0, next, hl) != 0) return;
 	tls_cipher_free(&d->cs);
-	d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, hl) == 0;
+	d->cs_active = tls13_cipher_init(&d->cs, c->cs, next, hl) == 0;
+	tls_wipe(next, sizeof next);
 }
 
 /* TLS 1.3 NewSessionTicket (RFC 8446 §4.6.1): uint32 ticket_lifetime; uint32
@@ -337,11 +347,12 @@ void parse_new_session_ticket13(flow_t *f, cursor_t *m)
 	if (tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, id) != 0) return;
 	c->n_tickets_seen++;
 	const uint8_t *np = cur_span(&nonce, nl);
-	if (c->have_res_secret) cache_ticket_psk(f, id, np, nl);
-	else if ((c->have_hs_secret || c->have_ms13) && c->n_nst_pending < 2 && nl <= 32) {
-		memcpy(c->nst_pending[c->n_nst_pending].id_hash, id, 32);
-		memcpy(c->nst_pending[c->n_nst_pending].nonce, np, nl);
-		c->nst_pending[c->n_nst_pending].nonce_len = (uint8_t)nl;
-		c->n_nst_pending++;
+	tls_hs_t *hs = c->hs;
+	if (c->res_secret) cache_ticket_psk(f, id, np, nl);
+	else if (hs && (hs->have_hs_secret || hs->have_ms13) && hs->n_nst_pending < 2 && nl <= 32) {
+		memcpy(hs->nst_pending[hs->n_nst_pending].id_hash, id, 32);
+		memcpy(hs->nst_pending[hs->n_nst_pending].nonce, np, nl);
+		hs->nst_pending[hs->n_nst_pending].nonce_len = (uint8_t)nl;
+		hs->n_nst_pending++;
 	}
 }

@@ -24,6 +24,13 @@ uint8_t *pub_buf(flow_t *f, uint8_t **p)
 	return *p;
 }
 
+bool flow_key_match(const flow_t *f, const ks_key_t *k)
+{
+	tls_endpoints_t ep;
+	flow_endpoints(f, &ep);
+	return keys_selector_match(k, &ep, f->t->conn.sni);
+}
+
 bool any_keylog(const struct tls_engine *e)
 {
 	for (size_t s = 0; s < e->n_stores; s++)
@@ -46,12 +53,11 @@ size_t static_key_ecdh(flow_t *f, uint16_t group, const uint8_t *srv_pub, size_t
                        const uint8_t *cli, size_t clen, uint8_t *z, size_t cap)
 {
 	struct tls_engine *e = f->eng;
-	const tls_conn_t *c = &f->t->conn;
 	for (size_t s = 0; s < e->n_stores; s++)
 		for (size_t i = 0; i < e->stores[s]->n_keys; i++) {
 			const ks_key_t *k = &e->stores[s]->keys[i];
 			if (k->type == KS_RSA || !keys_group_match(k, group)) continue;
-			if (!keys_selector_match(k, &f->ep, c->sni)) continue;
+			if (!flow_key_match(f, k)) continue;
 			if (k->pub_len != srv_len || memcmp(k->pub, srv_pub, srv_len) != 0) continue;
 			size_t zl = pk_ecdh(f, k, cli, clen, z, cap);
 			if (zl) return zl;
@@ -73,25 +79,55 @@ bool trial_decrypt(tls_cipher_state_t *cs, uint8_t type, uint16_t version, const
 	return ok;
 }
 
-void hs_release_handshake_state(tls_conn_t *c)
+tls_hs_t *hs_state(flow_t *f)
 {
-	if (c->transcript_on) tls_transcript_free(&c->transcript);
-	c->transcript_on = false;
-	if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); }
-	c->enc_pms = NULL;
-	c->enc_pms_len = 0;
-	free(c->srv_pub);
-	free(c->cli_pub);
-	c->srv_pub = c->cli_pub = NULL;
-	c->srv_pub_len = c->cli_pub_len = 0;
-	free(c->ch_share);
-	c->ch_share = NULL;
-	c->n_ch_share = 0;
+	tls_conn_t *c = &f->t->conn;
+	if (!c->hs) c->hs = calloc(1, sizeof *c->hs);
+	return c->hs;
+}
+
+void hs_release_handshake_state(tls_hs_t *hs)
+{
+	if (hs->transcript_on) tls_transcript_free(&hs->transcript);
+	hs->transcript_on = false;
+	if (hs->enc_pms) { tls_wipe(hs->enc_pms, hs->enc_pms_len); free(hs->enc_pms); }
+	hs->enc_pms = NULL;
+	hs->enc_pms_len = 0;
+	if (hs->srv_pub) { tls_wipe(hs->srv_pub, TLS_MAX_PUB); free(hs->srv_pub); }
+	if (hs->cli_pub) { tls_wipe(hs->cli_pub, TLS_MAX_PUB); free(hs->cli_pub); }
+	hs->srv_pub = hs->cli_pub = NULL;
+	hs->srv_pub_len = hs->cli_pub_len = 0;
+	if (hs->ch_share) { tls_wipe(hs->ch_share, 4 * sizeof *hs->ch_share); free(hs->ch_share); }
+	hs->ch_share = NULL;
+	hs->n_ch_share = 0;
+}
+
+/* Free and wipe the handshake state (randoms, master / intermediate secrets included). */
+static void hs_state_free(tls_conn_t *c)
+{
+	if (!c->hs) return;
+	hs_release_handshake_state(c->hs);
+	tls_wipe(c->hs, sizeof *c->hs);
+	free(c->hs);
+	c->hs = NULL;
+}
+
+void hs_maybe_release(flow_t *f)
+{
+	tls_conn_t *c = &f->t->conn;
+	if (!c->hs || !c->keys_proven || c->waiting_keylog || !c->srv_fin_seen || !c->cli_fin_seen) return;
+	for (int dir = 0; dir < 2; dir++) {
+		const tls_dirstate_t *d = &f->t->d[dir];
+		if (!d->cs_active) return;
+		if (c->tls13 && d->app_epoch < 1) return;
+	}
+	hs_state_free(c);
 }
 
 void hs_conn_free(tls_conn_t *c)
 {
-	hs_release_handshake_state(c);
+	hs_state_free(c);
+	if (c->res_secret) { tls_wipe(c->res_secret, TLS_MAX_HASH_LEN); free(c->res_secret); }
 	free(c->sni);
 	tls_wipe(c, sizeof *c);
 }

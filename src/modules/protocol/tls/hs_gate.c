@@ -114,7 +114,7 @@ static bool unmet(const flow_t *f, int dir, enum need n)
 		return c->early_data_offered && !c->early_decided;
 	case N_SERVER_FIN13:
 		return c->tls13 && c->sh_seen && !c->srv_fin_seen && !c->waiting_keylog &&
-		       !(o->encrypted && !o->cs_active && o->seen_record && !o->hq.head);
+		       !(o->encrypted && !o->cs_active && o->seen_record && !hq_head(o));
 	default:
 		return false;
 	}

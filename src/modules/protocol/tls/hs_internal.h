@@ -28,6 +28,17 @@ static inline tls_hash_t prf_hash(const tls_conn_t *c)
 }
 
 /* ---- hs_common.c ---- */
+/* Do key k's selectors (server address/port, SNI) match this flow? */
+bool flow_key_match(const flow_t *f, const ks_key_t *k);
+/* The connection's handshake state, allocated (zeroed) when absent; NULL only when the
+ * allocation fails. Called where a handshake starts or must be proven. */
+tls_hs_t *hs_state(flow_t *f);
+/* Free what only the key exchange needed (transcript, key shares, encrypted pre-master;
+ * wiped), keeping the rest of hs. */
+void hs_release_handshake_state(tls_hs_t *hs);
+/* If the handshake is over (both Finished seen, keys proven, no wait) and both directions
+ * read records under their final keys, free and wipe the handshake state. */
+void hs_maybe_release(flow_t *f);
 /* Is a static (EC)DHE server key configured? Only then are key shares worth keeping. */
 bool static_keys(const struct tls_engine *e);
 /* The buffer for a public value, allocated on first use when a static key could use it. */

@@ -25,7 +25,7 @@ static const uint8_t HRR_RANDOM[32] = {
  * The first two identities are kept; n_psk_ids stays 0 unless the extension is
  * well-formed with one binder per identity. Binders are not verified: the PSK is
  * proven by authenticating the server's first encrypted record, as every key is. */
-static void parse_ch_pre_shared_key(tls_conn_t *c, cursor_t *ed)
+static void parse_ch_pre_shared_key(tls_hs_t *hs, cursor_t *ed)
 {
 	cursor_t ids = cur_sub16(ed);
 	cursor_t binders = cur_sub16(ed);
@@ -36,7 +36,7 @@ static void parse_ch_pre_shared_key(tls_conn_t *c, cursor_t *ed)
 		cur_u32(&ids);                           /* obfuscated_ticket_age */
 		if (cur_failed(&ids) || cur_left(&id) == 0) return;
 		size_t il = cur_left(&id);
-		if (n < 2 && tls_hash(TLS_HASH_SHA256, cur_span(&id, il), il, c->psk_id_hash[n]) != 0) return;
+		if (n < 2 && tls_hash(TLS_HASH_SHA256, cur_span(&id, il), il, hs->psk_id_hash[n]) != 0) return;
 		n++;
 	}
 	while (cur_left(&binders) > 0) {
@@ -45,14 +45,16 @@ static void parse_ch_pre_shared_key(tls_conn_t *c, cursor_t *ed)
 		nb++;
 	}
 	if (n == 0 || nb != n || n > 255) return;
-	c->n_psk_ids = (uint8_t)n;
+	hs->n_psk_ids = (uint8_t)n;
 }
 
 void parse_client_hello(flow_t *f, cursor_t *m)
 {
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = hs_state(f);
+	if (!hs) return;
 	bool second = c->ch_seen;                   /* ClientHello after HelloRetryRequest */
-	c->client_version = cur_u16(m);
+	hs->client_version = cur_u16(m);
 	uint8_t rnd[32];
 	cur_copy(m, rnd, 32);
 	cursor_t sid = cur_sub8(m);
@@ -66,33 +68,33 @@ void parse_client_hello(flow_t *f, cursor_t *m)
 	if (c->keys_proven && !c->tls13) {
 		/* Renegotiation (RFC 5746): a new handshake inside the session. The current keys
 		 * stay in use until each side's ChangeCipherSpec; the new ones are proven again. */
-		tls_wipe(c->master, sizeof c->master);
-		c->have_master = c->keys_proven = c->cand_done = false;
-		c->sh_seen = c->cke_seen = c->shd_seen = c->cert_seen = c->ske_seen = false;
+		tls_wipe(hs->master, sizeof hs->master);
+		hs->have_master = c->keys_proven = hs->cand_done = false;
+		c->sh_seen = c->cke_seen = c->shd_seen = hs->cert_seen = hs->ske_seen = false;
 		c->resumed = c->resumed_known = false;
 		c->ems = c->etm = false;
-		c->session_hash_len = 0;
-		if (c->enc_pms) { tls_wipe(c->enc_pms, c->enc_pms_len); free(c->enc_pms); c->enc_pms = NULL; }
-		c->srv_pub_len = c->cli_pub_len = 0;
+		hs->session_hash_len = 0;
+		if (hs->enc_pms) { tls_wipe(hs->enc_pms, hs->enc_pms_len); free(hs->enc_pms); hs->enc_pms = NULL; }
+		hs->srv_pub_len = hs->cli_pub_len = 0;
 	}
 	if (second && c->hrr_seen) c->ch_after_hrr = true;
 	c->ch_count++;
-	memcpy(c->client_random, rnd, 32);
-	c->ch_sid_len = (uint8_t)cur_left(&sid);
-	cur_copy(&sid, c->ch_sid, c->ch_sid_len);
+	memcpy(hs->client_random, rnd, 32);
+	hs->ch_sid_len = (uint8_t)cur_left(&sid);
+	cur_copy(&sid, hs->ch_sid, hs->ch_sid_len);
 	c->ch_seen = true;
 	if (!second) {
-		c->n_ch_share = 0;
-		c->ticket_offered = false;
+		hs->n_ch_share = 0;
+		hs->ticket_offered = false;
 	}
-	c->n_ch_share = 0;
+	hs->n_ch_share = 0;
 	c->early_data_offered = false;
 	c->early_decided = c->early_accepted = false;
 	c->sh_psk = false;
 	c->srv_fin_seen = c->cli_fin_seen = false;
-	c->n_psk_ids = 0;
-	c->psk_modes = 0;
-	c->early_ts_hash = 0;
+	hs->n_psk_ids = 0;
+	hs->psk_modes = 0;
+	hs->early_ts_hash = 0;
 	if (cur_left(m) == 0) return;               /* no extensions */
 	cursor_t exts = cur_sub16(m);
 	while (cur_left(&exts) >= 4) {
@@ -129,17 +131,17 @@ void parse_client_hello(flow_t *f, cursor_t *m)
 		case EXT_SESSION_TICKET:
 			if (cur_left(&ed) > 0) {
 				size_t n = cur_left(&ed);
-				tls_hash(TLS_HASH_SHA256, cur_span(&ed, n), n, c->offered_ticket_hash);
-				c->ticket_offered = true;
+				tls_hash(TLS_HASH_SHA256, cur_span(&ed, n), n, hs->offered_ticket_hash);
+				hs->ticket_offered = true;
 			}
 			break;
 		case EXT_EARLY_DATA: c->early_data_offered = true; break;
-		case EXT_PSK: parse_ch_pre_shared_key(c, &ed); break;
+		case EXT_PSK: parse_ch_pre_shared_key(hs, &ed); break;
 		case EXT_PSK_MODES: {
 			cursor_t modes = cur_sub8(&ed);
 			while (cur_left(&modes) > 0) {
 				uint8_t mode = cur_u8(&modes);
-				if (mode <= 1) c->psk_modes |= (uint8_t)(1u << mode);   /* 0 psk_ke, 1 psk_dhe_ke */
+				if (mode <= 1) hs->psk_modes |= (uint8_t)(1u << mode);   /* 0 psk_ke, 1 psk_dhe_ke */
 			}
 			break;
 		}
@@ -149,12 +151,12 @@ void parse_client_hello(flow_t *f, cursor_t *m)
 				uint16_t g = cur_u16(&list);
 				cursor_t ke = cur_sub16(&list);
 				if (cur_failed(&list)) break;
-				if (!c->ch_share && static_keys(f->eng)) c->ch_share = calloc(4, sizeof *c->ch_share);
-				if (c->ch_share && c->n_ch_share < 4 && cur_left(&ke) <= sizeof c->ch_share[0].pub) {
-					c->ch_share[c->n_ch_share].group = g;
-					c->ch_share[c->n_ch_share].len = cur_left(&ke);
-					cur_copy(&ke, c->ch_share[c->n_ch_share].pub, cur_left(&ke));
-					c->n_ch_share++;
+				if (!hs->ch_share && static_keys(f->eng)) hs->ch_share = calloc(4, sizeof *hs->ch_share);
+				if (hs->ch_share && hs->n_ch_share < 4 && cur_left(&ke) <= sizeof hs->ch_share[0].pub) {
+					hs->ch_share[hs->n_ch_share].group = g;
+					hs->ch_share[hs->n_ch_share].len = cur_left(&ke);
+					cur_copy(&ke, hs->ch_share[hs->n_ch_share].pub, cur_left(&ke));
+					hs->n_ch_share++;
 				}
 			}
 			break;
@@ -197,6 +199,8 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 {
 	struct tls_engine *e = f->eng;
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = hs_state(f);
+	if (!hs) return;
 	uint16_t legacy = cur_u16(m);
 	uint8_t rnd[32];
 	cur_copy(m, rnd, 32);
@@ -257,19 +261,19 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 	if (hrr) {
 		/* RFC 8446 §4.4.1: the transcript restarts with message_hash(ClientHello1). */
 		c->hrr_seen = true;
-		if (c->transcript_on && c->cs) {
+		if (hs->transcript_on && c->cs) {
 			uint8_t h[TLS_MAX_HASH_LEN];
 			size_t hl = 0;
-			if (tls_transcript_digest(&c->transcript, c->cs->prf, h, &hl) == 0) {
+			if (tls_transcript_digest(&hs->transcript, c->cs->prf, h, &hl) == 0) {
 				uint8_t mh[4 + TLS_MAX_HASH_LEN] = { HS_MESSAGE_HASH, 0, 0, (uint8_t)hl };
 				memcpy(mh + 4, h, hl);
-				tls_transcript_free(&c->transcript);
-				if (tls_transcript_init(&c->transcript) == 0) {
-					tls_transcript_update(&c->transcript, mh, 4 + hl);
-				} else c->transcript_on = false;
+				tls_transcript_free(&hs->transcript);
+				if (tls_transcript_init(&hs->transcript) == 0) {
+					tls_transcript_update(&hs->transcript, mh, 4 + hl);
+				} else hs->transcript_on = false;
 			}
 		}
-		if (c->transcript_on) tls_transcript_update(&c->transcript, raw, rawlen);
+		if (hs->transcript_on) tls_transcript_update(&hs->transcript, raw, rawlen);
 		/* HRR rejects 0-RTT: the client's next record is a plaintext ClientHello2 */
 		if (f->t->d[TLS_DIR_C2S].app_epoch < 0) {
 			f->t->d[TLS_DIR_C2S].encrypted = false;
@@ -280,19 +284,19 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 		c->early_data_offered = false;
 		return;                                  /* the real ServerHello follows */
 	}
-	if (c->transcript_on) {
-		tls_transcript_update(&c->transcript, raw, rawlen);
+	if (hs->transcript_on) {
+		tls_transcript_update(&hs->transcript, raw, rawlen);
 		/* From here on one hash, and only when a key source needs the transcript: RSA or
 		 * static keys (EMS session hash, TLS 1.3 schedule, PSKs of static sessions) or an
 		 * RSA pre-master from the key log with EMS. Key-log-only sessions need none. */
-		if (c->cs && transcript_needed(f, c->ems && ems)) tls_transcript_select(&c->transcript, prf_hash(c));
-		else { tls_transcript_free(&c->transcript); c->transcript_on = false; }
+		if (c->cs && transcript_needed(f, c->ems && ems)) tls_transcript_select(&hs->transcript, prf_hash(c));
+		else { tls_transcript_free(&hs->transcript); hs->transcript_on = false; }
 	}
 	/* 0-RTT needs TLS 1.3 and an accepted PSK; EncryptedExtensions then decides */
 	if (c->early_data_offered && (version != 0x0304 || !c->sh_psk)) hs_early_decide(f, false);
-	memcpy(c->server_random, rnd, 32);
-	c->sh_sid_len = (uint8_t)cur_left(&sid);
-	cur_copy(&sid, c->sh_sid, c->sh_sid_len);
+	memcpy(hs->server_random, rnd, 32);
+	hs->sh_sid_len = (uint8_t)cur_left(&sid);
+	cur_copy(&sid, hs->sh_sid, hs->sh_sid_len);
 	c->sh_seen = true;
 	if (!c->tls13) {
 		c->ems = c->ems && ems;
@@ -301,12 +305,12 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 		c->ems = false;
 		c->etm = false;
 		if (c->sh_psk) c->resumed = c->resumed_known = true;   /* PSK selected: resumption */
-		c->srv_pub_len = 0;
-		c->ske_group = ks_group;
-		if (ks_len && pub_buf(f, &c->srv_pub)) { memcpy(c->srv_pub, ks_pub, ks_len); c->srv_pub_len = ks_len; }
+		hs->srv_pub_len = 0;
+		hs->ske_group = ks_group;
+		if (ks_len && pub_buf(f, &hs->srv_pub)) { memcpy(hs->srv_pub, ks_pub, ks_len); hs->srv_pub_len = ks_len; }
 		/* PSK accepted: a resumption (psk_dhe_ke with key_share, psk_ke without) */
-		c->psk_selected = psk_sel;
-		c->psk_sel_idx = psk_idx;
+		hs->psk_selected = psk_sel;
+		hs->psk_sel_idx = psk_idx;
 		if (psk_sel) { c->resumed = true; c->resumed_known = true; }
 	}
 	if (version < 0x0300 || version > 0x0304) {
@@ -329,8 +333,8 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 		eng_fail(f, TLS_REASON_UNSUPPORTED_SUITE);
 		return;
 	}
-	if (!c->tls13 && c->sh_sid_len && c->sh_sid_len == c->ch_sid_len &&
-	    memcmp(c->sh_sid, c->ch_sid, c->sh_sid_len) == 0) {
+	if (!c->tls13 && hs->sh_sid_len && hs->sh_sid_len == hs->ch_sid_len &&
+	    memcmp(hs->sh_sid, hs->ch_sid, hs->sh_sid_len) == 0) {
 		c->resumed = true;                       /* session-id resumption */
 		c->resumed_known = true;
 	}
@@ -355,42 +359,47 @@ void parse_server_hello(flow_t *f, cursor_t *m, const uint8_t *raw, size_t rawle
 void parse_certificate(flow_t *f, cursor_t *m)
 {
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = c->hs;
+	if (!hs) return;
 	if (c->tls13) cur_sub8(m);                   /* certificate_request_context */
 	cursor_t list = cur_sub24(m);
 	cursor_t cert = cur_sub24(&list);
 	if (cur_failed(&list) || cur_left(&cert) == 0) return;
 	size_t n = cur_left(&cert);
-	if (keys_cert_spki_hash(cur_span(&cert, n), n, c->cert_spki) == 0) c->cert_seen = true;
+	if (keys_cert_spki_hash(cur_span(&cert, n), n, hs->cert_spki) == 0) hs->cert_seen = true;
 }
 
 void parse_server_key_exchange(flow_t *f, cursor_t *m)
 {
 	tls_conn_t *c = &f->t->conn;
-	c->ske_seen = true;
+	tls_hs_t *hs = c->hs;
+	if (!hs) return;
+	hs->ske_seen = true;
 	if (!c->cs) return;
 	if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA || c->cs->kx == TLS_KX_ECDH_ANON) {
 		uint8_t curve_type = cur_u8(m);
 		uint16_t group = cur_u16(m);
 		cursor_t pt = cur_sub8(m);
 		if (cur_failed(m) || curve_type != 3 || cur_left(&pt) > TLS_MAX_PUB) return;
-		c->ske_group = group;
-		if (!pub_buf(f, &c->srv_pub)) return;
-		c->srv_pub_len = cur_left(&pt);
-		cur_copy(&pt, c->srv_pub, c->srv_pub_len);
+		hs->ske_group = group;
+		if (!pub_buf(f, &hs->srv_pub)) return;
+		hs->srv_pub_len = cur_left(&pt);
+		cur_copy(&pt, hs->srv_pub, hs->srv_pub_len);
 	}
 }
 
 void parse_client_key_exchange(flow_t *f, cursor_t *m)
 {
 	tls_conn_t *c = &f->t->conn;
+	tls_hs_t *hs = c->hs;
 	c->cke_seen = true;
 	c->resumed_known = true;
-	if (!c->cs) return;
-	if (c->transcript_on) {
+	if (!c->cs || !hs) return;
+	if (hs->transcript_on) {
 		/* RFC 7627 §3: session_hash covers the handshake through ClientKeyExchange. */
 		size_t hl = 0;
-		if (tls_transcript_digest(&c->transcript, prf_hash(c), c->session_hash, &hl) == 0)
-			c->session_hash_len = hl;
+		if (tls_transcript_digest(&hs->transcript, prf_hash(c), hs->session_hash, &hl) == 0)
+			hs->session_hash_len = hl;
 	}
 	if (c->cs->kx == TLS_KX_RSA) {
 		size_t n = cur_left(m);
@@ -402,11 +411,11 @@ void parse_client_key_exchange(flow_t *f, cursor_t *m)
 		}
 		size_t el = cur_left(&enc);
 		if (el == 0 || el > 1024) return;
-		free(c->enc_pms);
-		c->enc_pms = malloc(el);
-		if (!c->enc_pms) return;
-		c->enc_pms_len = el;
-		cur_copy(&enc, c->enc_pms, el);
+		free(hs->enc_pms);
+		hs->enc_pms = malloc(el);
+		if (!hs->enc_pms) return;
+		hs->enc_pms_len = el;
+		cur_copy(&enc, hs->enc_pms, el);
 	} else if (c->cs->kx == TLS_KX_ECDHE_RSA || c->cs->kx == TLS_KX_ECDHE_ECDSA || c->cs->kx == TLS_KX_ECDH_ANON ||
 	           c->cs->kx == TLS_KX_ECDH_ECDSA || c->cs->kx == TLS_KX_ECDH_RSA) {
 		/* ClientECDiffieHellmanPublic: the client's (ephemeral) point; for static ECDH
@@ -414,9 +423,9 @@ void parse_client_key_exchange(flow_t *f, cursor_t *m)
 		 * certificate (implicit, empty: nothing to keep, the session stays undecryptable) */
 		cursor_t pt = cur_sub8(m);
 		if (cur_failed(m) || cur_left(&pt) > TLS_MAX_PUB) return;
-		if (!pub_buf(f, &c->cli_pub)) return;
-		c->cli_pub_len = cur_left(&pt);
-		cur_copy(&pt, c->cli_pub, c->cli_pub_len);
+		if (!pub_buf(f, &hs->cli_pub)) return;
+		hs->cli_pub_len = cur_left(&pt);
+		cur_copy(&pt, hs->cli_pub, hs->cli_pub_len);
 	}
 }
 
@@ -428,10 +437,12 @@ void parse_new_session_ticket(flow_t *f, cursor_t *m)
 	cursor_t t = cur_sub16(m);
 	if (cur_failed(m) || cur_left(&t) == 0) return;
 	size_t n = cur_left(&t);
-	tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, c->new_ticket_hash);
+	tls_hs_t *hs = c->hs;
 	c->n_tickets_seen++;
-	if (c->have_master)
-		session_cache_put(f->eng->cache, c->new_ticket_hash, 32, c->master, c->suite, c->version);
+	if (!hs) return;
+	tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, hs->new_ticket_hash);
+	if (hs->have_master)
+		session_cache_put(f->eng->cache, hs->new_ticket_hash, 32, hs->master, c->suite, c->version);
 }
 
 /* RFC 8446 §4.2.10: the server accepted 0-RTT data iff EncryptedExtensions has early_data. */
@@ -462,8 +473,8 @@ void hs_early_decide(flow_t *f, bool accepted)
 		d->app_epoch = 0;
 		d->cs_active = false;
 		tls_cipher_free(&d->cs);
-		if (d->hs_known && c->cs) {
-			d->cs_active = tls13_cipher_init(&d->cs, c->cs, d->secret, tls_hash_len(c->cs->prf)) == 0;
+		if (c->hs && c->hs->hs_known[TLS_DIR_C2S] && c->cs) {
+			d->cs_active = tls13_cipher_init(&d->cs, c->cs, c->hs->hs_ts[TLS_DIR_C2S], tls_hash_len(c->cs->prf)) == 0;
 			if (!d->cs_active) tls_cipher_free(&d->cs);
 		}
 	}

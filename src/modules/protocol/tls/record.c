@@ -38,21 +38,43 @@ static bool plausible_header(const uint8_t *h, bool strict)
 	return true;
 }
 
+/* The held queue of dir, allocated when the direction first holds a record. */
+static held_queue_t *hq_get(flow_t *f, int dir)
+{
+	tls_dirstate_t *d = &f->t->d[dir];
+	if (!d->hq && (d->hq = calloc(1, sizeof *d->hq)) != NULL) d->hq->pool = &f->eng->hold_pool;
+	return d->hq;
+}
+
+/* Free dir's queue once it holds nothing: no record queued, none detached for replay
+ * (a detached record keeps its chunk, or its own allocation, counted in mem). */
+static void hq_put(flow_t *f, int dir)
+{
+	tls_dirstate_t *d = &f->t->d[dir];
+	if (d->hq && !d->hq->head && !d->hq->chunks && d->hq->mem == 0) {
+		free(d->hq);
+		d->hq = NULL;
+	}
+}
+
 void rec_drop_held(flow_t *f, int dir)
 {
-	held_queue_t *q = &f->t->d[dir].hq;
+	held_queue_t *q = f->t->d[dir].hq;
+	if (!q) return;
 	size_t mem = q->mem;
 	held_clear(q);
 	f->eng->buffered -= mem - q->mem;
+	hq_put(f, dir);
 }
 
 /* Release the first held record of dir (accounting). */
 static void held_release(flow_t *f, int dir)
 {
-	held_queue_t *q = &f->t->d[dir].hq;
+	held_queue_t *q = f->t->d[dir].hq;
 	size_t mem = q->mem;
 	held_pop(q);
 	f->eng->buffered -= mem - q->mem;
+	hq_put(f, dir);
 }
 
 /* Keep a copy of a record until key material or the other direction arrives. The memory
@@ -62,15 +84,16 @@ static bool hold_record_at(flow_t *f, int dir, uint8_t type, uint16_t version, c
                            bool plain, bool at_head)
 {
 	struct tls_engine *e = f->eng;
-	tls_dirstate_t *d = &f->t->d[dir];
-	size_t held_total = f->t->d[0].hq.bytes + f->t->d[1].hq.bytes;
+	size_t held_total = (f->t->d[0].hq ? f->t->d[0].hq->bytes : 0) + (f->t->d[1].hq ? f->t->d[1].hq->bytes : 0);
 	if (held_total + len > e->cfg.max_held_records || e->buffered + len + 64 > e->cfg.max_total_buffer)
 		return false;
-	size_t mem = d->hq.mem;
+	held_queue_t *q = hq_get(f, dir);
+	if (!q) return false;
+	size_t mem = q->mem;
 	/* a record held again while it is replayed keeps its place in arrival order */
 	uint64_t seq = at_head && f->t->replay_seq ? f->t->replay_seq : ++f->t->hold_seq;
-	if (!held_push(&d->hq, at_head, plain, type, version, frag, len, d->ts, seq)) return false;
-	e->buffered += d->hq.mem - mem;
+	if (!held_push(q, at_head, plain, type, version, frag, len, f->seg_ts[dir], seq)) { hq_put(f, dir); return false; }
+	e->buffered += q->mem - mem;
 	return true;
 }
 
@@ -111,16 +134,16 @@ static void start_waiting(flow_t *f)
  * the queue first, release its memory after. */
 static void detach_head(tls_dirstate_t *d)
 {
-	held_rec_t *h = d->hq.head;
-	d->hq.head = h->next;
-	if (!d->hq.head) d->hq.tail = NULL;
-	d->hq.bytes -= h->len;
+	held_rec_t *h = d->hq->head;
+	d->hq->head = h->next;
+	if (!d->hq->head) d->hq->tail = NULL;
+	d->hq->bytes -= h->len;
 	h->next = NULL;
 }
 
 static void release_detached(flow_t *f, int dir, held_rec_t *h)
 {
-	held_queue_t *q = &f->t->d[dir].hq;
+	held_queue_t *q = f->t->d[dir].hq;         /* still there: h keeps it (hq_put) */
 	size_t mem = q->mem;
 	/* put it back in front for a moment and pop it: held_pop owns the release rules */
 	h->next = q->head;
@@ -129,6 +152,7 @@ static void release_detached(flow_t *f, int dir, held_rec_t *h)
 	q->bytes += h->len;
 	held_pop(q);
 	f->eng->buffered -= mem - q->mem;
+	hq_put(f, dir);
 }
 
 /* Replay the first held record of dir if keys and the cross-direction gate allow.
@@ -137,8 +161,8 @@ static void release_detached(flow_t *f, int dir, held_rec_t *h)
 static int step_dir(flow_t *f, int dir, bool final)
 {
 	tls_dirstate_t *d = &f->t->d[dir];
-	if (!d->hq.head || d->broken) return -1;
-	held_rec_t *h = d->hq.head;
+	if (!hq_head(d) || d->broken) return -1;
+	held_rec_t *h = d->hq->head;
 	if (!final && (h->plain ? hs_gate_wait_plain(f, dir, h->data, h->len)
 	                        : hs_gate_wait(f, dir, h->type, h->data, h->len))) { d->wait_peer = true; return 0; }
 	d->wait_peer = false;
@@ -153,14 +177,14 @@ static int step_dir(flow_t *f, int dir, bool final)
 			return 1;
 		}
 	}
-	double saved = d->ts;
+	double saved = f->seg_ts[dir];
 	uint64_t saved_seq = f->t->replay_seq;
-	d->ts = h->ts;
+	f->seg_ts[dir] = h->ts;
 	f->t->replay_seq = h->seq;
 	detach_head(d);
 	if (h->plain) rec_dispatch(f, dir, h->type, h->data, h->len);   /* decrypted before it was held */
 	else rec_process(f, dir, h->type, h->version, h->data, h->len, true);
-	d->ts = saved;
+	f->seg_ts[dir] = saved;
 	f->t->replay_seq = saved_seq;
 	release_detached(f, dir, h);
 	return 1;
@@ -169,7 +193,7 @@ static int step_dir(flow_t *f, int dir, bool final)
 /* The direction whose first held record arrived first (-1: nothing held). */
 static int oldest_dir(const flow_t *f)
 {
-	const held_rec_t *a = f->t->d[0].hq.head, *b = f->t->d[1].hq.head;
+	const held_rec_t *a = hq_head(&f->t->d[0]), *b = hq_head(&f->t->d[1]);
 	if (!a || f->t->d[0].broken) return b && !f->t->d[1].broken ? 1 : -1;
 	if (!b || f->t->d[1].broken) return 0;
 	return a->seq <= b->seq ? 0 : 1;
@@ -196,11 +220,11 @@ void rec_retry_held(flow_t *f, bool final)
 			break;
 		}
 		for (dir = 0; dir < 2; dir++)
-			if (!f->t->d[dir].hq.head) f->t->d[dir].wait_peer = false;
+			if (!hq_head(&f->t->d[dir])) f->t->d[dir].wait_peer = false;
 	} while (f->retry_again);
 	f->in_retry = false;
 	if (final && c->early_data_offered && !c->early_decided) hs_early_decide(f, false);
-	if (!f->t->d[0].hq.head && !f->t->d[1].hq.head) c->waiting_keylog = false;
+	if (!hq_head(&f->t->d[0]) && !hq_head(&f->t->d[1])) c->waiting_keylog = false;
 	if (c->waiting_keylog) {
 		if (final || f->eng->now - c->wait_since > f->eng->cfg.keylog_wait)
 			give_up_waiting(f);
@@ -212,8 +236,9 @@ void rec_retry_held(flow_t *f, bool final)
 static void release_peer(flow_t *f, int dir)
 {
 	tls_dirstate_t *o = &f->t->d[1 - dir];
-	if (!o->wait_peer || !o->hq.head) return;
-	if (hs_gate_wait(f, 1 - dir, o->hq.head->type, o->hq.head->data, o->hq.head->len)) return;
+	const held_rec_t *h = hq_head(o);
+	if (!o->wait_peer || !h) return;
+	if (hs_gate_wait(f, 1 - dir, h->type, h->data, h->len)) return;
 	rec_retry_held(f, false);
 }
 
@@ -271,7 +296,7 @@ void rec_process(flow_t *f, int dir, uint8_t type, uint16_t version, uint8_t *fr
 	d->seen_record = true;
 	if (!from_held) {
 		e->st.records++;
-		if (d->hq.head) {                              /* keep order behind held records */
+		if (hq_head(d)) {                              /* keep order behind held records */
 			hold_or_go(f, dir, type, version, frag, len);
 			return;
 		}
@@ -637,8 +662,13 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 		d->pend = NULL;
 	}
 	d->pend_ready = false;
-	tls_wipe(d->secret, sizeof d->secret);
-	tls_wipe(d->next_secret, sizeof d->next_secret);
+	if (d->hq) {                                /* normally emptied (rec_drop_held) before */
+		size_t mem = d->hq->mem;
+		held_clear(d->hq);
+		e->buffered -= mem - d->hq->mem;
+		free(d->hq);
+		d->hq = NULL;
+	}
 }
 
 void rec_pool_free(struct tls_engine *e)

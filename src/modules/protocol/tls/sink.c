@@ -52,7 +52,7 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	/* A TCP flow that never looked like TLS is not a TLS session: only counted, unless it
 	 * runs on a port where TLS was expected (then "not_tls" is worth reporting). */
 	if (!c->ch_seen && !c->sh_seen && !f->t->d[0].seen_record && !f->t->d[1].seen_record &&
-	    !expected_tls_port(e, f->ep.server_port)) {
+	    !expected_tls_port(e, flow_server_port(f))) {
 		if (final) e->st.flows_not_tls++;
 		return;
 	}
@@ -76,9 +76,11 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	}
 	if (!e->cb.on_session) return;
 	tls_session_info_t s;
+	tls_endpoints_t ep;
 	memset(&s, 0, sizeof s);
+	flow_endpoints(f, &ep);
 	s.flow_id = f->id;
-	s.ep = &f->ep;
+	s.ep = &ep;
 	s.tls_version = c->sh_seen ? c->version : 0;
 	s.suite = c->sh_seen ? c->suite : 0;
 	s.sni = c->sni;
@@ -108,14 +110,16 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 	if (!e->cb.on_message) return;
 	tls_message_t m;
 	m.flow_id = f->id;
-	m.ep = &f->ep;
+	tls_endpoints_t ep;
+	flow_endpoints(f, &ep);
+	m.ep = &ep;
 	m.dir = (tls_dir_t)dir;
 	m.app = app;
 	m.tls_version = f->t->conn.version;
 	m.suite = f->t->conn.suite;
 	m.data = data;
 	m.len = len;
-	m.ts = f->t->d[dir].ts;
+	m.ts = f->seg_ts[dir];
 	m.keepalive = keepalive;
 	e->cb.on_message(e->cb.user, &m);
 }

@@ -16,7 +16,7 @@
  *
  * Invariants (checked by the tests through behaviour):
  *  - every held segment starts strictly after next_seq and before fin_seq (if FIN seen);
- *  - held segments are sorted and disjoint; ooo_bytes, ooo_count and the
+ *  - held segments are sorted and disjoint; their byte and segment counts and the
  *    shared total match the list;
  *  - all offsets relative to next_seq of anything we keep are in (0, WINDOW + MAX_SEGMENT],
  *    so offset arithmetic in int64_t / uint32_t never overflows.
@@ -26,13 +26,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tcp_ooo_seg {
+typedef struct tcp_ooo_seg {
 	struct tcp_ooo_seg *next, *prev;
 	uint32_t seq;       /* sequence number of data[0] */
 	uint32_t len;       /* valid bytes in data */
 	uint32_t charged;   /* bytes charged to the limits (allocation size; >= len) */
 	uint8_t data[];
+} tcp_ooo_seg_t;
+
+/* A direction's out-of-order state, allocated when it first holds a segment and freed
+ * when it holds none (an in-order stream, the common case, keeps only a NULL pointer). */
+struct tcp_ooo {
+	tcp_ooo_seg_t *head;    /* held segments, sorted by seq, non-overlapping, all > next_seq */
+	tcp_ooo_seg_t *tail;    /* last held segment (O(1) append in the common loss case) */
+	uint32_t bytes, count;  /* held bytes (as charged to the limits) and segments */
+	/* ACK evidence about the first hole: the peer acknowledged bytes up to hole_ack, which
+	 * covers the start of the first held segment (hole_seq), first seen at hole_ack_ts. */
+	bool hole_acked;
+	uint32_t hole_seq, hole_ack;
+	double hole_ack_ts;
 };
+
+/* First / last held segment, or NULL. */
+static inline tcp_ooo_seg_t *head(const tcp_stream_t *s) { return s->ooo ? s->ooo->head : NULL; }
+static inline tcp_ooo_seg_t *tail(const tcp_stream_t *s) { return s->ooo ? s->ooo->tail : NULL; }
+
+/* Give the out-of-order state back once nothing is held. */
+static void ooo_put(tcp_stream_t *s)
+{
+	if (s->ooo && !s->ooo->head) {
+		free(s->ooo);
+		s->ooo = NULL;
+	}
+}
 
 typedef struct lims {
 	uint32_t max_bytes, max_segs;
@@ -68,24 +94,26 @@ static void emit(tcp_deliver_fn deliver, void *ctx, const uint8_t *data, size_t 
 
 static void seg_unlink(tcp_stream_t *s, tcp_ooo_seg_t *n, const lims_t *l)
 {
-	if (n->prev) n->prev->next = n->next; else s->ooo = n->next;
-	if (n->next) n->next->prev = n->prev; else s->ooo_tail = n->prev;
+	tcp_ooo_t *o = s->ooo;
+	if (n->prev) n->prev->next = n->next; else o->head = n->next;
+	if (n->next) n->next->prev = n->prev; else o->tail = n->prev;
 	n->next = n->prev = NULL;
-	s->ooo_bytes = s->ooo_bytes >= n->charged ? s->ooo_bytes - n->charged : 0;
-	if (s->ooo_count) s->ooo_count--;
+	o->bytes = o->bytes >= n->charged ? o->bytes - n->charged : 0;
+	if (o->count) o->count--;
 	if (l->total)
 		*l->total = *l->total >= n->charged ? *l->total - n->charged : 0;
 }
 
-/* Insert n before `before` (NULL: append at the tail) and charge it. */
+/* Insert n before `before` (NULL: append at the tail) and charge it (s->ooo exists). */
 static void seg_link(tcp_stream_t *s, tcp_ooo_seg_t *n, tcp_ooo_seg_t *before, const lims_t *l)
 {
+	tcp_ooo_t *o = s->ooo;
 	n->next = before;
-	n->prev = before ? before->prev : s->ooo_tail;
-	if (n->prev) n->prev->next = n; else s->ooo = n;
-	if (before) before->prev = n; else s->ooo_tail = n;
-	s->ooo_bytes += n->charged;
-	s->ooo_count++;
+	n->prev = before ? before->prev : o->tail;
+	if (n->prev) n->prev->next = n; else o->head = n;
+	if (before) before->prev = n; else o->tail = n;
+	o->bytes += n->charged;
+	o->count++;
 	if (l->total)
 		*l->total += n->charged;
 }
@@ -102,7 +130,7 @@ static void drain(tcp_stream_t *s, const lims_t *l, tcp_counters_t *cnt,
                   tcp_deliver_fn deliver, void *ctx)
 {
 	tcp_ooo_seg_t *n;
-	while ((n = s->ooo) != NULL) {
+	while ((n = head(s)) != NULL) {
 		int64_t off = rel(s, n->seq);
 		if (off > 0)
 			break;
@@ -117,6 +145,7 @@ static void drain(tcp_stream_t *s, const lims_t *l, tcp_counters_t *cnt,
 		}
 		free(n);
 	}
+	ooo_put(s);
 }
 
 /* Declare the bytes [next_seq, to) lost. */
@@ -131,14 +160,14 @@ static void gap_to(tcp_stream_t *s, uint32_t to, tcp_counters_t *cnt,
 	cnt->lost_bytes += (uint64_t)g;
 	s->gaps++;
 	s->lost_bytes += (uint64_t)g;
-	s->hole_acked = false;
+	if (s->ooo) s->ooo->hole_acked = false;
 	emit(deliver, ctx, NULL, (size_t)g);
 }
 
 /* Discard held bytes at or beyond fin_seq (called when a FIN is first recorded). */
 static void trim_beyond_fin(tcp_stream_t *s, const lims_t *l, tcp_counters_t *cnt)
 {
-	tcp_ooo_seg_t *n = s->ooo_tail;
+	tcp_ooo_seg_t *n = tail(s);
 	while (n) {
 		tcp_ooo_seg_t *p = n->prev;
 		int64_t room = tcp_seq_diff(s->fin_seq, n->seq);   /* bytes of n before FIN */
@@ -153,6 +182,7 @@ static void trim_beyond_fin(tcp_stream_t *s, const lims_t *l, tcp_counters_t *cn
 		}
 		n = p;
 	}
+	ooo_put(s);
 }
 
 enum hold_res { HOLD_OK, HOLD_DUP, HOLD_NOROOM, HOLD_NOMEM };
@@ -171,11 +201,11 @@ static enum hold_res try_hold(tcp_stream_t *s, uint32_t seq, const uint8_t *p, u
 	uint64_t cov_charged = 0;
 	bool dup = false;
 
-	tcp_ooo_seg_t *t = s->ooo_tail;
+	tcp_ooo_seg_t *t = tail(s);
 	if (t && rel(s, t->seq) + t->len <= a) {
 		before = NULL;                  /* fast path: beyond everything held */
 	} else {
-		tcp_ooo_seg_t *n = s->ooo;
+		tcp_ooo_seg_t *n = head(s);
 		while (n && rel(s, n->seq) + n->len <= a)
 			n = n->next;
 		if (n && rel(s, n->seq) <= a) {  /* overlaps our start: keep its bytes */
@@ -207,8 +237,8 @@ static enum hold_res try_hold(tcp_stream_t *s, uint32_t seq, const uint8_t *p, u
 	}
 
 	uint64_t span = (uint64_t)(b - a);
-	uint64_t new_bytes = (uint64_t)s->ooo_bytes - cov_charged + span;
-	uint64_t new_count = (uint64_t)s->ooo_count - ncov + 1;
+	uint64_t new_bytes = (uint64_t)tcp_stream_held_bytes(s) - cov_charged + span;
+	uint64_t new_count = (uint64_t)tcp_stream_held_segments(s) - ncov + 1;
 	if (new_bytes > l->max_bytes || new_count > l->max_segs)
 		return HOLD_NOROOM;
 	if (l->total) {
@@ -217,9 +247,13 @@ static enum hold_res try_hold(tcp_stream_t *s, uint32_t seq, const uint8_t *p, u
 			return HOLD_NOROOM;
 	}
 
-	tcp_ooo_seg_t *nn = malloc(sizeof(*nn) + (size_t)span);
-	if (!nn)
+	if (!s->ooo && !(s->ooo = calloc(1, sizeof *s->ooo)))
 		return HOLD_NOMEM;
+	tcp_ooo_seg_t *nn = malloc(sizeof(*nn) + (size_t)span);
+	if (!nn) {
+		ooo_put(s);
+		return HOLD_NOMEM;
+	}
 	nn->seq = s->next_seq + (uint32_t)a;
 	nn->len = nn->charged = (uint32_t)span;
 	memcpy(nn->data, p + (a - a0), (size_t)span);
@@ -344,8 +378,8 @@ int tcp_stream_segment(tcp_stream_t *s, uint32_t seq, uint8_t flags, const uint8
 		}
 		/* No room: the bytes before the earliest thing we know of are presumed lost. */
 		uint32_t to = dseq;
-		if (s->ooo && tcp_seq_lt(s->ooo->seq, dseq))
-			to = s->ooo->seq;
+		if (head(s) && tcp_seq_lt(head(s)->seq, dseq))
+			to = head(s)->seq;
 		gap_to(s, to, cnt, deliver, ctx);
 		drain(s, &l, cnt, deliver, ctx);
 	}
@@ -360,8 +394,8 @@ void tcp_stream_flush(tcp_stream_t *s, const tcp_limits_t *lim, tcp_counters_t *
 	if (!s || !s->started)
 		return;
 	const lims_t l = get_lims(lim);
-	while (s->ooo) {
-		gap_to(s, s->ooo->seq, cnt, deliver, ctx);
+	while (head(s)) {
+		gap_to(s, head(s)->seq, cnt, deliver, ctx);
 		drain(s, &l, cnt, deliver, ctx);
 	}
 	if (s->fin_seen)
@@ -370,20 +404,21 @@ void tcp_stream_flush(tcp_stream_t *s, const tcp_limits_t *lim, tcp_counters_t *
 
 void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, double now)
 {
-	if (!s || !s->started || !s->ooo)
+	if (!s || !s->started || !head(s))
 		return;
+	tcp_ooo_t *o = s->ooo;
 	/* ACKs of bytes we hold are normal; an ACK covering the start of the held data means
 	 * the receiver got the bytes of the hole. They may still be on their way to us (late
 	 * segment): only remember when this was first seen. */
 	int64_t a = rel(s, ack);
-	if (a <= 0 || a > (int64_t)TCP_STREAM_WINDOW || tcp_seq_gt(s->ooo->seq, ack))
+	if (a <= 0 || a > (int64_t)TCP_STREAM_WINDOW || tcp_seq_gt(o->head->seq, ack))
 		return;
-	if (!s->hole_acked || s->hole_seq != s->ooo->seq) {
-		s->hole_acked = true;
-		s->hole_seq = s->ooo->seq;
-		s->hole_ack_ts = now;
+	if (!o->hole_acked || o->hole_seq != o->head->seq) {
+		o->hole_acked = true;
+		o->hole_seq = o->head->seq;
+		o->hole_ack_ts = now;
 	}
-	s->hole_ack = ack;
+	o->hole_ack = ack;
 }
 
 bool tcp_stream_age_hole(tcp_stream_t *s, double now, double wait, const tcp_limits_t *lim,
@@ -392,16 +427,17 @@ bool tcp_stream_age_hole(tcp_stream_t *s, double now, double wait, const tcp_lim
 	tcp_counters_t scratch = { 0 };
 	if (!cnt)
 		cnt = &scratch;
-	if (!s || !s->started || !s->ooo || !s->hole_acked)
+	if (!s || !s->started || !head(s) || !s->ooo->hole_acked)
 		return false;
-	if (s->hole_seq != s->ooo->seq) {       /* the hole changed since the ACK: start over */
-		s->hole_acked = false;
+	tcp_ooo_t *o = s->ooo;
+	if (o->hole_seq != o->head->seq) {       /* the hole changed since the ACK: start over */
+		o->hole_acked = false;
 		return false;
 	}
-	if (now - s->hole_ack_ts < wait)
+	if (now - o->hole_ack_ts < wait)
 		return false;
 	const lims_t l = get_lims(lim);
-	gap_to(s, s->ooo->seq, cnt, deliver, ctx);
+	gap_to(s, o->head->seq, cnt, deliver, ctx);
 	drain(s, &l, cnt, deliver, ctx);
 	return true;
 }
@@ -421,10 +457,25 @@ void tcp_stream_free(tcp_stream_t *s, const tcp_limits_t *lim)
 		return;
 	const lims_t l = get_lims(lim);
 	tcp_ooo_seg_t *n;
-	while ((n = s->ooo) != NULL) {
+	while ((n = head(s)) != NULL) {
 		seg_unlink(s, n, &l);
 		free(n);
 	}
-	s->ooo = s->ooo_tail = NULL;
-	s->ooo_bytes = s->ooo_count = 0;
+	free(s->ooo);
+	s->ooo = NULL;
+}
+
+uint32_t tcp_stream_held_bytes(const tcp_stream_t *s)
+{
+	return s && s->ooo ? s->ooo->bytes : 0;
+}
+
+uint32_t tcp_stream_held_segments(const tcp_stream_t *s)
+{
+	return s && s->ooo ? s->ooo->count : 0;
+}
+
+bool tcp_stream_hole_acked(const tcp_stream_t *s)
+{
+	return s && s->ooo && s->ooo->hole_acked;
 }

@@ -39,23 +39,17 @@ static inline bool tcp_seq_leq(uint32_t a, uint32_t b) { return tcp_seq_diff(a, 
 static inline bool tcp_seq_gt(uint32_t a, uint32_t b)  { return tcp_seq_diff(a, b) > 0; }
 static inline bool tcp_seq_geq(uint32_t a, uint32_t b) { return tcp_seq_diff(a, b) >= 0; }
 
-typedef struct tcp_ooo_seg tcp_ooo_seg_t;   /* held out-of-order segment (internal) */
+
+typedef struct tcp_ooo tcp_ooo_t;         /* held segments and ACK evidence (internal) */
 
 typedef struct tcp_stream {
-	bool started;           /* next_seq is known (SYN seen or first data segment) */
-	bool syn_seen, fin_seen, rst_seen;
+	tcp_ooo_t *ooo;         /* out-of-order state, allocated only while segments are held */
+	uint64_t lost_bytes;    /* bytes declared lost (reported as gaps) */
 	uint32_t next_seq;      /* next byte expected */
 	uint32_t fin_seq;       /* sequence number of FIN (valid if fin_seen) */
-	tcp_ooo_seg_t *ooo;     /* held segments, sorted by seq, non-overlapping, all > next_seq */
-	tcp_ooo_seg_t *ooo_tail;/* last held segment (O(1) append in the common loss case) */
-	uint32_t ooo_bytes, ooo_count;  /* held bytes (as charged to the limits) and segments */
-	/* ACK evidence about the first hole: the peer acknowledged bytes up to hole_ack, which
-	 * covers the start of the first held segment (hole_seq), first seen at hole_ack_ts. */
-	bool hole_acked;
-	uint32_t hole_seq, hole_ack;
-	double hole_ack_ts;
-	uint64_t lost_bytes;    /* bytes declared lost (reported as gaps) */
 	uint32_t gaps;          /* gaps declared */
+	bool started;           /* next_seq is known (SYN seen or first data segment) */
+	bool syn_seen, fin_seen, rst_seen;
 } tcp_stream_t;
 
 typedef struct tcp_limits {
@@ -123,6 +117,12 @@ void tcp_stream_acked(tcp_stream_t *s, uint32_t ack, double now);
  * Returns true if a gap was declared. */
 bool tcp_stream_age_hole(tcp_stream_t *s, double now, double wait, const tcp_limits_t *lim,
                          tcp_counters_t *cnt, tcp_deliver_fn deliver, void *ctx);
+
+/* Bytes held out of order (as charged to the limits) and the number of held segments. */
+uint32_t tcp_stream_held_bytes(const tcp_stream_t *s);
+uint32_t tcp_stream_held_segments(const tcp_stream_t *s);
+/* The peer acknowledged the start of the first hole (tcp_stream_age_hole has work). */
+bool tcp_stream_hole_acked(const tcp_stream_t *s);
 
 /* True once FIN (all bytes before it delivered) or RST was seen. */
 bool tcp_stream_finished(const tcp_stream_t *s);

@@ -17,6 +17,7 @@
 # named in OUTDIR/failed), 77 when a tool is missing or capturing on lo is not allowed
 # (reason in OUTDIR/skip). Every process it starts is stopped by PID.
 set -u
+. "$(dirname "$0")/peer_common.sh"
 out=$1
 mkdir -p "$out"
 skip() { echo "$*" > "$out/skip"; exit 77; }
@@ -64,7 +65,7 @@ run_case() {
 	while [ $j -lt 50 ] && ! grep -q "listening" srv.$n.log 2>/dev/null; do sleep 0.1; j=$((j + 1)); done
 	cp $app.in $n.c2s
 	# the client writes everything, waits for the echo, then closes
-	(cat $n.c2s; sleep 1) | SSLKEYLOGFILE="$out/keys" timeout 20 gnutls-cli --logfile=cli.$n.log --insecure \
+	feed_then_wait $n.c2s $n.s2c | SSLKEYLOGFILE="$out/keys" timeout 20 gnutls-cli --logfile=cli.$n.log --insecure \
 		-p $port 127.0.0.1 --priority "$pri" > $n.s2c 2>>cli.$n.log
 	kill $spid 2>/dev/null; wait $spid 2>/dev/null
 	if grep -q "Handshake was completed" cli.$n.log && [ -s $n.s2c ]; then

@@ -20,6 +20,7 @@
 # named in OUTDIR/failed), 77 when a tool is missing or capturing on lo is not allowed
 # (reason in OUTDIR/skip). Every process it starts is stopped by PID.
 set -u
+. "$(dirname "$0")/peer_common.sh"
 out=$1
 mkdir -p "$out"
 skip() { echo "$*" > "$out/skip"; exit 77; }
@@ -80,12 +81,12 @@ run_case() {
 	cp $app.in $n.c2s
 	# the client writes everything, waits for the echo, then closes
 	if [ -n "$ossl" ]; then
-		(cat $n.c2s; sleep 1) | timeout 20 openssl s_client -connect 127.0.0.1:$port -tls1_2 -quiet -no_ign_eof \
+		feed_then_wait $n.c2s $n.s2c | timeout 20 openssl s_client -connect 127.0.0.1:$port -tls1_2 -quiet -no_ign_eof \
 			-cipher "$ossl:@SECLEVEL=0" -psk_identity alice -psk $PSK -keylogfile "$out/keys" > $n.s2c 2>cli.$n.log
 		ok=$(grep -c "^- Description:" srv.$n.log)
 	else
 		# shellcheck disable=SC2086
-		(cat $n.c2s; sleep 1) | eval SSLKEYLOGFILE="$out/keys" timeout 20 gnutls-cli --logfile=cli.$n.log --insecure \
+		feed_then_wait $n.c2s $n.s2c | eval SSLKEYLOGFILE="$out/keys" timeout 20 gnutls-cli --logfile=cli.$n.log --insecure \
 			-p $port 127.0.0.1 $cliargs --priority "'$pri'" > $n.s2c 2>>cli.$n.log
 		ok=$(grep -c "Handshake was completed" cli.$n.log)
 	fi
@@ -138,7 +139,7 @@ run_ossl_case() {
 	sleep 1                        # -quiet: s_server says nothing until a client connects
 	cp sip.in $n.c2s
 	printf '\r\n' >> $n.c2s          # s_server -rev answers complete lines only
-	(cat $n.c2s; sleep 1) | timeout 20 openssl s_client -connect 127.0.0.1:$port $vflag -quiet -no_ign_eof \
+	feed_then_wait $n.c2s $n.s2c | timeout 20 openssl s_client -connect 127.0.0.1:$port $vflag -quiet -no_ign_eof \
 		-cipher "$ossl:@SECLEVEL=0" -psk_identity alice -psk $PSK -keylogfile "$out/keys" > $n.s2c 2>cli.$n.log
 	kill $spid 2>/dev/null; wait $spid 2>/dev/null
 	if grep -q "Ciphersuite: $ossl" srv.$n.log && [ -s $n.s2c ]; then

@@ -30,22 +30,9 @@
 extern void (*pk_unlocked_hook)(void *arg);
 extern void *pk_unlocked_hook_arg;
 
+/* the scene's state (the engine's callbacks have their own lock: tu_locked_callbacks) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static tls_callbacks_t inner;
-
-static void lk_message(void *u, const tls_message_t *m)
-{
-	pthread_mutex_lock(&mu);
-	inner.on_message(u, m);
-	pthread_mutex_unlock(&mu);
-}
-static void lk_session(void *u, const tls_session_info_t *s)
-{
-	pthread_mutex_lock(&mu);
-	inner.on_session(u, s);
-	pthread_mutex_unlock(&mu);
-}
 
 typedef struct scene {
 	tls_engine_t *e;
@@ -149,10 +136,7 @@ static void run_scene(int mode, const char *pcap, const tlsgen_result_t *g, tls_
 	tls_engine_config_t cfg;
 	tls_engine_config_defaults(&cfg);
 	cfg.shards = 1;                          /* both flows on the one shard */
-	inner = tu_callbacks(&r);
-	tls_callbacks_t cb = inner;
-	cb.on_message = lk_message;
-	cb.on_session = lk_session;
+	tls_callbacks_t cb = tu_locked_callbacks(&r);
 	scene_t s;
 	memset(&s, 0, sizeof s);
 	s.e = tls_engine_new(&cfg, &ks, 1, &cb);

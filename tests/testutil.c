@@ -1,6 +1,7 @@
 /*
  * testutil.c — implementation of the shared test helpers (see testutil.h).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,33 @@ static void on_log(void *user, int level, const char *line)
 tls_callbacks_t tu_callbacks(tu_run_t *r)
 {
 	tls_callbacks_t cb = { on_message, on_session, on_log, r };
+	return cb;
+}
+
+/* tu_locked_callbacks: the recorder behind one process-wide mutex */
+static pthread_mutex_t lk_mu = PTHREAD_MUTEX_INITIALIZER;
+static void lk_message(void *u, const tls_message_t *m)
+{
+	pthread_mutex_lock(&lk_mu);
+	on_message(u, m);
+	pthread_mutex_unlock(&lk_mu);
+}
+static void lk_session(void *u, const tls_session_info_t *s)
+{
+	pthread_mutex_lock(&lk_mu);
+	on_session(u, s);
+	pthread_mutex_unlock(&lk_mu);
+}
+static void lk_log(void *u, int level, const char *line)
+{
+	pthread_mutex_lock(&lk_mu);
+	on_log(u, level, line);
+	pthread_mutex_unlock(&lk_mu);
+}
+
+tls_callbacks_t tu_locked_callbacks(tu_run_t *r)
+{
+	tls_callbacks_t cb = { lk_message, lk_session, lk_log, r };
 	return cb;
 }
 

@@ -52,6 +52,9 @@ int tu_run_pcap(const char *pcap, tls_keystore_t *const *stores, size_t nstores,
 int tu_feed_pcap(tls_engine_t *e, const char *pcap);
 /* Callbacks that collect into a tu_run_t (user = the tu_run_t). */
 extern const tls_callbacks_t tu_callbacks_template;
+/* tu_callbacks for an engine fed by several threads at once: every callback runs under
+ * one process-wide mutex. */
+tls_callbacks_t tu_locked_callbacks(tu_run_t *r);
 tls_callbacks_t tu_callbacks(tu_run_t *r);
 void tu_run_free(tu_run_t *r);
 /* Number of sessions (flows reported) with the given client port. */

@@ -23,22 +23,6 @@
 
 #define NT 4
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static tls_callbacks_t g_inner;
-
-static void lk_message(void *u, const tls_message_t *m)
-{
-	pthread_mutex_lock(&g_mu);
-	g_inner.on_message(u, m);
-	pthread_mutex_unlock(&g_mu);
-}
-static void lk_session(void *u, const tls_session_info_t *s)
-{
-	pthread_mutex_lock(&g_mu);
-	g_inner.on_session(u, s);
-	pthread_mutex_unlock(&g_mu);
-}
-
 typedef struct feeder {
 	tls_engine_t *e;
 	const tu_frames_t *fr;
@@ -70,10 +54,7 @@ static void run_threads(const char *label, const char *pcap, const tlsgen_result
 	tls_engine_config_t cfg;
 	tls_engine_config_defaults(&cfg);
 	cfg.shards = NT;
-	g_inner = tu_callbacks(&r);
-	tls_callbacks_t cb = g_inner;
-	cb.on_message = lk_message;
-	cb.on_session = lk_session;
+	tls_callbacks_t cb = tu_locked_callbacks(&r);
 	tls_engine_t *e = tls_engine_new(&cfg, &ks, 1, &cb);
 	tap_ok(e && tls_engine_shards(e) == NT, "%s: engine with %d shards", label, NT);
 	if (!e) { tu_free_frames(&fr); return; }

@@ -166,7 +166,9 @@ replay)
 	;;
 seeds)
 	mkdir -p "$out"
-	gcc -std=gnu11 -D_GNU_SOURCE -O1 -Wall -Wextra -I$TLS -Itests tests/fuzz_seeds.c tests/tlsgen.c tests/pcapw.c \
+	gcc -std=gnu11 -D_GNU_SOURCE -O1 -Wall -Wextra -I$TLS -Itests tests/fuzz_seeds.c tests/tlsgen.c tests/tlsgen_util.c tests/tlsgen_plan.c \
+		tests/tlsgen_sip.c tests/tlsgen_http.c tests/tlsgen_ws.c tests/tlsgen_tcp.c tests/tlsgen_static_ecdhe.c \
+		tests/tlsgen_drive.c tests/tlsgen_ctx.c tests/tlsgen_keys.c tests/tlsgen_out.c tests/pcapw.c tests/pcapfrag.c \
 		-o "$out/fuzz_seeds" -lssl -lcrypto -lpcap || die "building fuzz_seeds failed"
 	rm -rf "$top/tests/fuzz-seeds"
 	samples="${SHARED_SAMPLES:-$top/../shared/samples}"

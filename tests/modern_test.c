@@ -133,7 +133,7 @@ int main(void)
 		}
 
 	/* static ECDHE: the real OpenSSL server computes its (EC)DHE share with the configured
-	 * key (see tlsgen.c "static ECDHE server"); the engine gets only that key file */
+	 * key (see tlsgen_static_ecdhe.c); the engine gets only that key file */
 	{
 		static const struct { const char *kind; int v; const char *cipher; int ec_cert; } ST[] = {
 			{ "x25519", 0x0303, "ECDHE-RSA-AES128-GCM-SHA256", 0 }, { "p256", 0x0303, "ECDHE-RSA-AES256-GCM-SHA384", 0 },

@@ -3,10 +3,10 @@
  * (rcinfo.proto_type, HEP chunk 0x000b) of every delivered message, hep-type-http /
  * hep-type-raw, and the tls_is_sip() / tls_is_http() plan commands (TAP output).
  *
- * Why a separate program: module_harness.c already plays captagent (exported core
- * symbols, dlopen, captagent's plan semantics, socket_pcap's msg_t) and is long; this file
- * reuses that host by including it with MODULE_HARNESS_NO_MAIN (its cases and main()
- * left out) and adds only the shipped HEP plan and its cases:
+ * Why a separate program: module_harness already plays captagent (exported core
+ * symbols, dlopen, captagent's plan semantics, socket_pcap's msg_t) and has many cases;
+ * this program links the same host (modhost_*.c, modhost.h) without those cases and adds
+ * only the shipped HEP plan and its cases:
  *
  *   if(parse_tls()) { if(tls_is_sip()) { if(parse_sip()) { send_hep("hepsocket"); } }
  *                     else { send_hep("hepsocket"); } }  drop;
@@ -18,14 +18,14 @@
  * Every HTTP message must reach send_hep exactly once, byte-exact, with the configured
  * type; SIP with type 1; a kind whose type is 0 never reaches the plan.
  */
-#define MODULE_HARNESS_NO_MAIN
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#include "module_harness.c"
-#pragma GCC diagnostic pop
+#include "modhost.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "tls_config.h"
 

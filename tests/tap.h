@@ -8,7 +8,17 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+/* One counter per program. A program of several files that all report cases defines
+ * TAP_SHARED_STATE before including this header and defines the two counters in one
+ * file with TAP_DEFINE_STATE (see modhost.h); single-file programs keep them static. */
+#ifdef TAP_SHARED_STATE
+extern int tap_n, tap_failed;
+#ifdef TAP_DEFINE_STATE
+int tap_n, tap_failed;
+#endif
+#else
 static int tap_n, tap_failed;
+#endif
 
 /* Record one case: prints "ok N - name" or "not ok N - name". Returns cond. */
 static inline int tap_ok(int cond, const char *fmt, ...)

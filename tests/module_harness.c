@@ -540,6 +540,37 @@ int main(int argc, char **argv)
 				for (int i = 0; i < 4; i++) tap_ok(0, "tlsgen failed");   /* a broken generator is a FAIL */
 			}
 		}
+
+		/* many healthy sessions at once: their "decrypted" notices have a log budget of their
+		 * own; what it suppresses is said at notice, never as an error (at captagent's default
+		 * level a working capture logs nothing) */
+		{
+			snprintf(params, sizeof params, "      <param name=\"private-key-path\" value=\"%s\"/>\n", keyfile);
+			write_conf(one_profile("busy", params));
+			module_load();
+			plans_reset();
+			build_plan(0, NULL, 1);
+			tlsgen_result_t res;
+			char pcap[512];
+			tlsgen_opts_defaults(&o);
+			o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";
+			o.n_messages = 1; o.seed = 14; o.connections = 70;
+			if (gen(&o, "busy", &res, pcap, sizeof pcap) == 0) {
+				recs_clear();
+				log_clear();
+				runstats_t st;
+				replay(pcap, MODE_DIRECT, &st);
+				ex->unload_f();
+				tap_ok(log_has("[NOTICE] protocol_tls[busy]: ", "session summaries not logged (more than 20 per second)"),
+				       "70 decrypted sessions at once: the summaries beyond 20/s are counted at notice");
+				tap_ok(!log_has("[ERR]", "suppressed") && !log_has("[ERR]", "not logged"),
+				       "70 decrypted sessions at once: no error line about suppressed log lines");
+				tlsgen_result_free(&res);
+			} else {
+				ex->unload_f();
+				for (int i = 0; i < 2; i++) tap_ok(0, "tlsgen failed");   /* a broken generator is a FAIL */
+			}
+		}
 	}
 
 	/* ---- the real-peer sample, when available ---- */

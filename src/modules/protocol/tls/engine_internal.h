@@ -268,7 +268,8 @@ struct tls_engine {
 	uint64_t keylog_gen;         /* sum of the key logs' generations at the last check */
 	double last_keylog_check;
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
-	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
+	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_env.ws_total) */
+	app_framing_env_t app_env;         /* what every flow's framer shares: e->buffered, the bound, ws */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
 	dlist_t cipher_lru;          /* flows with open cipher handles, least recently used first */

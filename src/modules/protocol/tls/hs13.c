@@ -345,7 +345,7 @@ void parse_new_session_ticket13(flow_t *f, cursor_t *m)
 	uint8_t id[32];
 	size_t n = cur_left(&t), nl = cur_left(&nonce);
 	if (tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, id) != 0) return;
-	c->n_tickets_seen++;
+	if (c->n_tickets_seen < UINT8_MAX) c->n_tickets_seen++;
 	const uint8_t *np = cur_span(&nonce, nl);
 	tls_hs_t *hs = c->hs;
 	if (c->res_secret) cache_ticket_psk(f, id, np, nl);

@@ -164,8 +164,8 @@ typedef struct tls_conn {
 	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
 	uint16_t version;            /* negotiated */
 	uint16_t suite;
-	tls_key_kind_t key_kind;
-	tls_reason_t reason;
+	uint8_t key_kind;            /* tls_key_kind_t */
+	uint8_t reason;              /* tls_reason_t (the first failure wins: eng_fail) */
 	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
 	uint8_t n_tickets_seen;      /* NewSessionTickets seen (saturates at 255) */
 	const tls_suite_t *cs;       /* NULL if unsupported */
@@ -297,7 +297,7 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 /* Mark the session as failed with reason r (the first reason wins). */
 static inline void eng_fail(flow_t *f, tls_reason_t r)
 {
-	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = r;
+	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = (uint8_t)r;
 }
 
 /* ---- engine.c: one shard (shards.c calls these; each takes the shard's lock) ---- */

@@ -72,17 +72,17 @@ typedef struct tls_dirstate {
 	tls_cipher_state_t cs;       /* current read state (TLS 1.3: with its traffic secret) */
 	held_queue_t *hq;            /* records held back (held.h); allocated while any is held */
 	uint64_t msgs, bytes;
-	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
-	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
+	uint16_t skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch; saturates) */
+	uint16_t resync_tries;       /* candidate headers tried since the last gap (<= RESYNC_MAX_TRIES + 1) */
 	int8_t app_epoch;            /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1 application keys */
-	bool cs_active;              /* records are decrypted with cs */
-	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
-	bool broken;                 /* stop processing this direction */
-	bool resync;                 /* after a gap: search for a record header */
-	bool seen_data, seen_record;
-	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
-	bool wait_peer;              /* held records wait for the other direction's handshake */
+	bool cs_active : 1;          /* records are decrypted with cs */
+	bool encrypted : 1;          /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
+	bool broken : 1;             /* stop processing this direction */
+	bool resync : 1;             /* after a gap: search for a record header */
+	bool seen_data : 1, seen_record : 1;
+	bool hs_resync : 1;          /* after a gap: skip handshake bytes until a message start */
+	bool wait_peer : 1;          /* held records wait for the other direction's handshake */
 } tls_dirstate_t;
 
 /* Handshake-only state of one TLS connection (tls_conn_t.hs): allocated at the first

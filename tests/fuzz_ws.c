@@ -50,8 +50,8 @@ static void run(const uint8_t *data, size_t size, size_t step, out_t *o, bool *g
 	app_framing_t f;
 	uint64_t budget = 0;
 	app_framing_init(&f, (fl & 4) ? 1024 : 65536);
-	f.budget_used = &budget;
-	f.budget_max = 1u << 24;
+	app_framing_env_t env = { &budget, 1u << 24, NULL };
+	f.env = &env;
 	o->max = f.max_message;
 	*gapped = false;
 	if (!(fl & 16)) {

@@ -333,8 +333,8 @@ static void part1(void)
 			app_framing_t f;
 			app_framing_init(&f, 65536);
 			uint64_t budget = 0;
-			f.budget_used = &budget;
-			f.budget_max = 1u << 26;
+			app_framing_env_t env = { &budget, 1u << 26, NULL };
+			f.env = &env;
 			coll_t c = { .n = 0 };
 			wbuf_t b = { .n = 0 };
 			int dir = masked ? 0 : 1;

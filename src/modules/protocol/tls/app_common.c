@@ -61,10 +61,10 @@ static int reserve(app_framing_t *f, app_dir_state_t *d, size_t add)
 	if (nc < want) nc = want;
 	if (nc > UINT32_MAX) nc = want;
 	/* the engine's memory bound: growing past it means "cannot buffer", i.e. raw output */
-	if (f->budget_used && *f->budget_used + (nc - d->cap) > f->budget_max) return -1;
+	if (af_budget(f) && *af_budget(f) + (nc - d->cap) > af_budget_max(f)) return -1;
 	uint8_t *nb = malloc(nc);
 	if (!nb) return -1;
-	if (f->budget_used) *f->budget_used += nc - d->cap;
+	if (af_budget(f)) *af_budget(f) += nc - d->cap;
 	if (d->buf) {
 		if (d->len) memcpy(nb, d->buf, d->len);
 		af_wipe(d->buf, d->cap);
@@ -86,7 +86,7 @@ int af_append(app_framing_t *f, app_dir_state_t *d, const uint8_t *p, size_t n)
 
 void af_release(app_framing_t *f, app_dir_state_t *d)
 {
-	if (f->budget_used) *f->budget_used -= d->cap;
+	if (af_budget(f)) *af_budget(f) -= d->cap;
 	if (d->buf) {
 		af_wipe(d->buf, d->cap);
 		free(d->buf);

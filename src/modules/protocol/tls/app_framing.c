@@ -127,7 +127,7 @@ static int reparse_held(app_framing_t *f, int dir, app_emit_fn emit, void *ctx)
 	} else {
 		af_wipe(tmp, tc);
 		free(tmp);
-		if (f->budget_used) *f->budget_used -= tc;
+		if (af_budget(f)) *af_budget(f) -= tc;
 	}
 	return rc;
 }

@@ -42,7 +42,7 @@ typedef struct app_ws_dir {
 	                         * compressed message, kept across messages (context takeover) */
 } app_ws_dir_t;
 
-/* WebSocket counters (per flow in app_framing_t.ws; also added to *ws_total when set). */
+/* WebSocket counters (per flow in app_framing_t.ws; also added to env->ws_total when set). */
 typedef struct app_ws_counters {
 	uint64_t upgrades;      /* directions switched to WebSocket framing after a 101 */
 	uint64_t messages;      /* complete data messages emitted */
@@ -90,13 +90,19 @@ typedef struct app_ws_state {
 	app_ws_counters_t cnt;
 } app_ws_state_t;
 
-typedef struct app_framing {
-	app_dir_state_t dir[2]; /* [TLS_DIR_C2S], [TLS_DIR_S2C] */
+/* What the framers of one engine share (the engine owns it; app_framing_t.env). */
+typedef struct app_framing_env {
 	/* optional shared memory account: every allocation and release of a message buffer
 	 * is added to / subtracted from *budget_used, and a buffer may not grow past
 	 * budget_max (the message is then emitted as raw chunks instead) */
 	uint64_t *budget_used;
 	uint64_t budget_max;
+	app_ws_counters_t *ws_total; /* optional: every WebSocket counter is also added here */
+} app_framing_env_t;
+
+typedef struct app_framing {
+	app_dir_state_t dir[2]; /* [TLS_DIR_C2S], [TLS_DIR_S2C] */
+	const app_framing_env_t *env; /* shared memory account and totals, or NULL (none) */
 	uint32_t max_message;
 	/* WebSocket (RFC 6455 / RFC 7118), negotiated by the 101 answer: */
 	uint8_t ws_neg;         /* WSN_SIP (Sec-WebSocket-Protocol: sip), WSN_DEFLATE (permessage-deflate) */
@@ -104,7 +110,6 @@ typedef struct app_framing {
 	uint8_t ws_events;      /* APP_WS_EV_* seen since the caller last cleared it (for a log line) */
 	uint8_t ws_logged;      /* APP_WS_EV_* the caller already logged for this flow (its own use) */
 	app_ws_state_t *ws;     /* NULL until a direction is upgraded (app_framing_ws_counters) */
-	app_ws_counters_t *ws_total; /* optional: every counter is also added here (engine totals) */
 } app_framing_t;
 
 /* app_framing_t.ws_events bits: something a log line should say (the caller clears them) */

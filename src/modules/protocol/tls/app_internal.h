@@ -117,6 +117,10 @@ static inline int af_hexval(uint8_t c)
 	return -1;
 }
 
+/* The shared memory account (NULL: none) and its bound. */
+static inline uint64_t *af_budget(const app_framing_t *f) { return f->env ? f->env->budget_used : NULL; }
+static inline uint64_t af_budget_max(const app_framing_t *f) { return f->env ? f->env->budget_max : 0; }
+
 /* ---- app_common.c: limits and memory ---- */
 /* Wipe n bytes (plaintext) in a way the compiler keeps. */
 void af_wipe(void *p, size_t n);

@@ -85,7 +85,7 @@ static const uint8_t frame_action[4][2] = {
 	[OC_RESERVED] = { A_RESERVED, A_RESERVED },    /* skipped by its length */
 };
 
-#define WS_COUNT(f, field) do { (f)->ws->cnt.field++; if ((f)->ws_total) (f)->ws_total->field++; } while (0)
+#define WS_COUNT(f, field) do { (f)->ws->cnt.field++; if ((f)->env && (f)->env->ws_total) (f)->env->ws_total->field++; } while (0)
 /* Frame state of direction d (f->ws exists once a direction was switched: ws_start). */
 #define WSD(f, d) (&(f)->ws->dir[(d) - (f)->dir])
 
@@ -161,11 +161,11 @@ static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
 	app_framing_t *f = opaque;
 	if (size && items > (SIZE_MAX - 16) / size) return Z_NULL;
 	size_t n = (size_t)items * size;
-	if (f->budget_used && *f->budget_used + n > f->budget_max) return Z_NULL;
+	if (af_budget(f) && *af_budget(f) + n > af_budget_max(f)) return Z_NULL;
 	uint8_t *p = malloc(n + 16);
 	if (!p) return Z_NULL;
 	memcpy(p, &n, sizeof n);
-	if (f->budget_used) *f->budget_used += n;
+	if (af_budget(f)) *af_budget(f) += n;
 	return p + 16;
 }
 
@@ -177,7 +177,7 @@ static void z_free(voidpf opaque, voidpf q)
 	size_t n;
 	memcpy(&n, p, sizeof n);
 	af_wipe(p + 16, n);                       /* the window holds plaintext */
-	if (f->budget_used) *f->budget_used -= n;
+	if (af_budget(f)) *af_budget(f) -= n;
 	free(p);
 }
 

@@ -243,11 +243,12 @@ int tls13_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8_
 	if (tls13_hkdf_expand_label(s->prf, secret, slen, "key", NULL, 0, key, s->key_len) != 0 ||
 	    tls13_hkdf_expand_label(s->prf, secret, slen, "iv", NULL, 0, cs->iv, 12) != 0)
 		goto out;
-	if (!km_alloc(cs, s, slen))
+	/* only the secret is kept: the key is derived again when a parked state reopens */
+	if (!(cs->km = malloc(slen)))
 		goto out;
-	memcpy(cs->km, key, s->key_len);
-	memcpy(cs->km + s->key_len, secret, slen);
-	if (open_cipher(cs, s, cs->km) != 0)
+	cs->km_len = (uint8_t)slen;
+	memcpy(cs->km, secret, slen);
+	if (open_cipher(cs, s, key) != 0)
 		goto out;
 	cs->suite = s;
 	cs->version = 0x0304;
@@ -279,6 +280,17 @@ bool tls_cipher_park(tls_cipher_state_t *cs)
 static int unpark(tls_cipher_state_t *cs)
 {
 	const tls_suite_t *s = cs->suite;
+	if (cs->tls13) {                             /* the key from the kept traffic secret */
+		uint8_t key[32];
+		int rc = s->key_len <= sizeof key &&
+		         tls13_hkdf_expand_label(s->prf, cs->km, cs->km_len, "key", NULL, 0, key, s->key_len) == 0
+		         ? open_cipher(cs, s, key) : -1;
+		tls_wipe(key, sizeof key);
+		if (rc != 0)
+			return -1;
+		cs->parked = false;
+		return 0;
+	}
 	if (!tls_bulk_is_aead(s->bulk) && open_mac(cs, s, cs->version) != 0)
 		return -1;
 	if (open_cipher(cs, s, cs->km) != 0) {

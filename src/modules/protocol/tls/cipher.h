@@ -76,11 +76,12 @@ typedef struct tls_cipher_state {
 	void *hd;              /* gcry_cipher_hd_t, opened and keyed once at init */
 	void *mac_hd;          /* CBC/stream/NULL suites: gcry_md_hd_t (HMAC keyed with the MAC key; plain
 	                        * hash for the SSL 3.0 MAC); else NULL */
-	uint8_t *km;           /* key material, exactly what the suite needs (heap, wiped when freed):
-	                        * the bulk key (suite->key_len; kept so a parked state can reopen
-	                        * its handles), then the MAC key (suite->mac_len, TLS <= 1.2 MAC
-	                        * suites) or the TLS 1.3 traffic secret the state was made from
-	                        * (the next KeyUpdate derives from it; tls13_cipher_secret) */
+	uint8_t *km;           /* key material, exactly what the suite needs (heap, wiped when freed).
+	                        * TLS <= 1.2: the bulk key (suite->key_len; kept so a parked state
+	                        * can reopen its handles), then the MAC key (suite->mac_len, MAC
+	                        * suites). TLS 1.3: the traffic secret the state was made from (the
+	                        * key is derived from it again on reopening; the next KeyUpdate
+	                        * derives from it: tls13_cipher_secret) */
 	uint64_t seq;          /* next record sequence number */
 	uint16_t version;      /* negotiated version, wire value */
 	uint8_t km_len;
@@ -105,7 +106,7 @@ int tls13_cipher_init(tls_cipher_state_t *cs, const tls_suite_t *s, const uint8_
 /* The traffic secret a TLS 1.3 state was made from (hash-length bytes), or NULL. */
 static inline const uint8_t *tls13_cipher_secret(const tls_cipher_state_t *cs)
 {
-	return cs->tls13 && cs->km ? cs->km + cs->suite->key_len : NULL;
+	return cs->tls13 ? cs->km : NULL;
 }
 
 /* Decrypt and verify one record in place. `ctype` is the outer content type, replaced by

@@ -49,6 +49,9 @@ struct tls_engine *shard_new(const tls_engine_config_t *cfg, tls_keystore_t *con
 	e->tcp_lim.max_ooo_segments = e->cfg.max_reasm_segments;
 	e->tcp_lim.max_total = e->cfg.max_total_buffer;
 	e->tcp_lim.total = &e->buffered;
+	e->app_env.budget_used = &e->buffered;
+	e->app_env.budget_max = e->cfg.max_total_buffer;
+	e->app_env.ws_total = &e->ws;
 	e->hold_pool.max_cached = 8u << 20;    /* 8 MiB of idle chunks at most */
 	if (e->cfg.frag_max_datagrams) {
 		ipfrag_limits_t fl = { e->cfg.frag_max_datagrams, e->cfg.frag_max_bytes, e->cfg.frag_timeout };
@@ -133,9 +136,7 @@ static flow_tls_t *flow_tls(struct tls_engine *e, flow_t *f)
 	flow_tls_t *t = calloc(1, sizeof *t);
 	if (!t) return NULL;
 	app_framing_init(&t->app, e->cfg.max_message);
-	t->app.budget_used = &e->buffered;
-	t->app.budget_max = e->cfg.max_total_buffer;
-	t->app.ws_total = &e->ws;
+	t->app.env = &e->app_env;
 	f->t = t;
 	if (f->pre_len) {
 		uint8_t *p = f->pre;

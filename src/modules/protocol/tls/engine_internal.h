@@ -72,25 +72,19 @@ typedef struct tls_dirstate {
 	uint32_t rlen, rcap;
 	uint32_t hlen, hcap;
 	tls_cipher_state_t cs;       /* current read state (TLS 1.3: with its traffic secret) */
-	tls_cipher_state_t *pend;    /* TLS <= 1.2 (allocated when needed): read state for this direction's next
-	                              * ChangeCipherSpec, keyed when the handshake's master was
-	                              * proven before that CCS was processed (a renegotiation's
-	                              * next ClientHello may reset the connection's master and
-	                              * randoms before then) */
 	held_queue_t *hq;            /* records held back (held.h); allocated while any is held */
 	uint64_t msgs, bytes;
-	unsigned skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch) */
-	unsigned resync_tries;       /* candidate headers tried since the last gap */
 	uint32_t prefix_bytes;       /* clear-text bytes skipped before this direction's hello */
+	uint16_t skipped;            /* TLS 1.3 records skipped (unreadable handshake epoch; saturates) */
+	uint16_t resync_tries;       /* candidate headers tried since the last gap (<= RESYNC_MAX_TRIES + 1) */
 	int8_t app_epoch;            /* TLS 1.3: -1 0-RTT early keys, 0 handshake keys, 1 application keys */
-	bool cs_active;              /* records are decrypted with cs */
-	bool pend_ready;
-	bool encrypted;              /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
-	bool broken;                 /* stop processing this direction */
-	bool resync;                 /* after a gap: search for a record header */
-	bool seen_data, seen_record;
-	bool hs_resync;              /* after a gap: skip handshake bytes until a message start */
-	bool wait_peer;              /* held records wait for the other direction's handshake */
+	bool cs_active : 1;          /* records are decrypted with cs */
+	bool encrypted : 1;          /* peer switched to encryption (CCS, or TLS 1.3 after SH) */
+	bool broken : 1;             /* stop processing this direction */
+	bool resync : 1;             /* after a gap: search for a record header */
+	bool seen_data : 1, seen_record : 1;
+	bool hs_resync : 1;          /* after a gap: skip handshake bytes until a message start */
+	bool wait_peer : 1;          /* held records wait for the other direction's handshake */
 } tls_dirstate_t;
 
 /* Handshake-only state of one TLS connection (tls_conn_t.hs): allocated at the first
@@ -128,6 +122,12 @@ typedef struct tls_hs {
 	struct ch_share { uint16_t group; uint8_t pub[TLS_MAX_PUB]; size_t len; } *ch_share;  /* [4] */
 	int n_ch_share;
 	uint8_t master[48];          /* TLS <= 1.2 master secret */
+	/* TLS <= 1.2: read state of each direction for its next ChangeCipherSpec, keyed when
+	 * the handshake's master was proven before that CCS was processed (a renegotiation's
+	 * next ClientHello may reset the master and randoms before then); the handshake state
+	 * is kept until both are taken (hs_maybe_release) */
+	tls_cipher_state_t pend[2];
+	bool pend_ready[2];
 	/* TLS 1.3 schedule */
 	uint8_t hs_secret[TLS_MAX_HASH_LEN];     /* handshake secret (static ECDHE path) */
 	uint8_t ms13[TLS_MAX_HASH_LEN];          /* master secret */
@@ -161,15 +161,15 @@ typedef struct tls_conn {
 	bool decrypted;
 	/* flight progress the cross-direction gate (hs_gate.c) looks at */
 	bool sh_psk;                 /* ServerHello selected a PSK */
-	bool early_decided, early_accepted; /* 0-RTT: EncryptedExtensions (or its absence) said */
+	bool early_decided;          /* 0-RTT: EncryptedExtensions (or its absence) said */
 	bool srv_fin_seen, cli_fin_seen; /* each side's Finished of the current handshake */
 	bool ch_after_hrr;           /* the ClientHello answering a HelloRetryRequest was seen */
 	uint16_t version;            /* negotiated */
 	uint16_t suite;
-	tls_key_kind_t key_kind;
-	tls_reason_t reason;
+	uint8_t key_kind;            /* tls_key_kind_t */
+	uint8_t reason;              /* tls_reason_t (the first failure wins: eng_fail) */
 	uint32_t ch_count, reply_count; /* ClientHellos / ServerHellos+HRRs processed (renegotiation too) */
-	int n_tickets_seen;
+	uint8_t n_tickets_seen;      /* NewSessionTickets seen (saturates at 255) */
 	const tls_suite_t *cs;       /* NULL if unsupported */
 	char *sni;                   /* SNI host name (printable bytes), exact length, or NULL */
 	double wait_since;
@@ -211,8 +211,8 @@ typedef struct flow {
 	double close_at;
 	uint32_t pre_len;
 	uint32_t syn_seq;
-	tls_reason_t last_rep_reason;
 	uint8_t client_idx;          /* node.key endpoint (0 or 1) that is the client */
+	uint8_t last_rep_reason;     /* tls_reason_t of the last report */
 	bool roles_known;            /* from SYN or ClientHello */
 	bool any_payload, not_tls, ended;
 	bool finished;               /* session reported and freed; the TCP core lingers (TIME_WAIT) */
@@ -273,7 +273,8 @@ struct tls_engine {
 	double last_keylog_check;
 	bool keylog_due;             /* a key-log re-read is due (done unlocked before the next packet) */
 	uint64_t rst_ignored, syn_ignored; /* stray resets / SYNs counted and ignored */
-	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_framing_t.ws_total) */
+	app_ws_counters_t ws;              /* WebSocket counters of all flows (app_env.ws_total) */
+	app_framing_env_t app_env;         /* what every flow's framer shares: e->buffered, the bound, ws */
 	uint64_t lingering;          /* closed flows kept for TIME_WAIT (not active) */
 	hold_pool_t hold_pool;       /* chunks for held records, reused across flows */
 	dlist_t cipher_lru;          /* flows with open cipher handles, least recently used first */
@@ -308,7 +309,7 @@ void eng_emit_message(void *ctx, int dir, tls_app_t app, const uint8_t *data, si
 /* Mark the session as failed with reason r (the first reason wins). */
 static inline void eng_fail(flow_t *f, tls_reason_t r)
 {
-	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = r;
+	if (f->t->conn.reason == TLS_REASON_NONE) f->t->conn.reason = (uint8_t)r;
 }
 
 /* ---- engine.c: one shard (shards.c calls these; each takes the shard's lock) ---- */

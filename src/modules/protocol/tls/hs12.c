@@ -226,11 +226,8 @@ int prove12(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 			tls_cipher_free(&od->cs);
 			if (setup_dir12(f, o, hs->master, &od->cs) == 0) od->cs_active = true;
 		} else {
-			if (!od->pend) od->pend = calloc(1, sizeof *od->pend);
-			if (od->pend) {
-				tls_cipher_free(od->pend);
-				od->pend_ready = setup_dir12(f, o, hs->master, od->pend) == 0;
-			}
+			tls_cipher_free(&hs->pend[o]);
+			hs->pend_ready[o] = setup_dir12(f, o, hs->master, &hs->pend[o]) == 0;
 		}
 		cache_session(f);
 		if (c->n_tickets_seen) session_cache_put(e->cache, hs->new_ticket_hash, 32, hs->master, c->suite, c->version);
@@ -266,12 +263,10 @@ void hs_ccs(flow_t *f, int dir)
 	d->encrypted = true;
 	d->cs_active = false;
 	tls_cipher_free(&d->cs);                 /* the previous epoch's (renegotiation) */
-	if (d->pend_ready && d->pend) {          /* keyed when this handshake's master was proven */
-		d->cs = *d->pend;
-		tls_wipe(d->pend, sizeof *d->pend);   /* the keys now live in d->cs only */
-		free(d->pend);
-		d->pend = NULL;
-		d->pend_ready = false;
+	if (c->hs && c->hs->pend_ready[dir]) {   /* keyed when this handshake's master was proven */
+		d->cs = c->hs->pend[dir];
+		tls_wipe(&c->hs->pend[dir], sizeof c->hs->pend[dir]);   /* the keys now live in d->cs only */
+		c->hs->pend_ready[dir] = false;
 		d->cs_active = true;
 	} else if (c->hs && c->hs->have_master && c->cs) {
 		if (setup_dir12(f, dir, c->hs->master, &d->cs) == 0) d->cs_active = true;

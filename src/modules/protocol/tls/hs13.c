@@ -200,6 +200,14 @@ static void tls13_keylog_secrets(flow_t *f)
 	}
 }
 
+/* One more record of d skipped as unreadable: true while fewer than 64 were (the count
+ * saturates instead of wrapping). */
+static bool skip_one(tls_dirstate_t *d)
+{
+	if (d->skipped < UINT16_MAX) d->skipped++;
+	return d->skipped < 64;
+}
+
 /* Trial-decrypt with a TLS 1.3 traffic secret; on success make it dir's state. */
 static bool try13(flow_t *f, int dir, const uint8_t *secret, uint8_t type, uint16_t version,
                   const uint8_t *frag, size_t len)
@@ -256,7 +264,7 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 			return 1;
 		}
 		if ((!hs->hs_known[dir] || !hs->have_next[dir]) && any_keylog(e) && !c->waiting_gave_up) return 0;
-		return ++d->skipped < 64 ? 2 : -1;     /* early data we have no key for */
+		return skip_one(d) ? 2 : -1;     /* early data we have no key for */
 	}
 	if (d->app_epoch == 0 && hs->hs_known[dir]) {
 		if (try13(f, dir, hs->hs_ts[dir], type, version, frag, len)) return 1;
@@ -264,7 +272,7 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 			d->app_epoch = 1;
 			return 1;
 		}
-		if (dir == TLS_DIR_C2S && c->early_data_offered && ++d->skipped < 64)
+		if (dir == TLS_DIR_C2S && c->early_data_offered && skip_one(d))
 			return 2;                            /* 0-RTT data we have no key for */
 		eng_log(e, 4, "flow %llu %s: TLS 1.3 handshake secret does not authenticate", (unsigned long long)f->id, dirname_(dir));
 		eng_fail(f, TLS_REASON_WRONG_KEY);
@@ -276,7 +284,7 @@ int prove13(flow_t *f, int dir, uint8_t type, uint16_t version, const uint8_t *f
 			d->app_epoch = 1;
 			return 1;
 		}
-		if (d->app_epoch == 0 && ++d->skipped < 64) return 2;   /* encrypted handshake we cannot read */
+		if (d->app_epoch == 0 && skip_one(d)) return 2;   /* encrypted handshake we cannot read */
 		eng_log(e, 4, "flow %llu %s: TLS 1.3 traffic secret does not authenticate", (unsigned long long)f->id, dirname_(dir));
 		eng_fail(f, TLS_REASON_WRONG_KEY);
 		eng_report_session(e, f, false);
@@ -345,7 +353,7 @@ void parse_new_session_ticket13(flow_t *f, cursor_t *m)
 	uint8_t id[32];
 	size_t n = cur_left(&t), nl = cur_left(&nonce);
 	if (tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, id) != 0) return;
-	c->n_tickets_seen++;
+	if (c->n_tickets_seen < UINT8_MAX) c->n_tickets_seen++;
 	const uint8_t *np = cur_span(&nonce, nl);
 	tls_hs_t *hs = c->hs;
 	if (c->res_secret) cache_ticket_psk(f, id, np, nl);

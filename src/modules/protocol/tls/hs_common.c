@@ -107,6 +107,7 @@ static void hs_state_free(tls_conn_t *c)
 {
 	if (!c->hs) return;
 	hs_release_handshake_state(c->hs);
+	for (int dir = 0; dir < 2; dir++) tls_cipher_free(&c->hs->pend[dir]);
 	tls_wipe(c->hs, sizeof *c->hs);
 	free(c->hs);
 	c->hs = NULL;
@@ -116,6 +117,7 @@ void hs_maybe_release(flow_t *f)
 {
 	tls_conn_t *c = &f->t->conn;
 	if (!c->hs || !c->keys_proven || c->waiting_keylog || !c->srv_fin_seen || !c->cli_fin_seen) return;
+	if (c->hs->pend_ready[0] || c->hs->pend_ready[1]) return;   /* a CCS still takes its keys */
 	for (int dir = 0; dir < 2; dir++) {
 		const tls_dirstate_t *d = &f->t->d[dir];
 		if (!d->cs_active) return;

@@ -89,7 +89,7 @@ void parse_client_hello(flow_t *f, cursor_t *m)
 	}
 	hs->n_ch_share = 0;
 	c->early_data_offered = false;
-	c->early_decided = c->early_accepted = false;
+	c->early_decided = false;
 	c->sh_psk = false;
 	c->srv_fin_seen = c->cli_fin_seen = false;
 	hs->n_psk_ids = 0;
@@ -438,7 +438,7 @@ void parse_new_session_ticket(flow_t *f, cursor_t *m)
 	if (cur_failed(m) || cur_left(&t) == 0) return;
 	size_t n = cur_left(&t);
 	tls_hs_t *hs = c->hs;
-	c->n_tickets_seen++;
+	if (c->n_tickets_seen < UINT8_MAX) c->n_tickets_seen++;
 	if (!hs) return;
 	tls_hash(TLS_HASH_SHA256, cur_span(&t, n), n, hs->new_ticket_hash);
 	if (hs->have_master)
@@ -466,7 +466,6 @@ void hs_early_decide(flow_t *f, bool accepted)
 	tls_conn_t *c = &f->t->conn;
 	tls_dirstate_t *d = &f->t->d[TLS_DIR_C2S];
 	c->early_decided = true;
-	c->early_accepted = accepted;
 	if (!accepted && d->app_epoch < 0) {
 		/* rejected: the early records are skipped by the server and never emitted here;
 		 * the client's next records are under its handshake key */

@@ -656,12 +656,6 @@ void rec_dir_free(struct tls_engine *e, tls_dirstate_t *d)
 	d->rbuf = d->hbuf = NULL;
 	d->rlen = d->hlen = d->rcap = d->hcap = 0;
 	tls_cipher_free(&d->cs);
-	if (d->pend) {
-		tls_cipher_free(d->pend);
-		free(d->pend);
-		d->pend = NULL;
-	}
-	d->pend_ready = false;
 	if (d->hq) {                                /* normally emptied (rec_drop_held) before */
 		size_t mem = d->hq->mem;
 		held_clear(d->hq);
@@ -690,7 +684,7 @@ void rec_cipher_touch(flow_t *f)
 		flow_tls_t *t = DLIST_ENTRY(v, flow_tls_t, cipher_link);
 		for (int i = 0; i < 2; i++) {
 			tls_cipher_park(&t->d[i].cs);
-			if (t->d[i].pend) tls_cipher_park(t->d[i].pend);
+			if (t->conn.hs) tls_cipher_park(&t->conn.hs->pend[i]);
 		}
 	}
 }

@@ -58,11 +58,11 @@ void eng_report_session(struct tls_engine *e, flow_t *f, bool final)
 	}
 	bool decrypted = c->decrypted || c->keys_proven;
 	tls_reason_t reason = final ? final_reason(f) : c->reason;
-	if (!final && f->last_rep_valid && f->last_rep_decrypted == decrypted && f->last_rep_reason == reason)
+	if (!final && f->last_rep_valid && f->last_rep_decrypted == decrypted && f->last_rep_reason == (uint8_t)reason)
 		return;
 	f->last_rep_valid = true;
 	f->last_rep_decrypted = decrypted;
-	f->last_rep_reason = reason;
+	f->last_rep_reason = (uint8_t)reason;
 	if (final) {
 		e->st.sessions++;
 		if (decrypted && reason == TLS_REASON_NONE) e->st.sessions_decrypted++;

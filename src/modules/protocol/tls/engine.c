@@ -74,24 +74,61 @@ uint64_t eng_keylog_generation(struct tls_engine *e)
 	return g;
 }
 
+/* The flow's timers, allocated on first use. NULL when out of memory (said in the log):
+ * the flow then stays until its idle timeout or the end of input, which flush it. */
+static flow_timers_t *timers(struct tls_engine *e, flow_t *f)
+{
+	if (!f->tm && (f->tm = calloc(1, sizeof *f->tm)) != NULL) f->tm->f = f;
+	if (!f->tm) eng_log(e, 4, "flow %llu: out of memory for its timers", (unsigned long long)f->id);
+	return f->tm;
+}
+
+/* Give the timers back once the flow is on no timer list. */
+static void timers_release(struct tls_engine *e, flow_t *f)
+{
+	flow_timers_t *t = f->tm;
+	if (!t || dlink_linked(&t->wait_link) || e->waiting.head == &t->wait_link ||
+	    dlink_linked(&t->close_link) || e->closing.head == &t->close_link || e->timewait.head == &t->close_link)
+		return;
+	free(t);
+	f->tm = NULL;
+}
+
+static bool on_waitlist(const struct tls_engine *e, const flow_t *f)
+{
+	return f->tm && (dlink_linked(&f->tm->wait_link) || e->waiting.head == &f->tm->wait_link);
+}
+
 static void eng_waitlist_add(struct tls_engine *e, flow_t *f)
 {
-	if (dlink_linked(&f->wait_link) || e->waiting.head == &f->wait_link) return;
-	f->wait_deadline = e->now + e->cfg.keylog_wait;
-	f->wait_gen = eng_keylog_generation(e);
-	dlist_append(&e->waiting, &f->wait_link);
+	if (on_waitlist(e, f) || !timers(e, f)) return;
+	f->tm->wait_deadline = e->now + e->cfg.keylog_wait;
+	f->tm->wait_gen = eng_keylog_generation(e);
+	dlist_append(&e->waiting, &f->tm->wait_link);
 }
 
 static void waitlist_remove(struct tls_engine *e, flow_t *f)
 {
-	if (e->retry_cursor == &f->wait_link) e->retry_cursor = f->wait_link.next;
-	dlist_remove(&e->waiting, &f->wait_link);
+	if (!f->tm) return;
+	if (e->retry_cursor == &f->tm->wait_link) e->retry_cursor = f->tm->wait_link.next;
+	dlist_remove(&e->waiting, &f->tm->wait_link);
+	timers_release(e, f);
 }
 
 static void closing_remove(struct tls_engine *e, flow_t *f)
 {
-	dlist_remove(f->lingering ? &e->timewait : &e->closing, &f->close_link);
 	f->rst_dir = -1;
+	if (!f->tm) return;
+	dlist_remove(f->lingering ? &e->timewait : &e->closing, &f->tm->close_link);
+	timers_release(e, f);
+}
+
+/* Put f on the closing (accepted RST) or TIME_WAIT list, due at `at`. */
+static void closing_add(struct tls_engine *e, flow_t *f, dlist_t *L, double at)
+{
+	if (!timers(e, f)) return;
+	f->tm->close_at = at;
+	dlist_append(L, &f->tm->close_link);
 }
 
 
@@ -114,6 +151,8 @@ static void pre_free(struct tls_engine *e, flow_t *f)
 
 static void flow_free(struct tls_engine *e, flow_t *f)
 {
+	waitlist_remove(e, f);                     /* (flow_end did: no timer list keeps it) */
+	closing_remove(e, f);
 	for (int i = 0; i < 2; i++) tcp_stream_free(&f->tcp[i], &e->tcp_lim);
 	pre_free(e, f);
 	if (f->t) {
@@ -237,8 +276,7 @@ static void flow_linger(struct tls_engine *e, flow_t *f)
 	closing_remove(e, f);
 	f->lingering = true;
 	e->lingering++;
-	f->close_at = e->now + TIME_WAIT_S;
-	dlist_append(&e->timewait, &f->close_link);
+	closing_add(e, f, &e->timewait, e->now + TIME_WAIT_S);
 }
 
 static bool is_tls_port(const struct tls_engine *e, uint16_t p)
@@ -324,7 +362,7 @@ static void expire_locked(struct tls_engine *e, double now, bool all);
 /* Retry one waiting flow; it leaves the list when it no longer waits. */
 static void wait_retry(struct tls_engine *e, flow_t *f, bool give_up)
 {
-	f->wait_gen = eng_keylog_generation(e);
+	if (f->tm) f->tm->wait_gen = eng_keylog_generation(e);
 	rec_retry_held(f, give_up);
 	if (!f->t->conn.waiting_keylog) {
 		waitlist_remove(e, f);
@@ -355,23 +393,23 @@ static void housekeeping(struct tls_engine *e)
 {
 	unsigned n = 0;
 	while (e->closing.head && n++ < CLOSE_PER_PACKET) {
-		flow_t *f = DLIST_ENTRY(e->closing.head, flow_t, close_link);
-		if (f->close_at > e->now || f->busy) break;
+		flow_t *f = DLIST_ENTRY(e->closing.head, flow_timers_t, close_link)->f;
+		if (f->tm->close_at > e->now || f->busy) break;
 		closing_remove(e, f);
 		if (f->t && f->t->conn.waiting_keylog) f->ended = true;
 		else flow_linger(e, f);                               /* reset confirmed by silence */
 	}
 	n = 0;
 	while (e->timewait.head && n++ < CLOSE_PER_PACKET) {
-		flow_t *f = DLIST_ENTRY(e->timewait.head, flow_t, close_link);
-		if (f->close_at > e->now || f->busy) break;
+		flow_t *f = DLIST_ENTRY(e->timewait.head, flow_timers_t, close_link)->f;
+		if (f->tm->close_at > e->now || f->busy) break;
 		flow_end(e, f, 0);                                    /* TIME_WAIT over */
 	}
 	if (!e->waiting.head) return;
 	n = 0;
 	while (e->waiting.head && n++ < WAIT_GIVEUP_PER_PACKET) {
-		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
-		if (f->wait_deadline > e->now || f->busy) break;
+		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_timers_t, wait_link)->f;
+		if (f->tm->wait_deadline > e->now || f->busy) break;
 		waitlist_remove(e, f);
 		rec_retry_held(f, true);
 		if (f->ended) flow_end(e, f, 0);
@@ -395,9 +433,9 @@ static void retry_waiters(struct tls_engine *e)
 	}
 	unsigned n = 0;
 	while (e->retry_cursor && n < RETRY_PER_PACKET) {
-		flow_t *f = DLIST_ENTRY(e->retry_cursor, flow_t, wait_link);
+		flow_t *f = DLIST_ENTRY(e->retry_cursor, flow_timers_t, wait_link)->f;
 		e->retry_cursor = e->retry_cursor->next;
-		if (f->wait_gen == e->keylog_gen || f->busy) continue;
+		if (f->tm->wait_gen == e->keylog_gen || f->busy) continue;
 		n++;
 		wait_retry(e, f, false);
 	}
@@ -420,8 +458,7 @@ static void handle_rst(struct tls_engine *e, flow_t *f, int dir, const tls_tcp_s
 	if (!ok) { e->rst_ignored++; return; }
 	if (f->rst_dir < 0) {
 		f->rst_dir = (int8_t)dir;
-		f->close_at = e->now + RST_LINGER;
-		dlist_append(&e->closing, &f->close_link);
+		closing_add(e, f, &e->closing, e->now + RST_LINGER);
 	}
 }
 
@@ -613,9 +650,9 @@ size_t shard_wait_keys(struct tls_engine *e)
 		e->retry_cursor = NULL;
 		dlink_t *l = e->waiting.head;
 		while (l) {
-			flow_t *f = DLIST_ENTRY(l, flow_t, wait_link);
+			flow_t *f = DLIST_ENTRY(l, flow_timers_t, wait_link)->f;
 			l = l->next;
-			if (f->wait_gen != g && !f->busy) wait_retry(e, f, false);
+			if (f->tm->wait_gen != g && !f->busy) wait_retry(e, f, false);
 		}
 	}
 	n = e->waiting.count;
@@ -628,7 +665,7 @@ void shard_flush(struct tls_engine *e)
 	pthread_mutex_lock(&e->lock);
 	pk_wait_all(e);
 	while (e->waiting.head) {
-		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_t, wait_link);
+		flow_t *f = DLIST_ENTRY(e->waiting.head, flow_timers_t, wait_link)->f;
 		waitlist_remove(e, f);
 		rec_retry_held(f, true);
 		if (f->ended) flow_end(e, f, 0);

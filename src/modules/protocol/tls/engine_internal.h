@@ -194,6 +194,18 @@ typedef struct flow_tls {
 	dlink_t cipher_link;         /* on eng->cipher_lru while cipher handles may be open */
 } flow_tls_t;
 
+/* A flow's timers (engine time; O(1) insertion/removal through the links), allocated while
+ * the flow is on one of the shard's timer lists (engine.c): most flows never are, and an
+ * idle flow should cost little (issue 11). */
+typedef struct flow_timers {
+	struct flow *f;
+	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */
+	double wait_deadline;        /* give up waiting at this engine time */
+	uint64_t wait_gen;           /* key-log generation of the last lookup */
+	dlink_t close_link;          /* on eng->closing (accepted RST) or eng->timewait (lingering) */
+	double close_at;
+} flow_timers_t;
+
 typedef struct flow {
 	flow_node_t node;            /* must be first; node.key holds both endpoints */
 	uint64_t id;
@@ -203,12 +215,7 @@ typedef struct flow {
 	double seg_ts[2];            /* capture time of the direction's latest segment (while a held
 	                              * record is replayed: of that record) */
 	uint8_t *pre;                /* client bytes before the server spoke, not parsed yet */
-	/* timers (engine time; O(1) insertion/removal through the links) */
-	dlink_t wait_link;           /* on eng->waiting: records held for key-log keys */
-	double wait_deadline;        /* give up waiting at this engine time */
-	uint64_t wait_gen;           /* key-log generation of the last lookup */
-	dlink_t close_link;          /* on eng->closing (accepted RST) or eng->timewait (lingering) */
-	double close_at;
+	struct flow_timers *tm;      /* the flow's timers while it is on a timer list, else NULL */
 	uint32_t pre_len;
 	uint32_t syn_seq;
 	uint8_t client_idx;          /* node.key endpoint (0 or 1) that is the client */

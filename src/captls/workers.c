@@ -2,18 +2,22 @@
  * workers.c — captls --threads N: the reader (the main thread) feeds engine shard 0
  * itself and N - 1 worker threads feed shards 1 .. N-1. The reader asks the engine which
  * shard a frame belongs to (tls_engine_frame_shard): a shard-0 frame is fed at once, in
- * place (no copy); any other is appended to that worker's current batch, and full batches
- * go to the worker through a small queue. A flow always lands on the same thread, which
+ * place (no copy); any other is appended to that worker's current batch, and batches go
+ * to the worker through a small queue. A flow always lands on the same thread, which
  * feeds its frames in capture order, so per-flow output order and content are those of
  * one thread. Why the reader takes a shard: N threads for N cores (a separate reader
  * thread competed with the workers for the cores), and one frame in N is never copied.
  *
+ * A batch goes to its worker when it is full, and also as soon as the worker has nothing
+ * left to do: a worker waiting for the reader to fill a batch sat idle for a fifth of a
+ * 2-thread handshake run (the reader, busy with its own shard, fills batches slowly).
+ *
  * Memory is bounded: each worker owns BATCHES batches of BATCH_BYTES; when all are
  * queued the reader waits (back-pressure; with -i the kernel's capture buffer absorbs
- * it). Frames of shards 1.. are copied once, into the batch; batches are reused, so the
- * steady state allocates nothing.
+ * it). Batches are reused, so the steady state allocates nothing.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +48,7 @@ typedef struct worker {
 	batch_t *free;                /* empty batches */
 	batch_t *cur;                 /* being filled by the reader (reader-owned) */
 	bool busy, stop, started;
+	atomic_bool hungry;           /* the worker waits and its queue is empty */
 	struct workers *ws;
 } worker_t;
 
@@ -84,7 +89,10 @@ static void *worker_main(void *arg)
 	worker_t *w = arg;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->q_head && !w->stop) pthread_cond_wait(&w->cv_work, &w->mu);
+		if (!w->q_head && !w->stop) {
+			atomic_store_explicit(&w->hungry, true, memory_order_relaxed);
+			while (!w->q_head && !w->stop) pthread_cond_wait(&w->cv_work, &w->mu);
+		}
 		if (!w->q_head) break;                 /* stop, queue empty */
 		batch_t *b = w->q_head;
 		w->q_head = b->next;
@@ -111,6 +119,7 @@ static void push_cur(worker_t *w)
 	if (w->q_tail) w->q_tail->next = w->cur; else w->q_head = w->cur;
 	w->q_tail = w->cur;
 	w->cur = NULL;
+	atomic_store_explicit(&w->hungry, false, memory_order_relaxed);
 	pthread_cond_signal(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 }
@@ -139,6 +148,7 @@ workers_t *workers_start(tls_engine_t *eng, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		worker_t *w = &ws->w[i];
 		w->ws = ws;
+		atomic_init(&w->hungry, false);
 		pthread_mutex_init(&w->mu, NULL);
 		pthread_cond_init(&w->cv_work, NULL);
 		pthread_cond_init(&w->cv_idle, NULL);
@@ -174,7 +184,8 @@ void workers_feed(workers_t *ws, int dlt, const uint8_t *frame, uint32_t caplen,
 	memcpy(w->cur->buf + w->cur->used, &h, sizeof h);
 	memcpy(w->cur->buf + w->cur->used + sizeof h, frame, caplen);
 	w->cur->used += need;
-	if (flush) push_cur(w);
+	/* a worker with nothing to do gets what is there now rather than when it is full */
+	if (flush || atomic_load_explicit(&w->hungry, memory_order_relaxed)) push_cur(w);
 }
 
 void workers_drain(workers_t *ws)

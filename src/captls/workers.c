@@ -11,7 +11,9 @@
  *
  * But the reader also reads and routes every frame: on bulk data it had twice the
  * worker's CPU while the worker idled. So while a worker idles, the reader lends it
- * shard 0's frames (copied into that worker's batch, behind its own); once that batch is
+ * shard 0's frames (copied into that worker's batch, behind its own), LEND_BYTES at most:
+ * lent without bound, the frames the reader routed in the 200 us before the batch went
+ * out held milliseconds of RSA, and the reader then waited for them. Once that batch is
  * queued, new shard-0 frames wait in the reader's own batch until the worker has
  * fed the lent ones, and then the reader feeds them itself. Shard 0 is thus fed by one
  * thread at a time, in capture order, whichever thread it is.
@@ -40,6 +42,7 @@
 #define BATCH_BYTES (257u * 1024)   /* any frame fits (snap length <= 262144) */
 #define BATCHES 4
 #define HUNGRY_WAIT 200e-6   /* seconds a frame may wait in a batch while its worker idles */
+#define LEND_BYTES (64u * 1024)   /* shard-0 frame bytes lent at a time */
 
 typedef struct batch {
 	struct batch *next;
@@ -62,7 +65,8 @@ typedef struct worker {
 	batch_t *free;                /* empty batches */
 	batch_t *cur;                 /* being filled by the reader (reader-owned) */
 	double cur_since;             /* when cur got its first frame (reader-owned) */
-	bool cur_has0;                /* cur holds delegated shard-0 frames (reader-owned) */
+	bool cur_has0;                /* cur holds lent shard-0 frames (reader-owned) */
+	size_t cur_lent;              /* their bytes */
 	uint64_t pushed;              /* batches queued so far (reader-owned) */
 	_Atomic uint64_t done;        /* batches fed so far (worker-written) */
 	bool busy, stop, started;
@@ -147,6 +151,7 @@ static void push_cur(worker_t *w)
 	if (w->cur_has0) {
 		w->ws->deleg_seq = w->pushed;
 		w->cur_has0 = false;
+		w->cur_lent = 0;
 	}
 	atomic_store_explicit(&w->hungry, false, memory_order_relaxed);
 	pthread_cond_signal(&w->cv_work);
@@ -235,8 +240,11 @@ static void to_worker(struct workers *ws, worker_t *w, int dlt, const uint8_t *f
 	if (!w->cur) w->cur = take_free(w);
 	if (!w->cur->used) w->cur_since = mono_now();
 	batch_add(w->cur, dlt, frame, caplen, ts);
-	if (lent) w->cur_has0 = true;
-	if (flush) push_cur(w);
+	if (lent) {
+		w->cur_has0 = true;
+		w->cur_lent += caplen;
+	}
+	if (flush || w->cur_lent >= LEND_BYTES) push_cur(w);
 	else feed_hungry(ws);
 }
 
@@ -288,15 +296,19 @@ void workers_feed(workers_t *ws, int dlt, const uint8_t *frame, uint32_t caplen,
 	 * reader also reads and routes: on bulk data it had twice the worker's CPU); once that
 	 * worker has more queued, they wait in own until it has fed the lent ones, then the
 	 * reader feeds them itself: a shard's frames are fed in capture order, one thread at
-	 * a time, whichever thread it is. */
-	if (ws->deleg < 0) {
+	 * a time, whichever thread it is. Deferred frames wait for the next frame (or
+	 * workers_drain): with input that trickles (flush) they could wait for output the
+	 * capture's sender waits for, so then nothing is lent. */
+	if (flush) {                          /* trickling input: nothing lent, nothing waits */
+		take_back(ws, true);
+	} else if (ws->deleg < 0) {
 		for (unsigned i = 1; i < ws->n && ws->deleg < 0; i++)
 			if (atomic_load_explicit(&ws->w[i].hungry, memory_order_relaxed)) ws->deleg = (int)i;
-		if (ws->deleg < 0) {
-			feed_here(ws, dlt, frame, caplen, ts);
-			feed_hungry(ws);
-			return;
-		}
+	}
+	if (ws->deleg < 0) {
+		feed_here(ws, dlt, frame, caplen, ts);
+		feed_hungry(ws);
+		return;
 	}
 	worker_t *d = &ws->w[ws->deleg];
 	if (!ws->deferring && d->pushed != atomic_load_explicit(&d->done, memory_order_relaxed))

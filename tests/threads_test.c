@@ -9,9 +9,8 @@
  * is fed (1) to a 4-shard engine by 4 threads concurrently, each thread feeding the
  * frames of one shard in capture order, and (2) to captls with --threads 1, 2 and 4;
  * every message must arrive once, in order, byte-exact, with one correct session report
- * per connection, and captls's JSON lines per flow must be the same. (With 2 threads
- * the reader lends its shard's frames to the worker whenever that worker idles, which
- * these small captures make frequent.)
+ * per connection, and captls's JSON lines per flow must be the same (2 threads: the
+ * reader feeds a shard itself, 4: three workers too).
  */
 #include <pthread.h>
 #include <stdio.h>

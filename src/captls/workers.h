@@ -16,8 +16,7 @@ typedef struct workers workers_t;
 workers_t *workers_start(tls_engine_t *eng, unsigned n);
 /* Reader side: feed one frame (link type dlt) of shard 0 now (callbacks run here), or copy
  * it to the worker of its shard. flush hands the batch over at once (live capture: no
- * frame waits for the batch to fill); so does a worker with nothing left to do. May wait
- * while that worker's batches are all queued. */
+ * frame waits for the batch to fill). May wait while that worker's batches are all queued. */
 void workers_feed(workers_t *ws, int dlt, const uint8_t *frame, uint32_t caplen, double ts, bool flush);
 /* Hand over every partial batch and wait until every worker has fed all it was given. */
 void workers_drain(workers_t *ws);

@@ -18,7 +18,7 @@ every file once, so slow drifts of a shared machine hit all tools alike):
   - captls -o json / -o text / -w writers: plaintext MB/s of the writer alone (CPU of the
     run minus CPU of `captls -q` on the same file in the same round) and of the whole run;
   - 1 vs 2 threads (captls --threads 1 / 2): WALL-clock time and CPU time of the same
-    run, on 8 bulk GCM connections (16 KiB records, 64 KB segments, 8 client addresses,
+    run, on 64 bulk GCM connections (16 KiB records, 64 KB segments, 64 client addresses,
     packets interleaved) and on the handshake capture (its connections come from 64
     client addresses: flows are sharded by address pair); here wall time is the figure,
     2 threads' CPU time is not a speedup. Every other captls run uses --threads 1;
@@ -207,8 +207,13 @@ def main():
     # (start-up, key loading, one RSA handshake), subtracted for the net figures
     run([bench, "--key", key, cert, "--gen-bulk", W("hs0.pcap"), "AES128-GCM-SHA256", "1460", "0", "16384"])
     expect["hs0"] = (0, 0, 1)
-    # 8 connections from 8 clients, packets interleaved: what 2 threads can share
-    nconn = 8
+    # 64 connections from 64 clients, packets interleaved: what 2 threads can share. Flows
+    # are sharded by a keyed hash of the address pair, so with 8 clients (the earlier
+    # capture) 2 shards got 4/4 pairs in only 27 % of runs, and 2/6 or worse in 29 %: the
+    # figure measured the hash seed's luck. A capture point sees many peers; 64 (as the
+    # handshake capture) still leaves a 28/36 split or worse in 38 % of runs, which is part
+    # of what is measured (the hash stays keyed: the split is not chosen).
+    nconn = 64
     nmc = 4 * nmsg // nconn            # 4x the bulk capture: 262 MB, long enough for wall time
     for k in range(nconn):
         run([bench, "--key", key, cert, "--client", str(k), "--gen-bulk", W("mc%d.pcap" % k),
@@ -379,7 +384,7 @@ def main():
     print("\n1 vs 2 threads (captls -q --threads N), median wall-clock and CPU seconds; ceiling = the")
     print("  parallelism the machine gave at the time: 2 x (1-thread wall) / (wall of two 1-thread runs at once)")
     print("  %-46s %9s %9s %9s %9s %9s %9s" % ("", "1 wall", "2 wall", "speedup", "ceiling", "1 CPU", "2 CPU"))
-    for f, label in (("gcmmulti", "AES-128-GCM 16 KiB, 8 connections, %.0f MB" % (sum(expect["gcmmulti"][:2]) / 1e6)),
+    for f, label in (("gcmmulti", "AES-128-GCM 16 KiB, %d connections, %.0f MB" % (nconn, sum(expect["gcmmulti"][:2]) / 1e6)),
                      ("hs", "%d RSA-2048 handshakes, 64 clients" % nhs)):
         w1 = med([w for _, w in thr[(1, f)]])
         w2 = med([w for _, w in thr[(2, f)]])

@@ -12,6 +12,8 @@ every file once, so slow drifts of a shared machine hit all tools alike):
   - bulk decryption MB/s of plaintext: TLS1.2 RSA AES-128-GCM with 16 KiB records in
     64 KB segments, the same at MSS-sized (1460-byte) packets, AES-128-CBC-SHA at MSS;
   - full RSA-2048 handshakes/s (N TLS1.2 connections, 1 HTTP request/response each);
+  - bytes per established idle flow and per half-open flow (captls: tests/bench
+    --memory-established, 100,000 flows, RSS and heap per flow);
   - bytes per idle flow (peak RSS with 100,000 flows stopped mid-handshake minus peak RSS
     with 1,000, per extra flow; ssldump and tshark with 20,000: ssldump's flow lookup
     grows with the number of flows, 100,000 take it many minutes);
@@ -347,6 +349,15 @@ def main():
                   (tool, rs, rb, small, big, cb))
             continue
         mem[tool] = (n, (big - small) * 1024.0 / (n - 1000))
+    # established and idle (keys proven, 3 messages each way, then silence): captls only,
+    # in-process (tests/bench --memory-established: RSS and heap per flow at N flows)
+    est = []
+    rc, _, _ = run([bench, "--memory-established", str(nidle)], out=W("mem_est.txt"), check=False)
+    if rc == 0:
+        for line in open(W("mem_est.txt")):
+            m = re.match(r"\s+(TLS 1\.[23].*?|half-open.*?)\s+(\d+)\s+(\d+)\s*$", line)
+            if m:
+                est.append((m.group(1).strip(), int(m.group(2)), int(m.group(3))))
 
     # ---- report ----
     gcm = med(base["aes128gcm_MBps"])
@@ -403,6 +414,12 @@ def main():
     print("\nMemory per idle flow (N flows stopped after ServerHelloDone; peak RSS difference to 1,000 flows)")
     for tool, (n, v) in mem.items():
         print("  %-10s %10.0f bytes/flow  (N = %d)" % (tool, v, n))
+    if est:
+        print("captls per flow, %d flows (tests/bench --memory-established; target <= 1 KiB established, "
+              "<= 2 KiB half-open)" % nidle)
+        print("  %-46s %10s %10s" % ("", "RSS B", "heap B"))
+        for label, rss, heap in est:
+            print("  %-46s %10d %10d" % (label, rss, heap))
     for tool, f in failed:
         print("FAILED: %s did not decrypt everything in %s" % (tool, f))
     return 1 if failed else 0

@@ -146,6 +146,32 @@ static void sample_case(const char *samples, int mode)
 	ex->unload_f();
 }
 
+/* 70 one-message TLS 1.2 RSA sessions of the server key (they end within a second or two:
+ * more than the 20 session lines a second the log allows) replayed through a profile
+ * `label` configured with `key`, log cleared before, module unloaded after (its totals
+ * logged). The replay's counts in *st; -1 when tlsgen failed (module unloaded too). */
+static int burst70(const char *label, const char *key, unsigned seed, runstats_t *st)
+{
+	char params[1024], pcap[512];
+	snprintf(params, sizeof params, "      <param name=\"private-key-path\" value=\"%s\"/>\n", key);
+	write_conf(one_profile(label, params));
+	module_load();
+	plans_reset();
+	build_plan(0, NULL, 1);
+	tlsgen_opts_t o;
+	tlsgen_opts_defaults(&o);
+	o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";
+	o.n_messages = 1; o.seed = seed; o.connections = 70;
+	tlsgen_result_t res;
+	if (gen(&o, label, &res, pcap, sizeof pcap) != 0) { ex->unload_f(); return -1; }
+	recs_clear();
+	log_clear();
+	replay(pcap, MODE_DIRECT, st);
+	ex->unload_f();
+	tlsgen_result_free(&res);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	verbose = getenv("HARNESS_VERBOSE") != NULL;
@@ -507,26 +533,10 @@ int main(int argc, char **argv)
 			snprintf(k2, sizeof k2, "%s/other.key", tmpdir);
 			snprintf(c2, sizeof c2, "%s/other.crt", tmpdir);
 			tlsgen_make_key("rsa2048", k2, c2, NULL);
-			snprintf(params, sizeof params, "      <param name=\"private-key-path\" value=\"%s\"/>\n", k2);
-			write_conf(one_profile("wrong", params));
-			module_load();
-			plans_reset();
-			build_plan(0, NULL, 1);
-			tlsgen_result_t res;
-			char pcap[512];
-			tlsgen_opts_defaults(&o);
-			o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";
-			/* 70 sessions end within a second or two: more than the 20 session lines per
-			 * second the log allows, so some are suppressed and their count must appear */
-			o.n_messages = 1; o.seed = 13; o.connections = 70;
-			if (gen(&o, "wrongkey", &res, pcap, sizeof pcap) == 0) {
-				recs_clear();
-				log_clear();
-				runstats_t st;
-				replay(pcap, MODE_DIRECT, &st);
+			runstats_t st;
+			if (burst70("wrong", k2, 13, &st) == 0) {
 				tap_ok(nrecs == 0 && st.ret_zero == 0 && st.ret_neg == st.calls,
 				       "wrong key: all %ld calls false (-1), none 0, nothing delivered", st.calls);
-				ex->unload_f();
 				tap_ok(log_has("not decrypted (wrong_key) TLS1.2 TLS_RSA_WITH_AES_128_GCM_SHA256", NULL),
 				       "wrong key: 'not decrypted (reason) VERSION SUITE' session line logged");
 				tap_ok(log_has("protocol_tls[wrong]: ", "log lines suppressed (more than 20 per second)"),
@@ -534,9 +544,7 @@ int main(int argc, char **argv)
 				tap_ok(log_has("totals at unload: segments=", " delivered=0 ") &&
 				       log_has("totals at unload: [wrong] pkts=", "wrong_key=70"),
 				       "unload logs the stats_f totals, per engine, with failure reasons");
-				tlsgen_result_free(&res);
 			} else {
-				ex->unload_f();
 				for (int i = 0; i < 4; i++) tap_ok(0, "tlsgen failed");   /* a broken generator is a FAIL */
 			}
 		}
@@ -545,29 +553,13 @@ int main(int argc, char **argv)
 		 * own; what it suppresses is said at notice, never as an error (at captagent's default
 		 * level a working capture logs nothing) */
 		{
-			snprintf(params, sizeof params, "      <param name=\"private-key-path\" value=\"%s\"/>\n", keyfile);
-			write_conf(one_profile("busy", params));
-			module_load();
-			plans_reset();
-			build_plan(0, NULL, 1);
-			tlsgen_result_t res;
-			char pcap[512];
-			tlsgen_opts_defaults(&o);
-			o.key_file = keyfile; o.cert_file = certfile; o.cipher = "AES128-GCM-SHA256";
-			o.n_messages = 1; o.seed = 14; o.connections = 70;
-			if (gen(&o, "busy", &res, pcap, sizeof pcap) == 0) {
-				recs_clear();
-				log_clear();
-				runstats_t st;
-				replay(pcap, MODE_DIRECT, &st);
-				ex->unload_f();
+			runstats_t st;
+			if (burst70("busy", keyfile, 14, &st) == 0) {
 				tap_ok(log_has("[NOTICE] protocol_tls[busy]: ", "session summaries not logged (more than 20 per second)"),
 				       "70 decrypted sessions at once: the summaries beyond 20/s are counted at notice");
 				tap_ok(!log_has("[ERR]", "suppressed") && !log_has("[ERR]", "not logged"),
 				       "70 decrypted sessions at once: no error line about suppressed log lines");
-				tlsgen_result_free(&res);
 			} else {
-				ex->unload_f();
 				for (int i = 0; i < 2; i++) tap_ok(0, "tlsgen failed");   /* a broken generator is a FAIL */
 			}
 		}

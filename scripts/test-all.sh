@@ -23,6 +23,18 @@ run_suite() {   # name builddir configure-args...
 	( cd "$dir" && "$top/configure" -q "$@" >config.out 2>&1 ) || { echo "$name: configure failed"; tail -5 "$dir/config.out"; failed=$((failed+1)); return; }
 	make -C "$dir" -s -j"$jobs" >"$dir/build.out" 2>&1 || { echo "$name: build failed"; tail -30 "$dir/build.out"; failed=$((failed+1)); return; }
 	make -C "$dir" -s -j"$jobs" check >"$dir/check.out" 2>&1
+	# LeakSanitizer's own stop-the-world sometimes crashes at exit on VMs ("LeakSanitizer has
+	# encountered a fatal error", google/sanitizers#1353; seen once in module_hep_test, not
+	# reproduced in 5 reruns): that is not a finding about our code (a leak is reported as
+	# "detected memory leaks" and still fails). Such a test runs once more; its second
+	# result is the one counted, and the rerun is said here.
+	local l
+	for l in $(grep -l "LeakSanitizer has encountered a fatal error" "$dir"/tests/*.log 2>/dev/null); do
+		echo "$name: $(basename "$l" .log): LeakSanitizer's own fatal error (not a leak report): run again"
+		rm -f "$l" "${l%.log}.trs" "$dir/test-suite.log"
+		make -C "$dir" -s "tests/$(basename "$l")" >>"$dir/check.out" 2>&1
+	done
+	[ -f "$dir/test-suite.log" ] || make -C "$dir" -s test-suite.log >>"$dir/check.out" 2>&1
 	grep -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS):' "$dir/check.out" | grep -v '^PASS' | head -50
 	grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' "$dir/test-suite.log" 2>/dev/null | tr '\n' ' '; echo
 	if [ -f "$dir/test-suite.log" ]; then count "$dir/test-suite.log"; else failed=$((failed+1)); fi

@@ -38,7 +38,7 @@ awk 'BEGIN { for (i = 0; i < 3000; i++) printf "%c", 97 + (i * 7) % 26 }' > body
 { printf 'POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 3000\r\n\r\n'; cat body.bin; } > http.in
 
 base=$(( 21000 + ($$ % 3000) * 10 ))
-dumpcap -i lo -P -q -f "tcp portrange $base-$((base + 60))" -w cap.pcap >dumpcap.log 2>&1 &
+dumpcap -i lo -P -q -f "tcp portrange $base-$((base + 199))" -w cap.pcap >dumpcap.log 2>&1 &
 dpid=$!
 i=0
 while [ $i -lt 50 ] && ! grep -q "Capturing on" dumpcap.log 2>/dev/null; do
@@ -59,10 +59,7 @@ run_case() {
 	*) certargs="--x509keyfile $cert.key --x509certfile $cert.crt --dhparams dh.pem" ;;
 	esac
 	# shellcheck disable=SC2086
-	gnutls-serv --echo --crlf -a -p $port $certargs --priority "$pri" >srv.$n.log 2>&1 &
-	spid=$!
-	j=0
-	while [ $j -lt 50 ] && ! grep -q "listening" srv.$n.log 2>/dev/null; do sleep 0.1; j=$((j + 1)); done
+	serve_echo $n $certargs --priority "$pri"
 	cp $app.in $n.c2s
 	# the client writes everything, waits for the echo, then closes
 	feed_then_wait $n.c2s $n.s2c | SSLKEYLOGFILE="$out/keys" timeout 20 gnutls-cli --logfile=cli.$n.log --insecure \

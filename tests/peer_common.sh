@@ -19,3 +19,24 @@ feed_then_wait() {
 		last=$now
 	done
 }
+
+# serve_echo N ARGS...: start `gnutls-serv --echo --crlf -a ARGS -p PORT` in the background
+# for case N (log srv.N.log) on the first of base+N, base+100+N, base+150+N that it could
+# bind (all inside the port range the scripts capture: base .. base+199). A port held by
+# a test running in parallel made gnutls-serv say "bind() failed" for IPv4, and the case's
+# client then reached the other test's server. Sets port and spid.
+serve_echo() {
+	_n=$1
+	shift
+	for port in $((base + _n)) $((base + 100 + _n)) $((base + 150 + _n)); do
+		gnutls-serv --echo --crlf -a -p $port "$@" >srv.$_n.log 2>&1 &
+		spid=$!
+		j=0
+		while [ $j -lt 50 ] && ! grep -q "listening" srv.$_n.log 2>/dev/null; do sleep 0.1; j=$((j + 1)); done
+		sleep 0.2                      # both address families report
+		grep -q "bind() failed" srv.$_n.log || return 0
+		kill $spid 2>/dev/null
+		wait $spid 2>/dev/null
+	done
+	return 0
+}

@@ -45,7 +45,7 @@ awk 'BEGIN { for (i = 0; i < 3000; i++) printf "%c", 97 + (i * 11) % 26 }' > bod
 { printf 'POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 3000\r\n\r\n'; cat body.bin; } > http.in
 
 base=$(( 31000 + ($$ % 3000) * 10 ))
-dumpcap -i lo -P -q -f "tcp portrange $base-$((base + 60))" -w cap.pcap >dumpcap.log 2>&1 &
+dumpcap -i lo -P -q -f "tcp portrange $base-$((base + 199))" -w cap.pcap >dumpcap.log 2>&1 &
 dpid=$!
 i=0
 while [ $i -lt 50 ] && ! grep -q "Capturing on" dumpcap.log 2>/dev/null; do
@@ -74,10 +74,7 @@ run_case() {
 	SRP-DSS) srvargs="$srvargs --x509keyfile dsa.key --x509certfile dsa.crt" ;;
 	esac
 	# shellcheck disable=SC2086
-	gnutls-serv --echo --crlf -a -p $port $srvargs --priority "$pri" >srv.$n.log 2>&1 &
-	spid=$!
-	j=0
-	while [ $j -lt 50 ] && ! grep -q "listening" srv.$n.log 2>/dev/null; do sleep 0.1; j=$((j + 1)); done
+	serve_echo $n $srvargs --priority "$pri"
 	cp $app.in $n.c2s
 	# the client writes everything, waits for the echo, then closes
 	if [ -n "$ossl" ]; then
@@ -133,10 +130,13 @@ run_ossl_case() {
 	id=$1 name=$2 vflag=$3 ossl=$4
 	n=$((n + 1))
 	port=$((base + n))
-	openssl s_server -accept $port -psk $PSK -nocert -cipher "$ossl:@SECLEVEL=0" $vflag -rev -quiet >srv.$n.log 2>&1 &
-	spid=$!
+	for port in $((base + n)) $((base + 100 + n)) $((base + 150 + n)); do   # (see serve_echo)
+		openssl s_server -accept $port -psk $PSK -nocert -cipher "$ossl:@SECLEVEL=0" $vflag -rev -quiet >srv.$n.log 2>&1 &
+		spid=$!
+		sleep 1                    # -quiet: s_server says nothing until a client connects
+		kill -0 $spid 2>/dev/null && break   # it exits when it cannot bind
+	done
 	j=0
-	sleep 1                        # -quiet: s_server says nothing until a client connects
 	cp sip.in $n.c2s
 	printf '\r\n' >> $n.c2s          # s_server -rev answers complete lines only
 	feed_then_wait $n.c2s $n.s2c | timeout 20 openssl s_client -connect 127.0.0.1:$port $vflag -quiet -no_ign_eof \

@@ -27,10 +27,14 @@ static inline void dlist_append(dlist_t *L, dlink_t *n)
 	L->count++;
 }
 
-/* Remove n from L if it is on it (a node alone on L has prev == next == NULL and is the head). */
+/* n is on L, given that it is on L or on no list (a node alone on L has prev == next ==
+ * NULL and is the head). */
+static inline bool dlist_has(const dlist_t *L, const dlink_t *n) { return dlink_linked(n) || L->head == n; }
+
+/* Remove n from L if it is on it. */
 static inline void dlist_remove(dlist_t *L, dlink_t *n)
 {
-	if (!dlink_linked(n) && L->head != n) return;
+	if (!dlist_has(L, n)) return;
 	if (n->prev) n->prev->next = n->next; else L->head = n->next;
 	if (n->next) n->next->prev = n->prev; else L->tail = n->prev;
 	n->prev = n->next = NULL;

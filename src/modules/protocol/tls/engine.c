@@ -87,8 +87,8 @@ static flow_timers_t *timers(struct tls_engine *e, flow_t *f)
 static void timers_release(struct tls_engine *e, flow_t *f)
 {
 	flow_timers_t *t = f->tm;
-	if (!t || dlink_linked(&t->wait_link) || e->waiting.head == &t->wait_link ||
-	    dlink_linked(&t->close_link) || e->closing.head == &t->close_link || e->timewait.head == &t->close_link)
+	if (!t || dlist_has(&e->waiting, &t->wait_link) || dlist_has(&e->closing, &t->close_link) ||
+	    dlist_has(&e->timewait, &t->close_link))
 		return;
 	free(t);
 	f->tm = NULL;
@@ -96,7 +96,7 @@ static void timers_release(struct tls_engine *e, flow_t *f)
 
 static bool on_waitlist(const struct tls_engine *e, const flow_t *f)
 {
-	return f->tm && (dlink_linked(&f->tm->wait_link) || e->waiting.head == &f->tm->wait_link);
+	return f->tm && dlist_has(&e->waiting, &f->tm->wait_link);
 }
 
 static void eng_waitlist_add(struct tls_engine *e, flow_t *f)
